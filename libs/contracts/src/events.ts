@@ -1,0 +1,99 @@
+// Payloads of the bus. None carries a secret: task tokens stay in Redis (see redis-keys.ts).
+import { z } from 'zod';
+
+const iso = z.iso.datetime();
+
+/** Fields every task event carries, so `longshore tap` can build a per-task timeline. */
+const TaskRef = z.object({
+  task_id: z.string().min(1),
+  resource_class: z.string().min(1),
+  /** 1 for the first claim of a task, +1 for each reclaim after an unsafe retry. */
+  attempt: z.number().int().positive(),
+  /** Name of the runner instance (agent.name) that emitted the event. */
+  runner: z.string().min(1),
+  at: iso,
+});
+
+export const TaskClaimed = TaskRef.extend({
+  allocation: z.string().min(1),
+});
+export type TaskClaimed = z.infer<typeof TaskClaimed>;
+
+export const TaskLifecycle = TaskRef.extend({
+  pod: z.string().min(1),
+  namespace: z.string().min(1),
+  node: z.string().optional(),
+});
+export type TaskLifecycle = z.infer<typeof TaskLifecycle>;
+
+export const EndReason = z.enum([
+  'succeeded',
+  'exit-code',
+  'image-pull',
+  'unschedulable',
+  'rejected',
+  'deadline-exceeded',
+  'evicted',
+  'preempted',
+  'node-lost',
+  'deleted',
+  'disruption',
+  'agent-not-started',
+  'cancelled',
+  'lost',
+]);
+export type EndReason = z.infer<typeof EndReason>;
+
+export const TaskEnded = TaskRef.extend({
+  pod: z.string().optional(),
+  namespace: z.string().optional(),
+  reason: EndReason,
+  /** Human-readable error, as the seeds log under `error`. */
+  error: z.string().optional(),
+  exit_code: z.number().int().optional(),
+  /** Whether the task will be released for another attempt (the seeds' `app.to_retry`). */
+  to_retry: z.boolean().default(false),
+});
+export type TaskEnded = z.infer<typeof TaskEnded>;
+
+export const TaskReleased = TaskRef.extend({
+  /** Why it was released: an interruption that will be retried, or a runner draining. */
+  reason: z.string().min(1),
+  retries_used: z.number().int().nonnegative(),
+});
+export type TaskReleased = z.infer<typeof TaskReleased>;
+
+export const GcSweepReport = z.object({
+  runner: z.string().min(1),
+  at: iso,
+  duration_ms: z.number().nonnegative(),
+  pods_deleted: z.number().int().nonnegative(),
+  secrets_deleted: z.number().int().nonnegative(),
+  claims_reannounced: z.number().int().nonnegative(),
+  claims_interrupted: z.number().int().nonnegative(),
+  errors: z.number().int().nonnegative(),
+});
+export type GcSweepReport = z.infer<typeof GcSweepReport>;
+
+export const ScalerDecision = z.object({
+  resource_class: z.string().min(1),
+  pool: z.string().min(1),
+  namespace: z.string().min(1),
+  at: iso,
+  unclaimed_tasks: z.number().int().nonnegative(),
+  running_tasks: z.number().int().nonnegative(),
+  desired_vms: z.number().int().nonnegative(),
+  previous_vms: z.number().int().nonnegative().nullable(),
+  scaled: z.boolean(),
+});
+export type ScalerDecision = z.infer<typeof ScalerDecision>;
+
+export const ConstraintStatus = z.object({
+  resource_class: z.string().min(1),
+  at: iso,
+  enabled: z.boolean(),
+  consecutive_failures: z.number().int().nonnegative(),
+  /** Why the last check failed, in words a person can act on; empty when it passed. */
+  reason: z.string(),
+});
+export type ConstraintStatus = z.infer<typeof ConstraintStatus>;

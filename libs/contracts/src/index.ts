@@ -1,0 +1,6 @@
+// Public surface of @longshore/contracts: the vocabulary every service and tool shares.
+export * from './events.ts';
+export * from './kube-names.ts';
+export * from './redis-keys.ts';
+export * from './runner-api.ts';
+export * from './subjects.ts';

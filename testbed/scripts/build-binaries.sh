@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Builds the test bed's Go binaries (kube-apiserver, kwok) from the Go module proxy and
+# caches them outside the repository, keyed by version. A warm cache makes this a no-op.
+#
+# kube-apiserver cannot be `go install`ed directly: k8s.io/kubernetes requires its staging
+# modules at v0.0.0. We build it from a throwaway wrapper module that pins every staging
+# module (read from the downloaded k8s.io/kubernetes go.mod) to the matching v0.Y.Z.
+set -euo pipefail
+
+KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
+KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+CACHE="${LONGSHORE_CACHE:-$HOME/.cache/longshore}"
+BIN="$CACHE/bin"
+mkdir -p "$BIN"
+
+export GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0 GOFLAGS=-mod=mod
+
+need_go() {
+  command -v go >/dev/null || { echo "build-binaries: Go is required to build $1 (not found on PATH)" >&2; exit 1; }
+}
+
+build_kube() { # $1 = command name under k8s.io/kubernetes/cmd
+  local name="$1" out="$BIN/$1-$KUBE_VERSION"
+  [ -x "$out" ] && return 0
+  need_go "$name"
+  echo "build-binaries: building $name $KUBE_VERSION (cold build: expect 10-20 minutes)" >&2
+  local work; work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  local minor="${KUBE_VERSION#v1.}"; local staging="v0.${minor}"
+  local gomod
+  gomod=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  {
+    echo "module longshore.local/kubebuild"
+    echo "go 1.24"
+    echo "require k8s.io/kubernetes $KUBE_VERSION"
+    grep -oE '^\s*k8s\.io/[a-z0-9-]+ v0\.0\.0\s*$' "$gomod" | awk -v v="$staging" '{print "replace " $1 " => " $1 " " v}'
+  } > "$work/go.mod"
+  local major minor_only
+  major=1; minor_only="${minor%%.*}"
+  (cd "$work" && go mod tidy -e >/dev/null 2>&1 || true
+   cd "$work" && go get "k8s.io/kubernetes/cmd/$name@$KUBE_VERSION" >/dev/null
+   go build -trimpath -ldflags "-s -w \
+     -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
+     -X k8s.io/component-base/version.gitMajor=$major \
+     -X k8s.io/component-base/version.gitMinor=$minor_only" \
+     -o "$out.tmp" "k8s.io/kubernetes/cmd/$name")
+  mv "$out.tmp" "$out"
+}
+
+build_kwok() {
+  local out="$BIN/kwok-$KWOK_VERSION"
+  [ -x "$out" ] && return 0
+  need_go kwok
+  echo "build-binaries: building kwok $KWOK_VERSION" >&2
+  local gobin; gobin=$(mktemp -d)
+  GOBIN="$gobin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  mv "$gobin/kwok" "$out"; rm -rf "$gobin"
+}
+
+case "${1:-all}" in
+  kube-apiserver) build_kube kube-apiserver ;;
+  kwok) build_kwok ;;
+  all) build_kwok; build_kube kube-apiserver ;;
+  path) echo "$BIN" ;;
+  *) echo "usage: $0 [all|kube-apiserver|kwok|path]" >&2; exit 2 ;;
+esac

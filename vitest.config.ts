@@ -1,0 +1,27 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: `unit` (pure logic, beside the code, no servers) and `integration`
+// (test/ folders, against the real test bed that the global setup brings up or reuses).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['{libs,services,tools,testbed,bench}/*/src/**/*.test.ts', 'testbed/src/**/*.test.ts'],
+          exclude: ['**/node_modules/**'],
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['{libs,services,tools}/*/test/**/*.test.ts', 'testbed/test/**/*.test.ts'],
+          exclude: ['**/node_modules/**'],
+          globalSetup: ['testbed/src/vitest-global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
+  },
+});
