@@ -12,15 +12,23 @@ import {
   TaskReleased,
 } from './events.ts';
 
-export interface SubjectDef<S extends z.ZodType = z.ZodType> {
+/**
+ * N is the literal subject name, so that a consumer of several subjects gets a union of
+ * events it can narrow on `name`.
+ */
+export interface SubjectDef<S extends z.ZodType = z.ZodType, N extends string = string> {
   /** Subject relative to the prefix, e.g. "task.claimed". */
-  readonly name: string;
+  readonly name: N;
   readonly schema: S;
   /** Carried by the durable event stream (JetStream), or a core-NATS broadcast. */
   readonly durable: boolean;
 }
 
-function def<S extends z.ZodType>(name: string, schema: S, durable: boolean): SubjectDef<S> {
+function def<const N extends string, S extends z.ZodType>(
+  name: N,
+  schema: S,
+  durable: boolean,
+): SubjectDef<S, N> {
   return { name, schema, durable };
 }
 
@@ -38,6 +46,8 @@ export const Subjects = {
 } as const;
 
 export type SubjectName = keyof typeof Subjects;
+/** Any one of the registered definitions, with its literal name. */
+export type AnySubjectDef = (typeof Subjects)[SubjectName];
 export type PayloadOf<D> = D extends SubjectDef<infer S> ? z.infer<S> : never;
 
 const PREFIX_RE = /^[A-Za-z0-9_-]+$/;
@@ -61,7 +71,7 @@ export function streamName(prefix: string): string {
 }
 
 /** Finds the definition for a full subject under a prefix, if it is one of ours. */
-export function subjectDefOf(prefix: string, subject: string): SubjectDef | undefined {
+export function subjectDefOf(prefix: string, subject: string): AnySubjectDef | undefined {
   const rel = subject.startsWith(`${prefix}.`) ? subject.slice(prefix.length + 1) : undefined;
   return Object.values(Subjects).find((d) => d.name === rel);
 }

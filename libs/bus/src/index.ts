@@ -1,0 +1,22 @@
+// Public surface of @longshore/bus: the only way services talk to NATS.
+export type { Bus, BusOptions, CloseOptions, PublishOptions, PublishResult } from './bus.ts';
+export { connectBus } from './bus.ts';
+export type { RejectReason } from './codec.ts';
+export type { ConsumeOptions, ConsumerHandle } from './consumer.ts';
+export { DEFAULT_RETRY_BACKOFF_MS, type StartFrom } from './consumer-policy.ts';
+export {
+  BusClosedError,
+  BusError,
+  BusPublishError,
+  BusSecretError,
+  BusSetupError,
+  BusValidationError,
+} from './errors.ts';
+export type { BusEvent, Delivery, HandlerResult, ReplayedEvent, StreamPosition } from './events.ts';
+export { filterSubjectFor } from './filters.ts';
+export type { BusKv, KvChange, KvOptions, KvValue } from './kv.ts';
+export type { BusLogger, BusMetrics, HandledOutcome } from './observe.ts';
+export type { ReplayOptions } from './replay.ts';
+export { isSecretKey } from './secrets.ts';
+export type { StreamOptions } from './stream.ts';
+export type { EventHandler, SubscriptionHandle } from './subscriber.ts';

@@ -1,0 +1,510 @@
+// The seeds' Helm values must parse unchanged; these are their examples, written out in
+// full (seed 000 lost its YAML indentation in extraction; the structure is the one it and
+// CircleCI's chart comments show).
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from './errors.ts';
+import { parseConfig } from './load.ts';
+import { configSecrets, configWarnings, defaultVmSpec, LongshoreConfig } from './schema.ts';
+
+function parse(text: string) {
+  return parseConfig({ schema: LongshoreConfig, text, source: 'values.yaml', env: {} });
+}
+
+function issuesOf(text: string): string[] {
+  try {
+    parse(text);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues.map((i) => `${i.path}: ${i.message}`);
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const SEED_000_TWO_CLASSES = `
+agent:
+  resourceClasses:
+    circleci-runner/resourceClass:
+      token: TOKEN1
+      metadata:
+        annotations:
+          custom.io: my-annotation
+      spec:
+        containers:
+          - resources:
+              limits:
+                cpu: 500m
+            volumeMounts:
+              - name: xyz
+                mountPath: /path/to/mount
+        securityContext:
+          runAsNonRoot: true
+        imagePullSecrets:
+          - name: my_cred
+        volumes:
+          - name: xyz
+            emptyDir: {}
+    circleci-runner/resourceClass2:
+      token: TOKEN2
+      spec:
+        imagePullSecrets:
+          - name: "other"
+`;
+
+const SEED_000_UNSAFE_RETRIES = `
+agent:
+  resourceClasses:
+    namespace/my-rc-1:
+      enableUnsafeRetries: true
+      token: your-resource-class-1-token
+      # The following spec isn't required, but serves as an example of how you could schedule tasks on spot instances using tolerations for the node's taint
+      spec:
+        tolerations:
+        - key: "lifecycle"
+          operator: "Equal"
+          value: "Ec2Spot"
+          effect: "NoExecute"
+    namespace/my-rc-2:
+      # Unsafe retries are disabled by default
+      token: your-resource-class-2-token
+      # This resource class can only schedule tasks on nodes without taints specific to spot instances
+`;
+
+const SEED_000_CUSTOM_SECRET = `
+agent:
+  resourceClasses:
+    circleci-runner/resourceClass:
+      metadata:
+        annotations:
+          custom.io: my-annotation
+      spec:
+        containers:
+          - resources:
+              limits:
+                cpu: 500m
+    circleci-runner/resourceClass2: {}
+  customSecret: my-token-secret
+`;
+
+const SEED_000_NODE_SELECTOR = `
+agent:
+  resourceClasses:
+    circleci-runner/resourceClass:
+      token: TOKEN1
+      spec:
+        nodeSelector:
+          disktype: ssd
+    circleci-runner/resourceClass2:
+      token: TOKEN2
+`;
+
+const SEED_000_BUILDAH = `
+agent:
+  resourceClasses:
+    my-org/buildah:
+      token: <token>
+      spec:
+        containers:
+         - resources:
+            limits:
+              github.com/fuse: 1
+`;
+
+/** CircleCI's container-agent chart defaults (its values.yaml), which configure its Deployment. */
+const CHART_DEFAULTS = `
+agent:
+  replicaCount: 1
+  image:
+    registry: ""
+    repository: "circleci/runner-agent"
+    pullPolicy: Always
+    tag: "kubernetes-3"
+    digest: ""
+  pullSecrets: []
+  matchLabels:
+    app: container-agent
+  podAnnotations: {}
+  podSecurityContext: {}
+  containerSecurityContext: {}
+  forceUpdate: false
+  livenessProbe:
+    httpGet: { path: "/live", port: 7623, scheme: HTTP }
+  readinessProbe:
+    httpGet: { path: "/ready", port: 7623, scheme: HTTP }
+  resources: {}
+  nodeSelector: {}
+  tolerations: []
+  affinity: {}
+  pdb: { create: false, minAvailable: 1, maxUnavailable: 1 }
+  runnerAPI: "https://runner.circleci.com"
+  name: ""
+  terminationGracePeriodSeconds: 18300 # 5 hours and 5 minutes
+  maxRunTime: "5h"
+  maxConcurrentTasks: 20
+  kubeGCEnabled: true
+  kubeGCThreshold: "5h5m"
+  autodetectPlatform: true
+  customSecret: ""
+  resourceClasses: {}
+  constraintChecker:
+    enable: false
+    threshold: 3
+    interval: 15m
+  ssh:
+    enabled: false
+    startPort: 54782
+    numPorts: 20
+serviceAccount:
+  create: true
+  name: ""
+rbac:
+  create: true
+logging:
+  image:
+    registry: ""
+    repository: "circleci/logging-collector"
+    tag: 3
+  serviceAccount:
+    create: true
+    name: "logging-collector"
+proxy:
+  enabled: false
+  http:
+    host: proxy.example.com
+    port: 3128
+`;
+
+const SEED_002_QUICKSTART = `
+provisioner:
+  # CircleCI API token for querying unclaimed/running tasks
+  circleToken: "your-circle-api-token"
+  resourceClass:
+    # Resource class in the format "namespace/name"
+    name: "my-org/my-runner"
+    # Runner token for this resource class
+    token: "your-runner-token"
+    # Scaling bounds
+    minReplicas: 3
+    maxReplicas: 10
+    # Optional: idle timeout before a waiting VM shuts itself down (e.g. "10m")
+    # idleTimeout: ""
+    # KubeVirt VirtualMachineInstanceSpec for each runner VM
+    spec:
+      domain:
+        resources:
+          requests:
+            memory: "2Gi"
+            cpu: "1"
+        devices:
+          disks:
+            - name: disk
+              disk:
+                bus: virtio
+      volumes:
+        - name: disk
+          containerDisk:
+            image: "quay.io/containerdisks/ubuntu:22.04"
+`;
+
+const SEED_002_SERVER = `
+provisioner:
+  circleciAPIAddr: "https://your-server-hostname"
+  circleToken: "your-circle-api-token"
+  resourceClass:
+    name: "my-org/my-runner"
+    token: "your-runner-token"
+`;
+
+const SEED_002_EXISTING_SECRET = `
+provisioner:
+  existingSecret: "my-secret"
+`;
+
+describe('LongshoreConfig defaults', () => {
+  it('fills every default from an empty file', () => {
+    const cfg = parse('');
+    expect(cfg.agent).toEqual({
+      resourceClasses: {},
+      maxConcurrentTasks: 20,
+      maxRunTime: 5 * 3_600_000,
+      terminationGracePeriodSeconds: 18300,
+      gc: { enabled: true, interval: 180_000, threshold: 18_300_000 },
+      constraintChecker: { enable: false, threshold: 3, interval: 900_000 },
+      autodetectPlatform: true,
+      runnerAPI: 'https://runner.circleci.com',
+      name: '',
+      taskPod: {
+        initImage: 'circleci/runner-init:agent',
+        binDir: '/opt/circleci/bin',
+        loggingImage: 'circleci/logging-collector:3',
+      },
+    });
+    expect(cfg.provisioner).toBeUndefined();
+    expect(cfg.bus).toEqual({ url: 'nats://127.0.0.1:4222', prefix: 'longshore' });
+    expect(cfg.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'longshore' });
+    expect(cfg.kube).toEqual({});
+    expect(cfg.http).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(cfg.logging).toEqual({ level: 'info' });
+  });
+});
+
+describe('seed 000 (container runner) values parse unchanged', () => {
+  it('two resource classes with a full pod spec', () => {
+    const { agent } = parse(SEED_000_TWO_CLASSES);
+    expect(Object.keys(agent.resourceClasses)).toEqual([
+      'circleci-runner/resourceClass',
+      'circleci-runner/resourceClass2',
+    ]);
+    const rc = agent.resourceClasses['circleci-runner/resourceClass'];
+    expect(rc?.token).toBe('TOKEN1');
+    expect(rc?.enableUnsafeRetries).toBe(false);
+    expect(rc?.metadata).toEqual({ annotations: { 'custom.io': 'my-annotation' } });
+    expect(rc?.spec).toEqual({
+      containers: [
+        {
+          resources: { limits: { cpu: '500m' } },
+          volumeMounts: [{ name: 'xyz', mountPath: '/path/to/mount' }],
+        },
+      ],
+      securityContext: { runAsNonRoot: true },
+      imagePullSecrets: [{ name: 'my_cred' }],
+      volumes: [{ name: 'xyz', emptyDir: {} }],
+    });
+    expect(agent.resourceClasses['circleci-runner/resourceClass2']?.spec).toEqual({
+      imagePullSecrets: [{ name: 'other' }],
+    });
+  });
+
+  it('unsafe retries per class, with tolerations', () => {
+    const { agent } = parse(SEED_000_UNSAFE_RETRIES);
+    expect(agent.resourceClasses['namespace/my-rc-1']?.enableUnsafeRetries).toBe(true);
+    expect(agent.resourceClasses['namespace/my-rc-1']?.spec?.tolerations).toEqual([
+      { key: 'lifecycle', operator: 'Equal', value: 'Ec2Spot', effect: 'NoExecute' },
+    ]);
+    expect(agent.resourceClasses['namespace/my-rc-2']?.enableUnsafeRetries).toBe(false);
+  });
+
+  it('a custom token secret, with a class that is an empty map', () => {
+    const { agent } = parse(SEED_000_CUSTOM_SECRET);
+    expect(agent.customSecret).toBe('my-token-secret');
+    expect(agent.resourceClasses['circleci-runner/resourceClass2']).toEqual({ enableUnsafeRetries: false });
+  });
+
+  it('a nodeSelector for the constraint checker example', () => {
+    const { agent } = parse(SEED_000_NODE_SELECTOR);
+    expect(agent.resourceClasses['circleci-runner/resourceClass']?.spec).toEqual({
+      nodeSelector: { disktype: 'ssd' },
+    });
+  });
+
+  it('an extended resource limit (buildah fuse device)', () => {
+    const { agent } = parse(SEED_000_BUILDAH);
+    expect(agent.resourceClasses['my-org/buildah']?.spec).toEqual({
+      containers: [{ resources: { limits: { 'github.com/fuse': 1 } } }],
+    });
+  });
+
+  it("the chart's own values.yaml, Deployment settings and legacy GC names included", () => {
+    const cfg = parse(CHART_DEFAULTS);
+    expect(cfg.agent.gc).toEqual({ enabled: true, interval: 180_000, threshold: 18_300_000 });
+    expect(cfg.agent.customSecret).toBeUndefined();
+    expect(cfg.agent).not.toHaveProperty('replicaCount');
+    expect(cfg.logging).toEqual({ level: 'info' });
+  });
+});
+
+describe('agent settings', () => {
+  it('reads the gc block, and the legacy kubeGC* names as aliases', () => {
+    expect(parse('agent: {gc: {enabled: false, interval: 1m, threshold: 6h}}').agent.gc).toEqual({
+      enabled: false,
+      interval: 60_000,
+      threshold: 21_600_000,
+    });
+    expect(parse('agent: {kubeGCEnabled: false, kubeGCThreshold: 10h}').agent.gc).toEqual({
+      enabled: false,
+      interval: 180_000,
+      threshold: 36_000_000,
+    });
+  });
+
+  it('rejects both spellings of the same GC setting', () => {
+    expect(issuesOf('agent: {kubeGCThreshold: 10h, gc: {threshold: 9h}}')).toEqual([
+      'agent.kubeGCThreshold: set either this or agent.gc.threshold, not both',
+    ]);
+  });
+
+  it('accepts a GC threshold that would delete running task pods, with a warning (the chart accepts it)', () => {
+    const risky = parse('agent: {maxRunTime: 6h}');
+    expect(risky.agent.maxRunTime).toBe(21_600_000);
+    expect(configWarnings(risky)).toEqual([
+      'agent.gc.threshold is not longer than agent.maxRunTime: garbage collection may delete running task pods',
+    ]);
+    expect(configWarnings(parse('agent: {maxRunTime: 6h, gc: {enabled: false}}'))).toEqual([]);
+    expect(configWarnings(parse('agent: {}'))).toEqual([]);
+  });
+
+  it('requires a token per class unless a custom secret is set', () => {
+    expect(issuesOf('agent: {resourceClasses: {a/b: {}}}')).toEqual([
+      'agent.resourceClasses["a/b"].token: required (or set agent.customSecret to read tokens from a Secret)',
+    ]);
+  });
+
+  it('reads our extensions: per-class cap, namespace, task pod images', () => {
+    const { agent } = parse(`
+agent:
+  namespace: ci-tasks
+  resourceClasses:
+    a/b: {token: secret-token, maxConcurrentTasks: 4}
+  taskPod: {initImage: registry.local/runner-init:agent}
+`);
+    expect(agent.namespace).toBe('ci-tasks');
+    expect(agent.resourceClasses['a/b']?.maxConcurrentTasks).toBe(4);
+    expect(agent.taskPod.initImage).toBe('registry.local/runner-init:agent');
+    expect(agent.taskPod.binDir).toBe('/opt/circleci/bin');
+  });
+
+  it('drops trailing slashes from the runner API URL', () => {
+    expect(parse('agent: {runnerAPI: "https://runner.example.com/"}').agent.runnerAPI).toBe(
+      'https://runner.example.com',
+    );
+  });
+
+  it('rejects resource class names that are not <namespace>/<name>', () => {
+    expect(issuesOf('agent: {resourceClasses: {justaname: {token: abcdefgh}}}')).toEqual([
+      'agent.resourceClasses.justaname: invalid key: resource class must look like <namespace>/<name>',
+    ]);
+  });
+});
+
+describe('unknown keys', () => {
+  it('accepts chart keys and unrelated keys in blocks the charts define', () => {
+    const cfg = parse('agent: {someFutureChartKey: 1}\nsomethingElse: {}\nnameOverride: x');
+    expect(cfg.agent).not.toHaveProperty('someFutureChartKey');
+  });
+
+  it('reports a misspelling of a key we read, with a suggestion', () => {
+    expect(issuesOf('agent: {maxConcurentTasks: 5}')).toEqual([
+      'agent.maxConcurentTasks: unknown key (did you mean "maxConcurrentTasks"?)',
+    ]);
+    expect(issuesOf('agent: {resourceClasses: {a/b: {token: abcdefgh, enableUnsafeRetry: true}}}')).toEqual([
+      'agent.resourceClasses["a/b"].enableUnsafeRetry: unknown key (did you mean "enableUnsafeRetries"?)',
+    ]);
+    expect(issuesOf('agent: {MaxRunTime: 1h}')).toEqual([
+      'agent.MaxRunTime: unknown key (did you mean "maxRunTime"?)',
+    ]);
+    expect(issuesOf('agnet: {}')).toEqual(['agnet: unknown key (did you mean "agent"?)']);
+  });
+
+  it("rejects any unknown key in Longshore's own blocks", () => {
+    expect(issuesOf('bus: {url: "nats://x:4222", subject: y}')).toEqual([
+      'bus.subject: unknown key (expected one of: url, prefix)',
+    ]);
+  });
+
+  it('reports a typo and a bad value in the same block together', () => {
+    expect(issuesOf('agent: {maxRunTime: 5x, maxConcurentTasks: 5}')).toEqual([
+      'agent.maxRunTime: invalid duration "5x": unknown unit "x"; valid units are ns, us (or µs), ms, s, m, h',
+      'agent.maxConcurentTasks: unknown key (did you mean "maxConcurrentTasks"?)',
+    ]);
+  });
+
+  it('treats null (an empty YAML value) as unset', () => {
+    const cfg = parse('agent:\n  customSecret:\n  maxRunTime:\nbus:\n');
+    expect(cfg.agent.customSecret).toBeUndefined();
+    expect(cfg.agent.maxRunTime).toBe(18_000_000);
+    expect(cfg.bus.prefix).toBe('longshore');
+  });
+});
+
+describe('seed 002 (runner provisioner) values parse unchanged', () => {
+  it('the quickstart values', () => {
+    const p = parse(SEED_002_QUICKSTART).provisioner;
+    expect(p?.circleciAPIAddr).toBe('https://runner.circleci.com');
+    expect(p?.circleToken).toBe('your-circle-api-token');
+    expect(p?.resourceClass).toEqual({
+      name: 'my-org/my-runner',
+      token: 'your-runner-token',
+      minReplicas: 3,
+      maxReplicas: 10,
+      spec: defaultVmSpec(),
+    });
+  });
+
+  it('a CircleCI Server address, with defaults for the rest', () => {
+    const p = parse(SEED_002_SERVER).provisioner;
+    expect(p?.circleciAPIAddr).toBe('https://your-server-hostname');
+    expect(p?.resourceClass).toMatchObject({ minReplicas: 0, maxReplicas: 1, spec: defaultVmSpec() });
+    expect(p?.resourceClass?.idleTimeout).toBeUndefined();
+  });
+
+  it('an existing secret in place of tokens', () => {
+    const p = parse(SEED_002_EXISTING_SECRET).provisioner;
+    expect(p?.existingSecret).toBe('my-secret');
+    expect(p?.resourceClass).toBeUndefined();
+  });
+
+  it('idleTimeout as a duration, "" as unset', () => {
+    const p = parse(`${SEED_002_SERVER}    idleTimeout: "10m"\n`).provisioner;
+    expect(p?.resourceClass?.idleTimeout).toBe(600_000);
+    expect(
+      parse(`${SEED_002_SERVER}    idleTimeout: ""\n`).provisioner?.resourceClass?.idleTimeout,
+    ).toBeUndefined();
+  });
+
+  it('requires tokens and a resource class unless an existing secret is named', () => {
+    expect(issuesOf('provisioner: {resourceClass: {name: a/b}}')).toEqual([
+      'provisioner.resourceClass.token: required (or set provisioner.existingSecret)',
+      'provisioner.circleToken: required (or set provisioner.existingSecret)',
+    ]);
+    expect(issuesOf('provisioner: {circleToken: abcdefgh}')).toEqual([
+      'provisioner.resourceClass: required: the resource class whose VMs to provision (or set provisioner.existingSecret)',
+    ]);
+    expect(issuesOf('provisioner: {existingSecret: s, resourceClass: {token: abcdefgh}}')).toEqual([
+      'provisioner.resourceClass.name: Invalid input: expected string, received undefined',
+    ]);
+  });
+
+  it('checks replica bounds, and then duplicate names across both forms', () => {
+    expect(
+      issuesOf(
+        'provisioner: {existingSecret: s, resourceClass: {name: a/b, minReplicas: 3, maxReplicas: 2}}',
+      ),
+    ).toEqual(['provisioner.resourceClass.minReplicas: must not exceed maxReplicas (2)']);
+    expect(
+      issuesOf(`
+provisioner:
+  circleToken: abcdefgh
+  resourceClass: {name: a/b, token: abcdefgh}
+  resourceClasses:
+    - {name: a/b, token: abcdefgh}
+`),
+    ).toEqual(['provisioner.resourceClasses[0].name: resource class a/b is listed twice']);
+  });
+});
+
+describe('configSecrets', () => {
+  it('lists every literal secret in a config', () => {
+    const cfg = parse(`
+agent:
+  resourceClasses:
+    a/b: {token: rc-token-1}
+    a/c: {token: rc-token-2}
+provisioner:
+  circleToken: circle-api-token
+  resourceClass: {name: a/d, token: vm-token-1}
+  resourceClasses: [{name: a/e, token: vm-token-2}]
+bus: {url: "nats://nats-token@nats:4222"}
+redis: {url: "redis://:redis-pass@redis:6379"}
+`);
+    expect(configSecrets(cfg).sort()).toEqual(
+      [
+        'rc-token-1',
+        'rc-token-2',
+        'circle-api-token',
+        'vm-token-1',
+        'vm-token-2',
+        'nats-token',
+        'redis-pass',
+      ].sort(),
+    );
+  });
+});

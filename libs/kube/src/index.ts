@@ -1,0 +1,21 @@
+// Public surface of @longshore/kube: loading credentials, the API clients we use, and
+// reading the errors the apiserver returns.
+export { type KubeClients, kubeClients } from './clients.ts';
+export {
+  contextNamespace,
+  KubeConfigError,
+  type LoadKubeConfigOptions,
+  loadKubeConfig,
+  SERVICE_ACCOUNT_DIR,
+} from './config.ts';
+export {
+  isAlreadyExists,
+  isConflict,
+  isGone,
+  isInvalid,
+  isNotFound,
+  type KubeStatus,
+  kubeErrorMessage,
+  kubeStatusOf,
+  statusCodeOf,
+} from './errors.ts';
