@@ -1,0 +1,60 @@
+// Request bodies of the simulator's admin API (/sim/...). The Runner API side uses the
+// shared wire schemas from @longshore/contracts; these are the simulator's own.
+import { ResourceClassName } from '@longshore/contracts';
+import { z } from 'zod';
+
+const Environment = z.record(z.string(), z.string());
+
+export const RegisterClassRequest = z.object({
+  name: ResourceClassName,
+  tokens: z.array(z.string().min(1, 'a token must not be empty')).min(1, 'a class needs at least one token'),
+});
+export type RegisterClassRequest = z.infer<typeof RegisterClassRequest>;
+
+export const ApiTokenRequest = z.object({ token: z.string().min(1) });
+
+export const ServiceContainerSpec = z.object({
+  image: z.string().min(1),
+  name: z.string().min(1).optional(),
+  environment: Environment.optional(),
+});
+export type ServiceContainerSpec = z.infer<typeof ServiceContainerSpec>;
+
+/** Benchmarks enqueue thousands at once; the cap only guards against typos like 1e9. */
+export const MAX_ENQUEUE_COUNT = 100_000;
+
+export const EnqueueRequest = z.object({
+  resource_class: ResourceClassName,
+  image: z.string().min(1),
+  service_containers: z.array(ServiceContainerSpec).default([]),
+  environment: Environment.default({}),
+  cmd: z.array(z.string()).default([]),
+  job_name: z.string().min(1).default('build'),
+  working_directory: z.string().min(1).default('~/project'),
+  ssh_advertise_addr: z.string().default(''),
+  /** Free-form label of how the test expects the task to end; stored, never interpreted. */
+  expect: z.string().optional(),
+  /** When present, enqueue this many identical tasks and answer with `task_ids`. */
+  count: z.number().int().min(1).max(MAX_ENQUEUE_COUNT).optional(),
+});
+/** What callers send (defaults may be left out). */
+export type EnqueueInput = z.input<typeof EnqueueRequest>;
+export type TaskSpec = Omit<z.infer<typeof EnqueueRequest>, 'count'>;
+
+export const TASK_STATES = ['queued', 'claimed', 'completed', 'failed', 'cancelled'] as const;
+export const TaskState = z.enum(TASK_STATES);
+export type TaskState = z.infer<typeof TaskState>;
+
+export const TaskListQuery = z.object({
+  resource_class: z.string().min(1).optional(),
+  state: TaskState.optional(),
+});
+export type TaskListQuery = z.infer<typeof TaskListQuery>;
+
+/** The in-pod task agent's completion report (the simulator plays the orchestrator's part). */
+export const ReportRequest = z.object({
+  task_token: z.string().min(1),
+  status: z.enum(['succeeded', 'failed']),
+  message: z.string().optional(),
+});
+export type ReportRequest = z.infer<typeof ReportRequest>;

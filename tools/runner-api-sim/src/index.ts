@@ -1,0 +1,98 @@
+// Public surface of @longshore/runner-api-sim: start a simulator in-process (tests, the
+// main job, benchmarks) and drive it through its admin API.
+import type { FastifyBaseLogger } from 'fastify';
+import { RegisterClassRequest } from './admin-schemas.ts';
+import { FaultBook } from './faults.ts';
+import { buildSimApp } from './http.ts';
+import { SimState } from './sim-state.ts';
+import { RequestStats } from './stats.ts';
+
+export type { EnqueueTask, SimStats } from './admin-client.ts';
+export { SimAdminClient, SimAdminError } from './admin-client.ts';
+export type { EnqueueInput, TaskListQuery, TaskSpec, TaskState } from './admin-schemas.ts';
+export type { ActiveFaultRule, FaultEndpoint, FaultRule, FaultRuleInput } from './faults.ts';
+export { FAULT_ENDPOINTS } from './faults.ts';
+export type { Outcome, Refusal, RefusalReason, TaskCounts } from './sim-state.ts';
+export { MAX_UNCLAIMS, SimState, SimStateError } from './sim-state.ts';
+export type { RequestStatsSnapshot } from './stats.ts';
+export type { TaskDetail, TaskEvent, TaskEventType, TaskSummary } from './task.ts';
+
+export interface StartSimOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0: any free port (read it from the result). */
+  port?: number;
+  /** Resource class name (`<namespace>/<name>`) -> its tokens. */
+  classes?: Record<string, readonly string[]>;
+  /** The `Circle-Token` the count endpoints accept; without one they answer 403. */
+  apiToken?: string;
+  /** `agent_version` in claim responses. */
+  agentVersion?: string;
+  /** A pino-compatible logger; by default the simulator does not log. */
+  logger?: FastifyBaseLogger;
+  /** Log with fastify's own pino at this level (when no `logger` is given). */
+  logLevel?: string;
+}
+
+export interface RunningSim {
+  /** Base URL, e.g. http://127.0.0.1:41234 (no trailing slash). */
+  url: string;
+  port: number;
+  /** The live state, for in-process callers (e.g. `state.report(...)` as the task agent). */
+  state: SimState;
+  /** Stops listening; idempotent. */
+  close(): Promise<void>;
+}
+
+/** The options given to startSim are unusable (e.g. a malformed resource class name). */
+export class SimOptionsError extends Error {
+  override name = 'SimOptionsError';
+}
+
+export async function startSim(options: StartSimOptions = {}): Promise<RunningSim> {
+  for (const [name, tokens] of Object.entries(options.classes ?? {})) {
+    const parsed = RegisterClassRequest.safeParse({ name, tokens });
+    if (!parsed.success) {
+      throw new SimOptionsError(`resource class ${name}: ${parsed.error.issues[0]?.message}`, {
+        cause: parsed.error,
+      });
+    }
+  }
+  const state = new SimState({
+    ...(options.classes === undefined ? {} : { classes: options.classes }),
+    ...(options.apiToken === undefined ? {} : { apiToken: options.apiToken }),
+    ...(options.agentVersion === undefined ? {} : { agentVersion: options.agentVersion }),
+  });
+  const app = buildSimApp(
+    { state, faults: new FaultBook(), stats: new RequestStats() },
+    {
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+      ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+    },
+  );
+  const host = options.host ?? '127.0.0.1';
+  try {
+    await app.listen({ host, port: options.port ?? 0 });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 0);
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost(host)}:${port}`,
+    port,
+    state,
+    close: () => {
+      closing ??= app.close();
+      return closing;
+    },
+  };
+}
+
+/** A wildcard listen address is not somewhere to connect to; loopback is. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,111 @@
+// One simulated task: its record, the history events it collects, and the views the
+// admin API shows. Views never carry task tokens: history is for tests to read and print.
+import type { ClaimRequest, TaskConfig } from '@longshore/contracts';
+import type { TaskSpec, TaskState } from './admin-schemas.ts';
+
+/** What happened, without the time; the state adds `at` when it records the event. */
+export type TaskEventBody =
+  | { type: 'queued' }
+  | { type: 'claimed'; runner: ClaimRequest; allocation: string }
+  | { type: 'config-fetched'; allocation: string }
+  | { type: 'unclaimed'; allocation: string; unclaims: number }
+  | { type: 'unclaim-rejected'; allocation: string; status: 404 | 409; reason: string }
+  | {
+      type: 'failed';
+      allocation: string;
+      message: string;
+      source: 'fail-event' | 'report';
+      timestamp?: number;
+    }
+  | { type: 'completed'; allocation: string; message?: string }
+  | { type: 'cancelled'; from: 'queued' | 'claimed' };
+export type TaskEvent = TaskEventBody & { at: string };
+export type TaskEventType = TaskEvent['type'];
+
+/** The claim a task is under. It stays on the task after the task ends so that late calls
+ * with that claim's token get a meaningful answer (404 cancelled, 409 ended), not 403. */
+export interface Claim {
+  token: string;
+  allocation: string;
+}
+
+export interface TaskRecord {
+  id: string;
+  spec: TaskSpec;
+  state: TaskState;
+  claims: number;
+  unclaims: number;
+  claim: Claim | undefined;
+  createdAt: string;
+  history: TaskEvent[];
+}
+
+export interface TaskSummary {
+  id: string;
+  resource_class: string;
+  state: TaskState;
+  claims: number;
+  unclaims: number;
+  image: string;
+}
+
+export interface TaskDetail extends TaskSummary {
+  job_name: string;
+  cmd: string[];
+  working_directory: string;
+  environment: Record<string, string>;
+  service_containers: TaskSpec['service_containers'];
+  expect: string | undefined;
+  /** Allocation of the current (or last, once ended) claim. */
+  allocation: string | undefined;
+  created_at: string;
+  history: TaskEvent[];
+}
+
+export function summarize(task: TaskRecord): TaskSummary {
+  return {
+    id: task.id,
+    resource_class: task.spec.resource_class,
+    state: task.state,
+    claims: task.claims,
+    unclaims: task.unclaims,
+    image: task.spec.image,
+  };
+}
+
+export function describe(task: TaskRecord): TaskDetail {
+  const { spec } = task;
+  return {
+    ...summarize(task),
+    job_name: spec.job_name,
+    cmd: [...spec.cmd],
+    working_directory: spec.working_directory,
+    environment: { ...spec.environment },
+    service_containers: spec.service_containers.map((c) => ({ ...c })),
+    expect: spec.expect,
+    allocation: task.claim?.allocation,
+    created_at: task.createdAt,
+    history: task.history.map((e) => ({ ...e })),
+  };
+}
+
+/** The task config a runner receives: the primary container first, then the services. */
+export function taskConfigOf(task: TaskRecord): TaskConfig {
+  const { spec } = task;
+  return {
+    task_id: task.id,
+    resource_class: spec.resource_class,
+    job_name: spec.job_name,
+    cmd: [...spec.cmd],
+    working_directory: spec.working_directory,
+    containers: [
+      { image: spec.image, environment: { ...spec.environment } },
+      ...spec.service_containers.map((c) => ({
+        image: c.image,
+        ...(c.name === undefined ? {} : { name: c.name }),
+        environment: { ...c.environment },
+      })),
+    ],
+    ssh_advertise_addr: spec.ssh_advertise_addr,
+  };
+}
