@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for pair in nats-server:nats-server redis-server:redis-server etcd:etcd-server shellcheck:shellcheck; do
+for pair in nats-server:nats-server redis-server:redis-server shellcheck:shellcheck; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

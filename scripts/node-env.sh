@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the project's scripts: puts Node 24 first on PATH, installing it from the
 # npm registry (package node@24) into a cache outside the repository when the machine's
 # own Node is older. Everything after this (npm, vitest, the services) runs on Node 24.
@@ -13,6 +14,6 @@ if [ "$(_ls_node_major node)" -lt 24 ]; then
   export PATH="$_ls_node_dir/node_modules/.bin:$PATH"
   if [ "$(_ls_node_major node)" -lt 24 ]; then
     echo "node-env: could not get Node 24 (have $(node --version 2>/dev/null || echo none))" >&2
-    return 1 2>/dev/null || exit 1
+    return 1
   fi
 fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the test bed's Go binaries (kube-apiserver, kwok) from the Go module proxy and
+# Builds the test bed's Go binaries (etcd, kube-apiserver, kube-scheduler, kwok) from the Go module proxy and
 # caches them outside the repository, keyed by version. A warm cache makes this a no-op.
 #
 # kube-apiserver cannot be `go install`ed directly: k8s.io/kubernetes requires its staging
@@ -9,6 +9,7 @@ set -euo pipefail
 
 KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.6}"
 CACHE="${LONGSHORE_CACHE:-$HOME/.cache/longshore}"
 BIN="$CACHE/bin"
 mkdir -p "$BIN"
@@ -37,13 +38,29 @@ build_kube() { # $1 = command name under k8s.io/kubernetes/cmd
   } > "$work/go.mod"
   local major minor_only
   major=1; minor_only="${minor%%.*}"
-  (cd "$work" && go mod tidy -e >/dev/null 2>&1 || true
-   cd "$work" && go get "k8s.io/kubernetes/cmd/$name@$KUBE_VERSION" >/dev/null
+  (cd "$work" && go get "k8s.io/kubernetes/cmd/$name@$KUBE_VERSION" >/dev/null
    go build -trimpath -ldflags "-s -w \
      -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
      -X k8s.io/component-base/version.gitMajor=$major \
      -X k8s.io/component-base/version.gitMinor=$minor_only" \
      -o "$out.tmp" "k8s.io/kubernetes/cmd/$name")
+  mv "$out.tmp" "$out"
+}
+
+# Debian's etcd (3.4.23) predates RequestWatchProgress (3.4.31), without which the apiserver
+# refuses the streaming watch-lists that current client-go (kwok's) opens: its watches then
+# fail in a loop and pods miss their stages. etcd's server module has replace directives
+# pointing at its own repo, so like kube-apiserver it is built from a wrapper module.
+build_etcd() {
+  local out="$BIN/etcd-$ETCD_VERSION"
+  [ -x "$out" ] && return 0
+  need_go etcd
+  echo "build-binaries: building etcd $ETCD_VERSION" >&2
+  local work; work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  printf 'module longshore.local/etcdbuild\ngo 1.24\n' > "$work/go.mod"
+  (cd "$work" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null &&
+   go build -trimpath -ldflags "-s -w" -o "$out.tmp" go.etcd.io/etcd/server/v3)
   mv "$out.tmp" "$out"
 }
 
@@ -58,9 +75,10 @@ build_kwok() {
 }
 
 case "${1:-all}" in
-  kube-apiserver) build_kube kube-apiserver ;;
+  kube-apiserver|kube-scheduler) build_kube "$1" ;;
   kwok) build_kwok ;;
-  all) build_kwok; build_kube kube-apiserver ;;
+  etcd) build_etcd ;;
+  all) build_etcd; build_kwok; build_kube kube-apiserver; build_kube kube-scheduler ;;
   path) echo "$BIN" ;;
-  *) echo "usage: $0 [all|kube-apiserver|kwok|path]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|etcd|kube-apiserver|kube-scheduler|kwok|path]" >&2; exit 2 ;;
 esac

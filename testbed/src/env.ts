@@ -33,7 +33,9 @@ export function readTestbedEnv(): TestbedEnv & Record<string, string> {
   }
   const missing = ['NATS_URL', 'REDIS_URL', 'KUBECONFIG'].filter((k) => !merged[k]);
   if (missing.length > 0) {
-    throw new Error(`test bed settings missing (${missing.join(', ')}): run \`npm run testbed:up\` (reads ${ENV_FILE})`);
+    throw new Error(
+      `test bed settings missing (${missing.join(', ')}): run \`npm run testbed:up\` (reads ${ENV_FILE})`,
+    );
   }
   return merged as TestbedEnv & Record<string, string>;
 }

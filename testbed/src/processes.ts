@@ -1,0 +1,105 @@
+// Starting and stopping the test bed's servers as detached processes that outlive the
+// command that started them (so `testbed:up` can return), tracked by pid files.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export class TestbedError extends Error {
+  override name = 'TestbedError';
+}
+
+export interface StartSpec {
+  name: string;
+  command: string;
+  args: string[];
+  logFile: string;
+  pidFile: string;
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+/** Spawns a server detached from this process, its output appended to logFile. */
+export function startProcess(spec: StartSpec): number {
+  const fd = openSync(spec.logFile, 'a');
+  try {
+    const child = spawn(spec.command, spec.args, {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, ...spec.env },
+      cwd: spec.cwd,
+    });
+    if (child.pid === undefined) throw new TestbedError(`could not start ${spec.name} (${spec.command})`);
+    child.unref();
+    writeFileSync(spec.pidFile, String(child.pid));
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function readPid(pidFile: string): number | undefined {
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number.parseInt(readFileSync(pidFile, 'utf8'), 10);
+  return Number.isFinite(pid) && pid > 0 ? pid : undefined;
+}
+
+/** SIGTERM, then SIGKILL after graceMs; removes the pid file. Safe to call when not running. */
+export async function stopProcess(pidFile: string, graceMs = 5_000): Promise<void> {
+  const pid = readPid(pidFile);
+  if (pid !== undefined && isAlive(pid)) {
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + graceMs;
+    while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    while (isAlive(pid)) await sleep(20);
+  }
+  rmSync(pidFile, { force: true });
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Polls until check() is true; the error names what never became ready and where its log is. */
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  opts: { timeoutMs: number; pid?: number; logFile?: string },
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (opts.pid !== undefined && !isAlive(opts.pid)) {
+      throw new TestbedError(`${what} exited during start-up${opts.logFile ? `; see ${opts.logFile}` : ''}`);
+    }
+    try {
+      if (await check()) return;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(100);
+  }
+  throw new TestbedError(
+    `${what} not ready after ${opts.timeoutMs} ms${opts.logFile ? `; see ${opts.logFile}` : ''}`,
+    { cause: lastError },
+  );
+}
