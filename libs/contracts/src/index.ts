@@ -4,3 +4,4 @@ export * from './kube-names.ts';
 export * from './redis-keys.ts';
 export * from './runner-api.ts';
 export * from './subjects.ts';
+export * from './task-pod.ts';

@@ -36,6 +36,8 @@ describe('loadSimConfig', () => {
       apiToken: undefined,
       agentVersion: undefined,
       logLevel: 'info',
+      playAgent: false,
+      agentNamespace: undefined,
     });
   });
 
@@ -48,6 +50,8 @@ describe('loadSimConfig', () => {
         LONGSHORE_SIM_API_TOKEN: 'api',
         LONGSHORE_SIM_AGENT_VERSION: '9.9.9',
         LONGSHORE_SIM_LOG_LEVEL: 'warn',
+        LONGSHORE_SIM_PLAY_AGENT: 'true',
+        LONGSHORE_SIM_AGENT_NAMESPACE: 'tasks',
       },
       ['--port', '9090'],
     );
@@ -58,11 +62,14 @@ describe('loadSimConfig', () => {
       apiToken: 'api',
       agentVersion: '9.9.9',
       logLevel: 'warn',
+      playAgent: true,
+      agentNamespace: 'tasks',
     });
   });
 
   it('rejects a bad port and unknown flags', () => {
     expect(() => loadSimConfig({ LONGSHORE_SIM_PORT: 'http' }, [])).toThrow(/LONGSHORE_SIM_PORT/);
     expect(() => loadSimConfig({}, ['--api-token', 'x'])).toThrow(SimConfigError);
+    expect(() => loadSimConfig({ LONGSHORE_SIM_PLAY_AGENT: 'yes please' }, [])).toThrow(/LONGSHORE_SIM_PLAY_AGENT/);
   });
 });

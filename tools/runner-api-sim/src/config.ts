@@ -11,6 +11,10 @@ export interface SimConfig {
   apiToken: string | undefined;
   agentVersion: string | undefined;
   logLevel: string;
+  /** Play the in-pod task agent against the cluster in KUBECONFIG (the test bed). */
+  playAgent: boolean;
+  /** With playAgent: watch only this namespace's task pods. */
+  agentNamespace: string | undefined;
 }
 
 /** A bad setting; the message names the variable or flag and never contains a token. */
@@ -20,7 +24,9 @@ export class SimConfigError extends Error {
 
 export const USAGE = `usage: runner-api-sim [--host 127.0.0.1] [--port 0]
 env: LONGSHORE_SIM_HOST, LONGSHORE_SIM_PORT, LONGSHORE_SIM_CLASSES="ns/rc1=tok1,tok2;ns/rc2=tok3",
-     LONGSHORE_SIM_API_TOKEN, LONGSHORE_SIM_AGENT_VERSION, LONGSHORE_SIM_LOG_LEVEL (default info)`;
+     LONGSHORE_SIM_API_TOKEN, LONGSHORE_SIM_AGENT_VERSION, LONGSHORE_SIM_LOG_LEVEL (default info),
+     LONGSHORE_SIM_PLAY_AGENT=true (report task pods' results, cluster from KUBECONFIG),
+     LONGSHORE_SIM_AGENT_NAMESPACE (only that namespace's task pods)`;
 
 export function loadSimConfig(env: Record<string, string | undefined>, argv: readonly string[]): SimConfig {
   let args: { host?: string | undefined; port?: string | undefined };
@@ -43,7 +49,16 @@ export function loadSimConfig(env: Record<string, string | undefined>, argv: rea
     apiToken: nonEmpty(env.LONGSHORE_SIM_API_TOKEN),
     agentVersion: nonEmpty(env.LONGSHORE_SIM_AGENT_VERSION),
     logLevel: nonEmpty(env.LONGSHORE_SIM_LOG_LEVEL) ?? 'info',
+    playAgent: parseBool(env.LONGSHORE_SIM_PLAY_AGENT, 'LONGSHORE_SIM_PLAY_AGENT'),
+    agentNamespace: nonEmpty(env.LONGSHORE_SIM_AGENT_NAMESPACE),
   };
+}
+
+function parseBool(text: string | undefined, where: string): boolean {
+  const v = nonEmpty(text)?.toLowerCase();
+  if (v === undefined || v === 'false' || v === '0') return false;
+  if (v === 'true' || v === '1') return true;
+  throw new SimConfigError(`${where}: expected true or false, got ${JSON.stringify(text)}`);
 }
 
 export function startOptionsOf(config: SimConfig): StartSimOptions {

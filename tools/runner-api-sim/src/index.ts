@@ -1,9 +1,11 @@
 // Public surface of @longshore/runner-api-sim: start a simulator in-process (tests, the
 // main job, benchmarks) and drive it through its admin API.
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyBaseLogger } from 'fastify';
 import { RegisterClassRequest } from './admin-schemas.ts';
 import { FaultBook } from './faults.ts';
 import { buildSimApp } from './http.ts';
+import { PodReporter } from './pod-reporter.ts';
 import { SimState } from './sim-state.ts';
 import { RequestStats } from './stats.ts';
 
@@ -12,6 +14,7 @@ export { SimAdminClient, SimAdminError } from './admin-client.ts';
 export type { EnqueueInput, TaskListQuery, TaskSpec, TaskState } from './admin-schemas.ts';
 export type { ActiveFaultRule, FaultEndpoint, FaultRule, FaultRuleInput } from './faults.ts';
 export { FAULT_ENDPOINTS } from './faults.ts';
+export { agentReport, PodReporter } from './pod-reporter.ts';
 export type { Outcome, Refusal, RefusalReason, TaskCounts } from './sim-state.ts';
 export { MAX_UNCLAIMS, SimState, SimStateError } from './sim-state.ts';
 export type { RequestStatsSnapshot } from './stats.ts';
@@ -32,6 +35,11 @@ export interface StartSimOptions {
   logger?: FastifyBaseLogger;
   /** Log with fastify's own pino at this level (when no `logger` is given). */
   logLevel?: string;
+  /**
+   * Play the in-pod task agent: watch task pods in this cluster and report each task's
+   * result when its container 0 exits on its own (see pod-reporter.ts).
+   */
+  agent?: { kc: KubeConfig; namespace?: string };
 }
 
 export interface RunningSim {
@@ -77,6 +85,21 @@ export async function startSim(options: StartSimOptions = {}): Promise<RunningSi
     await app.close();
     throw error;
   }
+  let reporter: PodReporter | undefined;
+  if (options.agent) {
+    reporter = new PodReporter({
+      kc: options.agent.kc,
+      state,
+      ...(options.agent.namespace === undefined ? {} : { namespace: options.agent.namespace }),
+      onEvent: (e) => app.log.info(e, 'task agent'),
+    });
+    try {
+      await reporter.start();
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 0);
   let closing: Promise<void> | undefined;
@@ -85,7 +108,10 @@ export async function startSim(options: StartSimOptions = {}): Promise<RunningSi
     port,
     state,
     close: () => {
-      closing ??= app.close();
+      closing ??= Promise.allSettled([reporter?.stop(), app.close()]).then((results) => {
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      });
       return closing;
     },
   };

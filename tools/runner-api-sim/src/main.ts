@@ -1,5 +1,6 @@
 // The standalone simulator (docker compose, local dev): config from env/argv -> HTTP server
 // -> run until SIGTERM/SIGINT -> close. See README.md for the settings.
+import { loadKubeConfig } from '@longshore/kube';
 import { loadSimConfig, SimConfigError, startOptionsOf } from './config.ts';
 import { type RunningSim, startSim } from './index.ts';
 
@@ -10,7 +11,13 @@ async function main(): Promise<void> {
     if (config.apiToken === undefined) {
       console.warn('runner-api-sim: LONGSHORE_SIM_API_TOKEN is not set; the task count endpoints answer 403');
     }
-    sim = await startSim(startOptionsOf(config));
+    const agent = config.playAgent
+      ? {
+          kc: loadKubeConfig(),
+          ...(config.agentNamespace === undefined ? {} : { namespace: config.agentNamespace }),
+        }
+      : undefined;
+    sim = await startSim({ ...startOptionsOf(config), ...(agent ? { agent } : {}) });
   } catch (error) {
     console.error(error instanceof SimConfigError ? `runner-api-sim: ${error.message}` : error);
     process.exitCode = error instanceof SimConfigError ? 2 : 1;

@@ -146,8 +146,18 @@ export class SimState {
     return { ok: true };
   }
 
-  /** The task agent's completion report, authorised by the current claim's task token. */
-  report(taskId: string, taskToken: string, status: 'succeeded' | 'failed', message?: string): Outcome {
+  /**
+   * The task agent's completion report, authorised by the current claim's task token.
+   * `finishedAt` is when the agent finished, if known (it reports before its container
+   * exits; an observer that learns of the exit later passes the container's finish time).
+   */
+  report(
+    taskId: string,
+    taskToken: string,
+    status: 'succeeded' | 'failed',
+    message?: string,
+    finishedAt?: Date,
+  ): Outcome {
     const task = this.#tasks.get(taskId);
     if (task === undefined) return refuse('not-found', `no task ${taskId}`);
     const claim = task.claim;
@@ -157,18 +167,19 @@ export class SimState {
     if (task.state === 'cancelled') return refuse('cancelled', `task ${taskId} was cancelled`);
     if (task.state !== 'claimed') return refuse('conflict', `task ${taskId} already ${task.state}`);
     if (status === 'succeeded') {
-      this.#end(task, 'completed', {
-        type: 'completed',
-        allocation: claim.allocation,
-        ...(message === undefined ? {} : { message }),
-      });
+      this.#end(
+        task,
+        'completed',
+        { type: 'completed', allocation: claim.allocation, ...(message === undefined ? {} : { message }) },
+        finishedAt,
+      );
     } else {
-      this.#end(task, 'failed', {
-        type: 'failed',
-        allocation: claim.allocation,
-        message: message ?? '',
-        source: 'report',
-      });
+      this.#end(
+        task,
+        'failed',
+        { type: 'failed', allocation: claim.allocation, message: message ?? '', source: 'report' },
+        finishedAt,
+      );
     }
     return { ok: true };
   }
@@ -308,14 +319,14 @@ export class SimState {
     return id === undefined ? undefined : this.#tasks.get(id);
   }
 
-  #end(task: TaskRecord, state: 'completed' | 'failed', event: TaskEventBody): void {
+  #end(task: TaskRecord, state: 'completed' | 'failed', event: TaskEventBody, at?: Date): void {
     task.state = state;
     this.#running.get(task.spec.resource_class)?.delete(task.id);
-    this.#record(task, event);
+    this.#record(task, event, at);
   }
 
-  #record(task: TaskRecord, event: TaskEventBody): void {
-    task.history.push({ ...event, at: this.#now().toISOString() });
+  #record(task: TaskRecord, event: TaskEventBody, at: Date = this.#now()): void {
+    task.history.push({ ...event, at: at.toISOString() });
   }
 }
 

@@ -1,0 +1,137 @@
+// The simulator's stand-in for the in-pod task agent. In the test bed no container runs
+// (kwok only moves pod status), so nothing inside the pod would report the job's result.
+// The real agent reports with its task token when the job's steps finish, just before its
+// container exits; this watches task pods and reports the same way when container 0
+// terminates on its own. Endings the agent cannot see (eviction, preemption, deadline,
+// image pull failure, deletion) are left unreported: those are the runner's to handle.
+import {
+  CoreV1Api,
+  type KubeConfig,
+  makeInformer,
+  type V1ContainerStateTerminated,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { GOAT_CONFIG_ENV, GoatConfig, MANAGED_SELECTOR, PRIMARY_CONTAINER } from '@longshore/contracts';
+import type { SimState } from './sim-state.ts';
+
+export interface PodReporterOptions {
+  kc: KubeConfig;
+  state: SimState;
+  /** Only pods in this namespace; all namespaces when unset. */
+  namespace?: string;
+  /** Reports what it did and what it could not do (never a token). */
+  onEvent?: (e: { taskId?: string; pod: string; outcome: string }) => void;
+}
+
+/** Exit reasons a kubelet gives when the container was killed rather than finishing. */
+const KILLED_REASONS = new Set(['ContainerStatusUnknown', 'OOMKilled', 'DeadlineExceeded', 'Evicted']);
+
+/** What the agent in this pod would report, or undefined if it would report nothing. */
+export function agentReport(
+  pod: V1Pod,
+): { status: 'succeeded' | 'failed'; message?: string; finishedAt: Date } | undefined {
+  if (pod.status?.reason === 'Evicted' || pod.status?.reason === 'DeadlineExceeded') return undefined;
+  if ((pod.status?.conditions ?? []).some((c) => c.type === 'DisruptionTarget' && c.status === 'True')) {
+    return undefined;
+  }
+  const c0 = pod.status?.containerStatuses?.find((c) => c.name === PRIMARY_CONTAINER);
+  const t: V1ContainerStateTerminated | undefined = c0?.state?.terminated;
+  if (t === undefined || KILLED_REASONS.has(t.reason ?? '')) return undefined;
+  const finishedAt = t.finishedAt ? new Date(t.finishedAt) : new Date();
+  return t.exitCode === 0
+    ? { status: 'succeeded', finishedAt }
+    : { status: 'failed', message: `task agent: job exited with code ${t.exitCode}`, finishedAt };
+}
+
+export class PodReporter {
+  readonly #opts: PodReporterOptions;
+  readonly #core: CoreV1Api;
+  /** pod uid -> the agent's settings, read while the pod runs (its Secret goes when it ends). */
+  readonly #goat = new Map<string, GoatConfig>();
+  readonly #reported = new Set<string>();
+  #informer: ReturnType<typeof makeInformer<V1Pod>> | undefined;
+  #stopped = false;
+
+  constructor(opts: PodReporterOptions) {
+    this.#opts = opts;
+    this.#core = opts.kc.makeApiClient(CoreV1Api);
+  }
+
+  async start(): Promise<void> {
+    const ns = this.#opts.namespace;
+    const path = ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods';
+    const list = () =>
+      ns
+        ? this.#core.listNamespacedPod({ namespace: ns, labelSelector: MANAGED_SELECTOR })
+        : this.#core.listPodForAllNamespaces({ labelSelector: MANAGED_SELECTOR });
+    const informer = makeInformer<V1Pod>(this.#opts.kc, path, list, MANAGED_SELECTOR);
+    const onPod = (pod: V1Pod) => {
+      void this.#observe(pod);
+    };
+    informer.on('add', onPod);
+    informer.on('update', onPod);
+    informer.on('delete', (pod) => {
+      const uid = pod.metadata?.uid;
+      if (uid) {
+        this.#goat.delete(uid);
+        this.#reported.delete(uid);
+      }
+    });
+    // client-node's informer stops on a watch error; a real agent does not give up.
+    informer.on('error', () => {
+      if (!this.#stopped) setTimeout(() => void informer.start().catch(() => {}), 1_000);
+    });
+    this.#informer = informer;
+    await informer.start();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#informer?.stop();
+  }
+
+  async #observe(pod: V1Pod): Promise<void> {
+    const uid = pod.metadata?.uid;
+    const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    if (!uid || this.#reported.has(uid)) return;
+    let goat = this.#goat.get(uid);
+    if (goat === undefined) {
+      goat = await this.#readGoat(pod);
+      if (goat === undefined) return;
+      this.#goat.set(uid, goat);
+    }
+    const report = agentReport(pod);
+    if (report === undefined) return;
+    this.#reported.add(uid);
+    const outcome = this.#opts.state.report(
+      goat.task_id,
+      goat.token,
+      report.status,
+      report.message,
+      report.finishedAt,
+    );
+    this.#opts.onEvent?.({
+      taskId: goat.task_id,
+      pod: name,
+      outcome: outcome.ok ? `reported ${report.status}` : `report refused: ${outcome.reason}`,
+    });
+  }
+
+  /** The agent's settings, from the Secret that container 0's CIRCLECI_GOAT_CONFIG points at. */
+  async #readGoat(pod: V1Pod): Promise<GoatConfig | undefined> {
+    const c0 = pod.spec?.containers.find((c) => c.name === PRIMARY_CONTAINER);
+    const ref = c0?.env?.find((e) => e.name === GOAT_CONFIG_ENV)?.valueFrom?.secretKeyRef;
+    const namespace = pod.metadata?.namespace;
+    if (!ref?.name || !namespace) return undefined;
+    try {
+      const secret = await this.#core.readNamespacedSecret({ name: ref.name, namespace });
+      const raw = secret.data?.[ref.key];
+      if (raw === undefined) return undefined;
+      const parsed = GoatConfig.safeParse(JSON.parse(Buffer.from(raw, 'base64').toString('utf8')));
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      // Secret already gone or unreadable: like an agent that never got its config.
+      return undefined;
+    }
+  }
+}

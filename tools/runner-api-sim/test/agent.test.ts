@@ -1,0 +1,159 @@
+// The simulator as the in-pod task agent: it reports a task's result from the task pod,
+// authorised by the token in the pod's Secret, only for endings the agent itself sees.
+import {
+  GOAT_CONFIG_ENV,
+  GOAT_CONFIG_SECRET_KEY,
+  type GoatConfig,
+  Labels,
+  MANAGED_BY,
+  PRIMARY_CONTAINER,
+  TaskConfig,
+} from '@longshore/contracts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { tempNamespace, testKube } from '../../../testbed/test/kube-helpers.ts';
+import { type RunningSim, SimAdminClient, startSim } from '../src/index.ts';
+import { bearer, call, claim } from './runner-calls.ts';
+
+const RC = 'sim-agent/small';
+const RC_TOKEN = 'rc-token-agent-test-000';
+const { kc, core } = testKube();
+let ns: Awaited<ReturnType<typeof tempNamespace>>;
+let sim: RunningSim;
+
+beforeAll(async () => {
+  ns = await tempNamespace(core, 'sim-agent');
+});
+afterAll(async () => {
+  await ns.cleanup();
+});
+afterEach(async () => {
+  await sim?.close();
+});
+
+/** Claims the next task and creates its Secret and Pod, as a runner's scheduler would. */
+async function runAsPod(image: string): Promise<{ taskId: string; pod: string }> {
+  const claimed = await claim(sim.url, bearer(RC_TOKEN));
+  expect(claimed.status).toBe(200);
+  const token = (claimed.json as { task_token: string }).task_token;
+  const allocation = (claimed.json as { allocation: string }).allocation;
+  const cfg = TaskConfig.parse((await call(sim.url, '/api/v2/task/config', { headers: bearer(token) })).json);
+  const name = `t-${cfg.task_id.slice(0, 8)}`;
+  const goat: GoatConfig = {
+    cmd: [],
+    user: '',
+    task_id: cfg.task_id,
+    readiness_file_path: '',
+    enable_unsafe_retries: false,
+    token,
+    task_agent_path: '/opt/circleci/bin/circleci-agent',
+    runner_api_base_url: sim.url,
+    allocation,
+    ssh_advertise_addr: '',
+    max_run_time: 60e9,
+  };
+  const labels = { [Labels.managedBy]: MANAGED_BY };
+  await core.createNamespacedSecret({
+    namespace: ns.name,
+    body: {
+      metadata: { name, labels },
+      stringData: { [GOAT_CONFIG_SECRET_KEY]: JSON.stringify(goat) },
+    },
+  });
+  await core.createNamespacedPod({
+    namespace: ns.name,
+    body: {
+      metadata: { name, labels },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: PRIMARY_CONTAINER,
+            image,
+            env: [
+              { name: GOAT_CONFIG_ENV, valueFrom: { secretKeyRef: { name, key: GOAT_CONFIG_SECRET_KEY } } },
+            ],
+          },
+        ],
+      },
+    },
+  });
+  return { taskId: cfg.task_id, pod: name };
+}
+
+async function waitForState(admin: SimAdminClient, id: string, states: string[], ms = 20_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const t = await admin.task(id);
+    if (states.includes(t.state) || Date.now() > deadline) return t;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('the simulator playing the task agent', () => {
+  it('reports success, and failure with the exit code, from the task pod', async () => {
+    sim = await startSim({ classes: { [RC]: [RC_TOKEN] }, agent: { kc, namespace: ns.name } });
+    const admin = new SimAdminClient(sim.url);
+    await admin.enqueue({ resource_class: RC, image: 'fate.test/succeed:200ms' });
+    await admin.enqueue({ resource_class: RC, image: 'fate.test/exit-4:200ms' });
+    const ok = await runAsPod('fate.test/succeed:200ms');
+    const bad = await runAsPod('fate.test/exit-4:200ms');
+
+    const okTask = await waitForState(admin, ok.taskId, ['completed', 'failed']);
+    expect(okTask.state).toBe('completed');
+    const badTask = await waitForState(admin, bad.taskId, ['completed', 'failed']);
+    expect(badTask.state).toBe('failed');
+    expect(badTask.history.at(-1)).toMatchObject({
+      type: 'failed',
+      message: expect.stringContaining('code 4'),
+    });
+  });
+
+  it('reports nothing for an evicted pod: that ending is the runner’s to handle', async () => {
+    sim = await startSim({ classes: { [RC]: [RC_TOKEN] }, agent: { kc, namespace: ns.name } });
+    const admin = new SimAdminClient(sim.url);
+    await admin.enqueue({ resource_class: RC, image: 'fate.test/evict:200ms' });
+    const evicted = await runAsPod('fate.test/evict:200ms');
+    const deadline = Date.now() + 20_000;
+    while (
+      (await core.readNamespacedPod({ name: evicted.pod, namespace: ns.name })).status?.phase !== 'Failed'
+    ) {
+      if (Date.now() > deadline) throw new Error('pod never evicted');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await admin.task(evicted.taskId)).state).toBe('claimed');
+  });
+
+  it('ignores a leftover pod of an earlier claim: its token no longer authorises a report', async () => {
+    sim = await startSim({ classes: { [RC]: [RC_TOKEN] }, agent: { kc, namespace: ns.name } });
+    const admin = new SimAdminClient(sim.url);
+    await admin.enqueue({ resource_class: RC, image: 'fate.test/succeed:1s' });
+    const first = await runAsPod('fate.test/succeed:1s');
+    const stale = (await core.readNamespacedSecret({ name: first.pod, namespace: ns.name })).data?.[
+      GOAT_CONFIG_SECRET_KEY
+    ];
+    const staleToken = (JSON.parse(Buffer.from(stale!, 'base64').toString()) as GoatConfig).token;
+    expect(
+      (
+        await call(sim.url, '/api/v3/runner/unclaim', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ task_id: first.taskId, task_token: staleToken }),
+        })
+      ).status,
+    ).toBe(200);
+    expect((await claim(sim.url, bearer(RC_TOKEN))).status).toBe(200);
+
+    const deadline = Date.now() + 20_000;
+    while (
+      (await core.readNamespacedPod({ name: first.pod, namespace: ns.name })).status?.phase !== 'Succeeded'
+    ) {
+      if (Date.now() > deadline) throw new Error('pod never finished');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const task = await admin.task(first.taskId);
+    expect(task.state).toBe('claimed');
+    expect(task.history.filter((e) => e.type === 'claimed')).toHaveLength(2);
+  });
+});
