@@ -70,6 +70,8 @@ describe('loadSimConfig', () => {
   it('rejects a bad port and unknown flags', () => {
     expect(() => loadSimConfig({ LONGSHORE_SIM_PORT: 'http' }, [])).toThrow(/LONGSHORE_SIM_PORT/);
     expect(() => loadSimConfig({}, ['--api-token', 'x'])).toThrow(SimConfigError);
-    expect(() => loadSimConfig({ LONGSHORE_SIM_PLAY_AGENT: 'yes please' }, [])).toThrow(/LONGSHORE_SIM_PLAY_AGENT/);
+    expect(() => loadSimConfig({ LONGSHORE_SIM_PLAY_AGENT: 'yes please' }, [])).toThrow(
+      /LONGSHORE_SIM_PLAY_AGENT/,
+    );
   });
 });
