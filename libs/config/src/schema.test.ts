@@ -442,6 +442,14 @@ describe('seed 002 (runner provisioner) values parse unchanged', () => {
     expect(p?.resourceClass).toBeUndefined();
   });
 
+  it('polls every second unless provisioner.pollInterval says otherwise', () => {
+    expect(parse(SEED_002_QUICKSTART).provisioner?.pollInterval).toBe(1_000);
+    expect(parse(`${SEED_002_SERVER}  pollInterval: 200ms\n`).provisioner?.pollInterval).toBe(200);
+    expect(issuesOf(`${SEED_002_SERVER}  pollInterval: "0"\n`)).toEqual([
+      'provisioner.pollInterval: invalid duration "0": must be greater than zero',
+    ]);
+  });
+
   it('idleTimeout as a duration, "" as unset', () => {
     const p = parse(`${SEED_002_SERVER}    idleTimeout: "10m"\n`).provisioner;
     expect(p?.resourceClass?.idleTimeout).toBe(600_000);

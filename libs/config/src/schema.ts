@@ -217,6 +217,8 @@ const Provisioner = block(
     resourceClass: ProvisionerClass.optional(),
     /** Longshore extension: several resource classes in one deployment. */
     resourceClasses: z.array(ProvisionerClass).default([]),
+    /** Longshore extension: pause between polls of each class's task counts (seed 002: one second). */
+    pollInterval: duration({ allowZero: false }).prefault('1s'),
   },
   { unknownKeys: 'lenient' },
 ).superRefine((p, ctx) => {
