@@ -97,3 +97,17 @@ export const ConstraintStatus = z.object({
   reason: z.string(),
 });
 export type ConstraintStatus = z.infer<typeof ConstraintStatus>;
+
+/**
+ * Whether the runner must post a fail event for a task that ended this way. The in-pod
+ * task agent reports success and job failures itself; the runner reports what the agent
+ * cannot: it never started, its pod was rejected, or it was killed from outside.
+ */
+export function runnerMustReport(reason: EndReason): boolean {
+  return reason !== 'succeeded' && reason !== 'exit-code' && reason !== 'cancelled';
+}
+
+/** JetStream message id of a task event: one per task, attempt and event, so retries dedupe. */
+export function taskMsgId(taskId: string, attempt: number, event: string): string {
+  return `${taskId}.${attempt}.${event}`;
+}
