@@ -1,0 +1,9 @@
+// Public surface of @longshore/ledger: the claim ledger port and its Redis adapter.
+export {
+  type ClaimLedger,
+  type ClaimRecord,
+  LedgerCorruptError,
+  type PendingClaim,
+  RedisClaimLedger,
+  type RedisClaimLedgerOptions,
+} from './ledger.ts';

@@ -1,0 +1,219 @@
+// The claim ledger: what this fleet has claimed and not yet finished, in Redis. It is
+// written before anything is announced (DESIGN.md, "Ledger first"), so a crash of any
+// service at any moment leaves enough behind to finish or release every claim.
+//
+// A claim is recorded in two steps because the claim response does not carry the task
+// id: `begin` keeps the token and allocation the moment the claim answers (keyed by
+// allocation), `commit` files it under the task id once the task config is fetched.
+// A runner that restarts finds its `pending` claims and commits them.
+import { type RedisKeys, redisKeys, TaskConfig } from '@longshore/contracts';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+
+export interface PendingClaim {
+  allocation: string;
+  resourceClass: string;
+  token: string;
+  claimedAt: string;
+}
+
+export interface ClaimRecord {
+  taskId: string;
+  resourceClass: string;
+  attempt: number;
+  allocation: string;
+  runner: string;
+  claimedAt: string;
+  task: TaskConfig;
+}
+
+/** Port: the ledger's capabilities, as the claimer, scheduler and GC use them. */
+export interface ClaimLedger {
+  begin(runner: string, pending: PendingClaim): Promise<void>;
+  pending(runner: string): Promise<PendingClaim[]>;
+  /** Drops a pending claim that can no longer be committed (its token was refused). */
+  abandon(runner: string, allocation: string): Promise<void>;
+  /** Files a pending claim under its task id; the attempt is the retries used so far + 1. */
+  commit(runner: string, allocation: string, task: TaskConfig): Promise<ClaimRecord>;
+  get(taskId: string): Promise<ClaimRecord | undefined>;
+  token(taskId: string): Promise<string | undefined>;
+  /** Task ids this runner has claimed and not finished. */
+  claimsOf(runner: string): Promise<string[]>;
+  /** Removes a finished claim; a no-op unless `attempt` is still the recorded one. */
+  finish(taskId: string, attempt: number): Promise<boolean>;
+  retriesUsed(taskId: string): Promise<number>;
+  /** Counts one more unsafe retry; returns the new count. */
+  addRetry(taskId: string): Promise<number>;
+}
+
+const Stored = z.object({
+  task_id: z.string(),
+  resource_class: z.string(),
+  attempt: z.coerce.number().int().positive(),
+  allocation: z.string(),
+  runner: z.string(),
+  claimed_at: z.string(),
+  task: z.string(),
+});
+
+const PendingStored = z.object({
+  allocation: z.string(),
+  resourceClass: z.string(),
+  token: z.string(),
+  claimedAt: z.string(),
+});
+
+/** A ledger entry Redis returned but we could not read back: never silently dropped. */
+export class LedgerCorruptError extends Error {
+  override name = 'LedgerCorruptError';
+}
+
+// Removes a claim only if it is still the given attempt, in one step, so a late finish of
+// an old attempt cannot remove the claim of the next one.
+const FINISH = `
+if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+return 1`;
+
+export interface RedisClaimLedgerOptions {
+  redis: Redis;
+  keyPrefix: string;
+  /** How long a task token is kept: past this, the task cannot have a live pod any more. */
+  tokenTtlMs: number;
+}
+
+export class RedisClaimLedger implements ClaimLedger {
+  readonly #redis: Redis;
+  readonly #keys: RedisKeys;
+  readonly #prefix: string;
+  readonly #ttlMs: number;
+
+  constructor(opts: RedisClaimLedgerOptions) {
+    this.#redis = opts.redis;
+    this.#keys = redisKeys(opts.keyPrefix);
+    this.#prefix = opts.keyPrefix;
+    this.#ttlMs = opts.tokenTtlMs;
+  }
+
+  #pendingKey(runner: string): string {
+    return `${this.#prefix}:runner:${runner}:pending`;
+  }
+
+  async begin(runner: string, p: PendingClaim): Promise<void> {
+    const key = this.#pendingKey(runner);
+    await this.#redis.multi().hset(key, p.allocation, JSON.stringify(p)).pexpire(key, this.#ttlMs).exec();
+  }
+
+  async pending(runner: string): Promise<PendingClaim[]> {
+    const all = await this.#redis.hgetall(this.#pendingKey(runner));
+    return Object.values(all).map((v) => {
+      const parsed = PendingStored.safeParse(JSON.parse(v));
+      if (!parsed.success) throw new LedgerCorruptError(`unreadable pending claim of runner ${runner}`);
+      return parsed.data;
+    });
+  }
+
+  async abandon(runner: string, allocation: string): Promise<void> {
+    await this.#redis.hdel(this.#pendingKey(runner), allocation);
+  }
+
+  async commit(runner: string, allocation: string, task: TaskConfig): Promise<ClaimRecord> {
+    const raw = await this.#redis.hget(this.#pendingKey(runner), allocation);
+    const existing = await this.get(task.task_id);
+    if (raw === null) {
+      // Committed already (a restart between commit and its caller's next step).
+      if (existing?.allocation === allocation) return existing;
+      throw new LedgerCorruptError(`no pending claim ${allocation} for runner ${runner}`);
+    }
+    const p = PendingStored.parse(JSON.parse(raw));
+    if (existing?.allocation === allocation) {
+      await this.#redis.hdel(this.#pendingKey(runner), allocation);
+      return existing;
+    }
+    const attempt = (await this.retriesUsed(task.task_id)) + 1;
+    const record: ClaimRecord = {
+      taskId: task.task_id,
+      resourceClass: p.resourceClass,
+      attempt,
+      allocation,
+      runner,
+      claimedAt: p.claimedAt,
+      task,
+    };
+    const claimKey = this.#keys.claim(task.task_id);
+    await this.#redis
+      .multi()
+      .del(claimKey)
+      .hset(claimKey, {
+        task_id: record.taskId,
+        resource_class: record.resourceClass,
+        attempt: String(attempt),
+        allocation,
+        runner,
+        claimed_at: record.claimedAt,
+        task: JSON.stringify(task),
+      })
+      .pexpire(claimKey, this.#ttlMs)
+      .set(this.#keys.token(task.task_id), p.token, 'PX', this.#ttlMs)
+      .zadd(this.#keys.runnerClaims(runner), Date.parse(p.claimedAt), task.task_id)
+      .hdel(this.#pendingKey(runner), allocation)
+      .exec();
+    return record;
+  }
+
+  async get(taskId: string): Promise<ClaimRecord | undefined> {
+    const h = await this.#redis.hgetall(this.#keys.claim(taskId));
+    if (Object.keys(h).length === 0) return undefined;
+    const s = Stored.safeParse(h);
+    const task = s.success ? TaskConfig.safeParse(JSON.parse(s.data.task)) : undefined;
+    if (!s.success || !task?.success)
+      throw new LedgerCorruptError(`unreadable claim record of task ${taskId}`);
+    return {
+      taskId: s.data.task_id,
+      resourceClass: s.data.resource_class,
+      attempt: s.data.attempt,
+      allocation: s.data.allocation,
+      runner: s.data.runner,
+      claimedAt: s.data.claimed_at,
+      task: task.data,
+    };
+  }
+
+  async token(taskId: string): Promise<string | undefined> {
+    return (await this.#redis.get(this.#keys.token(taskId))) ?? undefined;
+  }
+
+  async claimsOf(runner: string): Promise<string[]> {
+    return this.#redis.zrange(this.#keys.runnerClaims(runner), '0', '-1');
+  }
+
+  async finish(taskId: string, attempt: number): Promise<boolean> {
+    const runner = await this.#redis.hget(this.#keys.claim(taskId), 'runner');
+    const removed = await this.#redis.eval(
+      FINISH,
+      3,
+      this.#keys.claim(taskId),
+      this.#keys.token(taskId),
+      this.#keys.runnerClaims(runner ?? ''),
+      String(attempt),
+      taskId,
+    );
+    return removed === 1;
+  }
+
+  async retriesUsed(taskId: string): Promise<number> {
+    return Number((await this.#redis.get(this.#keys.retries(taskId))) ?? 0);
+  }
+
+  async addRetry(taskId: string): Promise<number> {
+    const key = this.#keys.retries(taskId);
+    const [[, n] = []] =
+      (await this.#redis
+        .multi()
+        .incr(key)
+        .pexpire(key, this.#ttlMs * 4)
+        .exec()) ?? [];
+    return Number(n);
+  }
+}

@@ -1,0 +1,86 @@
+// The ledger against a real Redis: the two-step claim, attempts, and finishing safely.
+import { randomBytes } from 'node:crypto';
+import type { TaskConfig } from '@longshore/contracts';
+import { Redis } from 'ioredis';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { RedisClaimLedger } from '../src/index.ts';
+
+const redis = new Redis(process.env.REDIS_URL!);
+let ledger: RedisClaimLedger;
+const prefixes: string[] = [];
+
+beforeEach(() => {
+  const prefix = `ledger${randomBytes(4).toString('hex')}`;
+  prefixes.push(prefix);
+  ledger = new RedisClaimLedger({ redis, keyPrefix: prefix, tokenTtlMs: 60_000 });
+});
+afterAll(async () => {
+  for (const prefix of prefixes) {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+  }
+  redis.disconnect();
+});
+
+const task = (id: string): TaskConfig => ({
+  task_id: id,
+  resource_class: 'acme/small',
+  job_name: 'build',
+  cmd: [],
+  working_directory: '~/project',
+  containers: [{ image: 'cimg/base:2024.01', environment: { SECRET_ENV: 'x' } }],
+  ssh_advertise_addr: '',
+});
+
+const pending = (allocation: string) => ({
+  allocation,
+  resourceClass: 'acme/small',
+  token: `token-${allocation}`,
+  claimedAt: new Date().toISOString(),
+});
+
+describe('RedisClaimLedger', () => {
+  it('keeps a claim from the moment it answers, then files it under its task id', async () => {
+    await ledger.begin('runner-a', pending('alloc-1'));
+    expect(await ledger.pending('runner-a')).toEqual([expect.objectContaining({ allocation: 'alloc-1' })]);
+    const rec = await ledger.commit('runner-a', 'alloc-1', task('task-1'));
+    expect(rec).toMatchObject({
+      taskId: 'task-1',
+      attempt: 1,
+      runner: 'runner-a',
+      resourceClass: 'acme/small',
+    });
+    expect(await ledger.pending('runner-a')).toEqual([]);
+    expect(await ledger.get('task-1')).toEqual(rec);
+    expect(await ledger.token('task-1')).toBe('token-alloc-1');
+    expect(await ledger.claimsOf('runner-a')).toEqual(['task-1']);
+  });
+
+  it('commits idempotently: a second commit after a crash returns the same record', async () => {
+    await ledger.begin('r', pending('a1'));
+    const first = await ledger.commit('r', 'a1', task('t1'));
+    expect(await ledger.commit('r', 'a1', task('t1'))).toEqual(first);
+  });
+
+  it('numbers attempts by retries used, and finishes only the current attempt', async () => {
+    await ledger.begin('r', pending('a1'));
+    await ledger.commit('r', 'a1', task('t1'));
+    expect(await ledger.addRetry('t1')).toBe(1);
+    expect(await ledger.finish('t1', 1)).toBe(true);
+    await ledger.begin('r', pending('a2'));
+    const second = await ledger.commit('r', 'a2', task('t1'));
+    expect(second.attempt).toBe(2);
+    expect(await ledger.finish('t1', 1)).toBe(false);
+    expect(await ledger.get('t1')).toBeDefined();
+    expect(await ledger.finish('t1', 2)).toBe(true);
+    expect(await ledger.get('t1')).toBeUndefined();
+    expect(await ledger.token('t1')).toBeUndefined();
+    expect(await ledger.claimsOf('r')).toEqual([]);
+  });
+
+  it('abandons a pending claim whose token was refused', async () => {
+    await ledger.begin('r', pending('a1'));
+    await ledger.abandon('r', 'a1');
+    expect(await ledger.pending('r')).toEqual([]);
+  });
+});
