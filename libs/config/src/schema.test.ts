@@ -236,6 +236,9 @@ describe('LongshoreConfig defaults', () => {
         initImage: 'circleci/runner-init:agent',
         binDir: '/opt/circleci/bin',
         loggingImage: 'circleci/logging-collector:3',
+        imagePullTimeout: 120_000,
+        unschedulableTimeout: 600_000,
+        keepFailedPods: false,
       },
     });
     expect(cfg.provisioner).toBeUndefined();

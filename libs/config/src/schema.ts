@@ -74,6 +74,12 @@ const TaskPodBlock = block(
     binDir: z.string().startsWith('/', 'must be an absolute path').default('/opt/circleci/bin'),
     /** Image of the logging container added when a job has service containers. */
     loggingImage: z.string().min(1).default('circleci/logging-collector:3'),
+    /** A task pod that cannot pull its image for this long fails its task. */
+    imagePullTimeout: duration({ allowZero: false }).prefault('2m'),
+    /** A task pod the cluster cannot schedule for this long fails its task. */
+    unschedulableTimeout: duration({ allowZero: false }).prefault('10m'),
+    /** Keep the pods (and Secrets) of failed tasks for debugging; GC still sweeps them. */
+    keepFailedPods: z.boolean().default(false),
   },
   { unknownKeys: 'strict' },
 );
