@@ -1,0 +1,161 @@
+// What the simulator cannot be made to do: answers that echo a token, and tokens a
+// header cannot carry. A few-line fetch stands in for the server.
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import {
+  isRetryable,
+  RunnerApiAuthError,
+  RunnerApiError,
+  RunnerApiMalformedResponseError,
+} from './errors.ts';
+import { HttpRunnerApi } from './http-runner-api.ts';
+
+const TOKEN = 'rc-secret-7f3e9a';
+const RUNNER = { name: 'runner-a', hostname: 'host-a', ip: '10.0.0.1', version: '0.1.0' };
+
+function answering(status: number, body: string, headers: Record<string, string> = {}) {
+  const calls: Request[] = [];
+  const fetch: typeof globalThis.fetch = async (input, init) => {
+    calls.push(new Request(input, init));
+    return new Response(status === 204 ? null : body, { status, headers });
+  };
+  return { calls, api: new HttpRunnerApi({ baseUrl: 'http://runner.test/', fetch }) };
+}
+
+async function failure(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+function expectNoSecret(err: Error, secret = TOKEN): void {
+  expect(inspect(err, { depth: 10, showHidden: true })).not.toContain(secret);
+  expect(JSON.stringify(err)).not.toContain(secret);
+  expect(String(err.stack)).not.toContain(secret);
+}
+
+describe('HttpRunnerApi (fake server)', () => {
+  it('claims with the token as bearer, the runner as body, and the configured path', async () => {
+    const { api, calls } = answering(
+      200,
+      JSON.stringify({ task_token: 'tt', agent_version: '1', resource_class: 'a/b', allocation: 'al' }),
+    );
+    const out = await api.claim(TOKEN, RUNNER);
+    expect(out).toEqual({
+      kind: 'task',
+      claim: { task_token: 'tt', agent_version: '1', resource_class: 'a/b', allocation: 'al' },
+    });
+    const req = calls[0]!;
+    expect(req.method).toBe('POST');
+    expect(req.url).toBe('http://runner.test/api/v3/runner/claim');
+    expect(req.headers.get('authorization')).toBe(`Bearer ${TOKEN}`);
+    expect(req.headers.get('user-agent')).toBe('longshore');
+    expect(await req.json()).toEqual(RUNNER);
+  });
+
+  it('reads Retry-After on a 204', async () => {
+    const { api } = answering(204, '', { 'retry-after': '7' });
+    expect(await api.claim(TOKEN, RUNNER)).toEqual({ kind: 'no-work', retryAfterMs: 7_000 });
+  });
+
+  it('blanks the token out of a server message that echoes it', async () => {
+    const { api } = answering(400, JSON.stringify({ message: `bad token ${TOKEN} here` }));
+    const err = await failure(api.claim(TOKEN, RUNNER));
+    expect(err).toBeInstanceOf(RunnerApiError);
+    expect(err.message).toBe('POST /api/v3/runner/claim: HTTP 400 (bad token *** here)');
+    expect(isRetryable(err)).toBe(false);
+    expectNoSecret(err);
+  });
+
+  it('never quotes a malformed answer that carries a token', async () => {
+    for (const body of [`{"task_token": "${TOKEN}", "allocation": 5}`, `{"task_token": "${TOKEN}`]) {
+      const { api } = answering(200, body, { 'content-type': 'application/json' });
+      const err = await failure(api.claim('rc', RUNNER));
+      expect(err).toBeInstanceOf(RunnerApiMalformedResponseError);
+      expectNoSecret(err);
+    }
+  });
+
+  it('refuses a token a header cannot carry, without quoting it', async () => {
+    const { api, calls } = answering(200, '{}');
+    for (const bad of [`${TOKEN}\n`, ` ${TOKEN}`, '']) {
+      const err = await failure(api.taskConfig(bad));
+      expect(err).toBeInstanceOf(RunnerApiAuthError);
+      expect((err as RunnerApiAuthError).status).toBe(0);
+      expectNoSecret(err);
+    }
+    expect(calls).toHaveLength(0);
+  });
+
+  it('sends the unclaim token in the body and maps 200/404/409', async () => {
+    for (const [status, outcome] of [
+      [200, 'released'],
+      [404, 'cancelled'],
+      [409, 'retries-exhausted'],
+    ] as const) {
+      const { api, calls } = answering(status, status === 200 ? '' : '{"message":"no"}');
+      expect(await api.unclaim('task-1', TOKEN)).toBe(outcome);
+      expect(calls[0]!.headers.get('authorization')).toBeNull();
+      expect(await calls[0]!.json()).toEqual({ task_id: 'task-1', task_token: TOKEN });
+    }
+  });
+
+  it('sends the fail message base64 and the time in ms', async () => {
+    const { api, calls } = answering(200, '{}');
+    await api.fail(TOKEN, { allocation: 'al', message: 'pod évicted', at: new Date(1_700_000_000_123) });
+    expect(await calls[0]!.json()).toEqual({
+      allocation: 'al',
+      timestamp: 1_700_000_000_123,
+      message: Buffer.from('pod évicted').toString('base64'),
+    });
+  });
+
+  it('rethrows the caller’s abort as is', async () => {
+    const api = new HttpRunnerApi({
+      baseUrl: 'http://runner.test',
+      fetch: (_input, init) =>
+        new Promise((_resolve, reject) => {
+          init?.signal?.addEventListener('abort', () => reject(init.signal?.reason));
+        }),
+    });
+    const stop = new AbortController();
+    const call = api.claim(TOKEN, RUNNER, { signal: stop.signal });
+    stop.abort(new Error('shutting down'));
+    await expect(call).rejects.toThrow('shutting down');
+  });
+
+  it('refuses a base URL with credentials without quoting it', () => {
+    expect(() => new HttpRunnerApi({ baseUrl: `https://u:${TOKEN}@runner.test` })).toThrow(
+      /must not contain credentials/,
+    );
+    try {
+      new HttpRunnerApi({ baseUrl: `https://u:${TOKEN}@runner.test` });
+    } catch (err) {
+      expectNoSecret(err as Error);
+    }
+  });
+});
+
+describe('isRetryable', () => {
+  const e = (status: number, extra = {}) => new RunnerApiError('x', { endpoint: 'claim', status, ...extra });
+  it.each([
+    [e(0, { timeout: true }), true],
+    [e(0), true],
+    [e(408), true],
+    [e(429), true],
+    [e(500), true],
+    [e(503), true],
+    [e(400), false],
+    [e(404), false],
+    [e(409), false],
+    [new RunnerApiAuthError('x', { endpoint: 'claim', status: 403 }), false],
+    [new RunnerApiAuthError('x', { endpoint: 'claim', status: 0 }), false],
+    [new RunnerApiMalformedResponseError('x', { endpoint: 'claim', status: 200 }), true],
+    [new Error('other'), false],
+  ])('%o -> %s', (err, retryable) => {
+    expect(isRetryable(err)).toBe(retryable);
+  });
+});

@@ -1,0 +1,303 @@
+// RunnerApi over HTTP: CircleCI's Runner API (DESIGN.md, "Runner API"), with paths and
+// wire shapes from @longshore/contracts so that this client and tools/runner-api-sim
+// cannot drift. Uses the global fetch (Node's undici: pooled keep-alive connections).
+//
+// Secrets: resource-class and task tokens go out in the Authorization header or the
+// unclaim body. Errors built here name the call and the status only; a server's error
+// message is quoted with this request's tokens blanked out, and causes are chosen so they
+// cannot carry a token either (see #exchange and #parse).
+import { inspect } from 'node:util';
+import {
+  type ClaimRequest,
+  ClaimResponse,
+  type FailEvent,
+  RunnerApiPaths,
+  TaskConfig,
+  type UnclaimRequest,
+} from '@longshore/contracts';
+import { z } from 'zod';
+import {
+  RunnerApiAuthError,
+  type RunnerApiEndpoint,
+  RunnerApiError,
+  RunnerApiMalformedResponseError,
+} from './errors.ts';
+import { parseRetryAfter } from './retry-after.ts';
+import type {
+  CallOptions,
+  ClaimOutcome,
+  FailReport,
+  RunnerApi,
+  RunnerIdentity,
+  UnclaimOutcome,
+} from './runner-api.ts';
+
+export interface HttpRunnerApiOptions {
+  /** e.g. https://runner.circleci.com (agent.runnerAPI); no credentials in it. */
+  baseUrl: string;
+  /** Limit for one call, answer body included. Default 10 s. */
+  timeoutMs?: number;
+  /** Sent as User-Agent. Default `longshore`. */
+  userAgent?: string;
+  /** A fetch to use instead of the global one (e.g. bound to a custom undici Agent). */
+  fetch?: typeof globalThis.fetch;
+}
+
+/** unclaim and fail answer `{}`; an empty body is accepted too. */
+const Ack = z.object({});
+
+const METHOD: Record<RunnerApiEndpoint, 'GET' | 'POST'> = {
+  claim: 'POST',
+  unclaim: 'POST',
+  taskConfig: 'GET',
+  fail: 'POST',
+  unclaimedCount: 'GET',
+  runningCount: 'GET',
+};
+
+/** How errors name a call: `POST /api/v3/runner/claim`. */
+function callName(endpoint: RunnerApiEndpoint): string {
+  return `${METHOD[endpoint]} ${RunnerApiPaths[endpoint]}`;
+}
+
+/** The credentials of one request: the bearer token, and every token it sends (to redact). */
+interface Credentials {
+  bearer?: string;
+  secrets: readonly string[];
+}
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+export class HttpRunnerApi implements RunnerApi {
+  readonly #baseUrl: string;
+  readonly #timeoutMs: number;
+  readonly #userAgent: string;
+  readonly #fetch: typeof globalThis.fetch;
+
+  constructor(options: HttpRunnerApiOptions) {
+    this.#baseUrl = checkBaseUrl(options.baseUrl);
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#userAgent = options.userAgent ?? 'longshore';
+    this.#fetch = options.fetch ?? globalThis.fetch;
+  }
+
+  async claim(
+    resourceClassToken: string,
+    runner: RunnerIdentity,
+    opts: CallOptions = {},
+  ): Promise<ClaimOutcome> {
+    const body: ClaimRequest = {
+      name: runner.name,
+      hostname: runner.hostname,
+      ip: runner.ip,
+      version: runner.version,
+    };
+    const creds = { bearer: resourceClassToken, secrets: [resourceClassToken] };
+    const answer = await this.#exchange('claim', creds, body, opts);
+    if (answer.status === 204) {
+      const retryAfterMs = parseRetryAfter(answer.headers.get('retry-after'), Date.now());
+      return retryAfterMs === undefined ? { kind: 'no-work' } : { kind: 'no-work', retryAfterMs };
+    }
+    if (answer.status !== 200) throw statusError('claim', answer, creds);
+    return { kind: 'task', claim: parse('claim', answer, ClaimResponse) };
+  }
+
+  async taskConfig(taskToken: string, opts: CallOptions = {}): Promise<TaskConfig> {
+    const creds = { bearer: taskToken, secrets: [taskToken] };
+    const answer = await this.#exchange('taskConfig', creds, undefined, opts);
+    if (answer.status !== 200) throw statusError('taskConfig', answer, creds);
+    return parse('taskConfig', answer, TaskConfig);
+  }
+
+  async unclaim(taskId: string, taskToken: string, opts: CallOptions = {}): Promise<UnclaimOutcome> {
+    const body: UnclaimRequest = { task_id: taskId, task_token: taskToken };
+    // The task token goes in the body here, not in a header.
+    const creds = { secrets: [taskToken] };
+    const answer = await this.#exchange('unclaim', creds, body, opts);
+    switch (answer.status) {
+      case 200:
+        parseAck('unclaim', answer);
+        return 'released';
+      case 404:
+        return 'cancelled';
+      case 409:
+        return 'retries-exhausted';
+      default:
+        throw statusError('unclaim', answer, creds);
+    }
+  }
+
+  async fail(taskToken: string, report: FailReport, opts: CallOptions = {}): Promise<void> {
+    const body: FailEvent = {
+      allocation: report.allocation,
+      timestamp: (report.at ?? new Date()).getTime(),
+      message: Buffer.from(report.message, 'utf8').toString('base64'),
+    };
+    const creds = { bearer: taskToken, secrets: [taskToken] };
+    const answer = await this.#exchange('fail', creds, body, opts);
+    if (answer.status !== 200) throw statusError('fail', answer, creds);
+    parseAck('fail', answer);
+  }
+
+  /** One request and its whole answer, or a RunnerApiError when no answer arrived. */
+  async #exchange(
+    endpoint: RunnerApiEndpoint,
+    creds: Credentials,
+    body: unknown,
+    opts: CallOptions,
+  ): Promise<Answer> {
+    const what = callName(endpoint);
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.#userAgent };
+    if (creds.bearer !== undefined) {
+      // fetch rejects a header value with control characters in an error that quotes the
+      // value, i.e. the token. Refuse such a token here, without quoting it.
+      if (!isHeaderSafe(creds.bearer)) {
+        throw new RunnerApiAuthError(
+          `${what}: the token is empty or has whitespace or control characters; check its configuration`,
+          { endpoint, status: 0 },
+        );
+      }
+      headers.authorization = `Bearer ${creds.bearer}`;
+    }
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const signal = opts.signal === undefined ? timeout : AbortSignal.any([opts.signal, timeout]);
+    try {
+      const response = await this.#fetch(`${this.#baseUrl}${RunnerApiPaths[endpoint]}`, {
+        method: METHOD[endpoint],
+        headers,
+        signal,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      // Under the same signal, so a server that stalls mid-body also times out.
+      const text = await response.text();
+      return { status: response.status, headers: response.headers, text };
+    } catch (err) {
+      // The caller's own abort (shutdown) is not an API failure: rethrow its reason.
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      const cause = withoutSecrets(err, creds.secrets);
+      if (timeout.aborted) {
+        throw new RunnerApiError(`${what}: no answer within ${this.#timeoutMs} ms`, {
+          endpoint,
+          status: 0,
+          timeout: true,
+          cause,
+        });
+      }
+      throw new RunnerApiError(`${what}: no answer (${networkReason(cause)})`, {
+        endpoint,
+        status: 0,
+        cause,
+      });
+    }
+  }
+}
+
+function statusError(endpoint: RunnerApiEndpoint, answer: Answer, creds: Credentials): RunnerApiError {
+  const said = serverMessage(answer.text, creds.secrets);
+  const message = `${callName(endpoint)}: HTTP ${answer.status}${said ? ` (${said})` : ''}`;
+  if (answer.status === 401 || answer.status === 403) {
+    return new RunnerApiAuthError(message, { endpoint, status: answer.status });
+  }
+  const retryAfterMs =
+    answer.status === 429 || answer.status === 503
+      ? parseRetryAfter(answer.headers.get('retry-after'), Date.now())
+      : undefined;
+  return new RunnerApiError(message, {
+    endpoint,
+    status: answer.status,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  });
+}
+
+function parse<S extends z.ZodType>(endpoint: RunnerApiEndpoint, answer: Answer, schema: S): z.output<S> {
+  const what = `${callName(endpoint)}: HTTP ${answer.status} answer`;
+  let json: unknown;
+  try {
+    json = JSON.parse(answer.text);
+  } catch {
+    // No cause on purpose: JSON.parse's message quotes the body, which may hold a token.
+    const type = answer.headers.get('content-type') ?? 'no content-type';
+    throw new RunnerApiMalformedResponseError(`${what} is not JSON (${type}, ${answer.text.length} chars)`, {
+      endpoint,
+      status: answer.status,
+    });
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  // zod's issues carry paths and expectations, not the input values (reportInput is off).
+  const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+  throw new RunnerApiMalformedResponseError(`${what} is not the expected shape (${issues.join('; ')})`, {
+    endpoint,
+    status: answer.status,
+    issues,
+    cause: parsed.error,
+  });
+}
+
+function parseAck(endpoint: 'unclaim' | 'fail', answer: Answer): void {
+  if (answer.text.trim() !== '') parse(endpoint, answer, Ack);
+}
+
+/** The base URL without a trailing slash; refuses one with credentials in it. */
+function checkBaseUrl(baseUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new TypeError('HttpRunnerApi: baseUrl is not a URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TypeError(`HttpRunnerApi: baseUrl must be http(s), not ${url.protocol}`);
+  }
+  // fetch refuses such URLs with an error that quotes them, credentials and all.
+  if (url.username !== '' || url.password !== '') {
+    throw new TypeError('HttpRunnerApi: baseUrl must not contain credentials');
+  }
+  return baseUrl.replace(/\/+$/, '');
+}
+
+/** A token fetch accepts as (part of) a header value without complaint or change. */
+function isHeaderSafe(token: string): boolean {
+  // Visible ASCII only: what CircleCI tokens are made of; whitespace would be trimmed or
+  // split, anything else refused by fetch with the value in its message.
+  return /^[\x21-\x7e]+$/.test(token);
+}
+
+/**
+ * The error itself when no token shows anywhere in it (the usual case: fetch's network
+ * errors describe the socket); otherwise a stand-in that says so, since a cause that
+ * leaks a token into a log is worse than a cause with less detail.
+ */
+function withoutSecrets(err: unknown, secrets: readonly string[]): unknown {
+  const shown = inspect(err, { depth: 8, showHidden: true });
+  if (!secrets.some((s) => s !== '' && shown.includes(s))) return err;
+  const name = err instanceof Error ? err.name : typeof err;
+  return new Error(`${name} (details withheld: they quote a token)`);
+}
+
+/** `ECONNREFUSED` rather than fetch's bare "fetch failed". */
+function networkReason(err: unknown): string {
+  if (!(err instanceof Error)) return 'request failed';
+  const inner = err.cause instanceof Error ? err.cause : err;
+  const code = (inner as { code?: unknown }).code;
+  return typeof code === 'string' ? code : inner.message;
+}
+
+/** The `message` of a JSON error body, short, with this request's tokens blanked out. */
+function serverMessage(text: string, secrets: readonly string[]): string | undefined {
+  let message: unknown;
+  try {
+    message = (JSON.parse(text) as { message?: unknown } | null)?.message;
+  } catch {
+    return undefined; // HTML error pages and the like say nothing useful in one line
+  }
+  if (typeof message !== 'string' || message === '') return undefined;
+  let out = message;
+  for (const s of secrets) if (s !== '') out = out.replaceAll(s, '***');
+  return out.replace(/\s+/g, ' ').slice(0, 200);
+}
