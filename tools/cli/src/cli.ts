@@ -6,7 +6,11 @@ import { configCheck, type Io } from './config-check.ts';
 const USAGE = `usage:
   longshore start [--once] [--namespace longshore-tasks] [--sim-port 0]
                                   the main job against the local stack (npm start)
-  longshore config check [FILE]   validate a config file (default $LONGSHORE_CONFIG)`;
+  longshore config check [FILE]   validate a config file (default $LONGSHORE_CONFIG)
+  longshore tap [FILTER] [--json] [--task ID] [--resource-class RC] [--since 10m]
+                [--prefix longshore] [--nats URL]
+                                  print bus events as a timeline per task (FILTER: task.>,
+                                  scaler.decision, ...; default all); --since replays first`;
 
 const io: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };
 
@@ -35,6 +39,21 @@ async function main(argv: string[]): Promise<number> {
       io,
       stop.signal,
     );
+  }
+  if (cmd === 'tap') {
+    // Loaded only here, like start: it pulls in the NATS client.
+    const { parseTapArgs, tap, TapUsageError } = await import('./tap.ts');
+    let options: ReturnType<typeof parseTapArgs>;
+    try {
+      options = parseTapArgs(rest);
+    } catch (error) {
+      if (!(error instanceof TapUsageError)) throw error;
+      io.err(`longshore tap: ${error.message}\n${USAGE}`);
+      return 2;
+    }
+    const stop = new AbortController();
+    for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => stop.abort());
+    return tap(options, io, stop.signal);
   }
   io.err(USAGE);
   return cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
