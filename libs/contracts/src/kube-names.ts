@@ -12,6 +12,12 @@ export const Labels = {
   resourceClass: 'longshore.io/resource-class',
 } as const;
 
+/** Annotations carry what labels cannot hold verbatim (label values are limited to 63 chars, no '/'). */
+export const Annotations = {
+  taskId: 'longshore.io/task-id',
+  resourceClass: 'longshore.io/resource-class',
+} as const;
+
 /** Label selector that matches every object we own, and nothing else. */
 export const MANAGED_SELECTOR = `${Labels.managedBy}=${MANAGED_BY}`;
 

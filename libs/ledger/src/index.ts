@@ -2,6 +2,7 @@
 export {
   type ClaimLedger,
   type ClaimRecord,
+  type ClaimStep,
   LedgerCorruptError,
   type PendingClaim,
   RedisClaimLedger,

@@ -18,6 +18,9 @@ export interface PendingClaim {
 }
 
 export interface ClaimRecord {
+  /** Steps already done for this claim (see ClaimLedger.mark). */
+  announced: boolean;
+  launched: boolean;
   taskId: string;
   resourceClass: string;
   attempt: number;
@@ -41,10 +44,17 @@ export interface ClaimLedger {
   claimsOf(runner: string): Promise<string[]>;
   /** Removes a finished claim; a no-op unless `attempt` is still the recorded one. */
   finish(taskId: string, attempt: number): Promise<boolean>;
+  /** Marks a step of the claim's life as done ('announced' on the bus, pod 'launched'). */
+  mark(taskId: string, attempt: number, step: ClaimStep): Promise<void>;
   retriesUsed(taskId: string): Promise<number>;
-  /** Counts one more unsafe retry; returns the new count. */
-  addRetry(taskId: string): Promise<number>;
+  /**
+   * Records that `attempt` was interrupted and retried: retries used becomes `attempt`.
+   * Idempotent, so a redelivered interruption is not counted twice.
+   */
+  recordRetry(taskId: string, attempt: number): Promise<number>;
 }
+
+export type ClaimStep = 'announced' | 'launched';
 
 const Stored = z.object({
   task_id: z.string(),
@@ -54,6 +64,8 @@ const Stored = z.object({
   runner: z.string(),
   claimed_at: z.string(),
   task: z.string(),
+  announced: z.literal('1').optional(),
+  launched: z.literal('1').optional(),
 });
 
 const PendingStored = z.object({
@@ -75,6 +87,20 @@ if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
 return 1`;
+
+// Marks a step only on the attempt it belongs to.
+const MARK = `
+if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], '1')
+return 1`;
+
+// retries = max(retries, attempt), so replaying the same interruption changes nothing.
+const RECORD_RETRY = `
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+local a = tonumber(ARGV[1])
+if a > n then n = a end
+redis.call('SET', KEYS[1], n, 'PX', ARGV[2])
+return n`;
 
 export interface RedisClaimLedgerOptions {
   redis: Redis;
@@ -133,6 +159,8 @@ export class RedisClaimLedger implements ClaimLedger {
     }
     const attempt = (await this.retriesUsed(task.task_id)) + 1;
     const record: ClaimRecord = {
+      announced: false,
+      launched: false,
       taskId: task.task_id,
       resourceClass: p.resourceClass,
       attempt,
@@ -170,6 +198,8 @@ export class RedisClaimLedger implements ClaimLedger {
     if (!s.success || !task?.success)
       throw new LedgerCorruptError(`unreadable claim record of task ${taskId}`);
     return {
+      announced: s.data.announced === '1',
+      launched: s.data.launched === '1',
       taskId: s.data.task_id,
       resourceClass: s.data.resource_class,
       attempt: s.data.attempt,
@@ -202,18 +232,16 @@ export class RedisClaimLedger implements ClaimLedger {
     return removed === 1;
   }
 
+  async mark(taskId: string, attempt: number, step: ClaimStep): Promise<void> {
+    await this.#redis.eval(MARK, 1, this.#keys.claim(taskId), String(attempt), step);
+  }
+
   async retriesUsed(taskId: string): Promise<number> {
     return Number((await this.#redis.get(this.#keys.retries(taskId))) ?? 0);
   }
 
-  async addRetry(taskId: string): Promise<number> {
-    const key = this.#keys.retries(taskId);
-    const [[, n] = []] =
-      (await this.#redis
-        .multi()
-        .incr(key)
-        .pexpire(key, this.#ttlMs * 4)
-        .exec()) ?? [];
-    return Number(n);
+  async recordRetry(taskId: string, attempt: number): Promise<number> {
+    const ttl = String(this.#ttlMs * 4);
+    return Number(await this.#redis.eval(RECORD_RETRY, 1, this.#keys.retries(taskId), String(attempt), ttl));
   }
 }

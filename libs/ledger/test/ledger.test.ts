@@ -65,7 +65,8 @@ describe('RedisClaimLedger', () => {
   it('numbers attempts by retries used, and finishes only the current attempt', async () => {
     await ledger.begin('r', pending('a1'));
     await ledger.commit('r', 'a1', task('t1'));
-    expect(await ledger.addRetry('t1')).toBe(1);
+    expect(await ledger.recordRetry('t1', 1)).toBe(1);
+    expect(await ledger.recordRetry('t1', 1)).toBe(1);
     expect(await ledger.finish('t1', 1)).toBe(true);
     await ledger.begin('r', pending('a2'));
     const second = await ledger.commit('r', 'a2', task('t1'));
@@ -76,6 +77,16 @@ describe('RedisClaimLedger', () => {
     expect(await ledger.get('t1')).toBeUndefined();
     expect(await ledger.token('t1')).toBeUndefined();
     expect(await ledger.claimsOf('r')).toEqual([]);
+  });
+
+  it('marks steps of the current attempt only', async () => {
+    await ledger.begin('r', pending('a1'));
+    await ledger.commit('r', 'a1', task('t1'));
+    await ledger.mark('t1', 2, 'launched');
+    expect((await ledger.get('t1'))?.launched).toBe(false);
+    await ledger.mark('t1', 1, 'announced');
+    await ledger.mark('t1', 1, 'launched');
+    expect(await ledger.get('t1')).toMatchObject({ announced: true, launched: true });
   });
 
   it('abandons a pending claim whose token was refused', async () => {

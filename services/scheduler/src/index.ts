@@ -1,1 +1,4 @@
-// Public surface of @longshore/scheduler.
+// Public surface of @longshore/scheduler, for the main job and tests that run it in-process.
+export { type ClassifyOptions, classifyPod, type PodState } from './classify.ts';
+export { type RunningScheduler, type SchedulerDeps, startScheduler } from './scheduler.ts';
+export { type SchedulerSettings, schedulerSettings } from './settings.ts';

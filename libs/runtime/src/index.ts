@@ -1,0 +1,2 @@
+// Public surface of @longshore/runtime: the start-up every service shares.
+export { bootService, type Service } from './boot.ts';

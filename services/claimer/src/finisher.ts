@@ -1,0 +1,76 @@
+// Closes each of this runner's claims once its task has ended (the scheduler's events):
+// reports to the Runner API what the task agent could not, releases interrupted tasks for
+// an unsafe retry, removes the claim from the ledger and frees the slot. Every step is
+// safe to repeat, because a crash redelivers the event.
+import type { Bus, ConsumerHandle, HandlerResult } from '@longshore/bus';
+import { runnerMustReport, Subjects, type TaskEnded, taskMsgId } from '@longshore/contracts';
+import type { ClaimLedger } from '@longshore/ledger';
+import type { Logger } from '@longshore/logging';
+import { type RunnerApi, RunnerApiAuthError } from '@longshore/runner-api';
+import type { Capacity } from './capacity.ts';
+
+export interface FinisherDeps {
+  runner: string;
+  api: RunnerApi;
+  ledger: ClaimLedger;
+  bus: Bus;
+  capacity: Capacity;
+  logger: Logger;
+  metrics: { finished: (how: string) => void };
+}
+
+export function startFinisher(d: FinisherDeps): Promise<ConsumerHandle> {
+  return d.bus.consume([Subjects.taskSucceeded, Subjects.taskFailed, Subjects.taskInterrupted], {
+    // Each runner instance closes its own claims, so each has its own durable.
+    durable: `claimer-${d.runner.replaceAll(/[^A-Za-z0-9_-]/g, '_')}`,
+    concurrency: 8,
+    handler: (ev) => finish(d, ev.name === 'task.interrupted', ev.payload),
+  });
+}
+
+async function finish(d: FinisherDeps, interrupted: boolean, e: TaskEnded): Promise<HandlerResult> {
+  const rec = await d.ledger.get(e.task_id);
+  if (rec === undefined || rec.attempt !== e.attempt || rec.runner !== d.runner) return 'ack';
+  const token = await d.ledger.token(e.task_id);
+  const log = d.logger.child({ task_id: e.task_id, attempt: e.attempt });
+  const message = e.error ?? `task ended: ${e.reason}`;
+  let how: string = e.reason === 'succeeded' ? 'succeeded' : 'failed';
+  if (token !== undefined) {
+    try {
+      if (interrupted && e.to_retry) {
+        await d.ledger.recordRetry(e.task_id, e.attempt);
+        const outcome = await d.api.unclaim(e.task_id, token);
+        if (outcome === 'released') {
+          how = 'released';
+          await d.bus.publish(
+            Subjects.taskReleased,
+            {
+              task_id: e.task_id,
+              resource_class: e.resource_class,
+              attempt: e.attempt,
+              runner: d.runner,
+              at: new Date().toISOString(),
+              reason: e.reason,
+              retries_used: e.attempt,
+            },
+            { msgId: taskMsgId(e.task_id, e.attempt, 'released') },
+          );
+        } else if (outcome === 'retries-exhausted') {
+          await d.api.fail(token, { allocation: rec.allocation, message: `${message} (retries exhausted)` });
+        } else {
+          how = 'cancelled';
+        }
+      } else if (runnerMustReport(e.reason)) {
+        await d.api.fail(token, { allocation: rec.allocation, message });
+      }
+    } catch (err) {
+      // A refused token means the claim is no longer ours to report on: close it anyway.
+      if (!(err instanceof RunnerApiAuthError)) throw err;
+      log.warn({ err: err.message }, 'task token refused while closing the claim');
+    }
+  }
+  if (await d.ledger.finish(e.task_id, e.attempt)) d.capacity.release(rec.resourceClass);
+  d.metrics.finished(how);
+  log.info({ outcome: how, reason: e.reason, error: e.error, 'app.to_retry': e.to_retry }, 'claim closed');
+  return 'ack';
+}

@@ -1,0 +1,75 @@
+// services/claimer: claims tasks per resource class within the concurrency limits.
+// config -> tokens -> Redis, NATS, Runner API -> claimer -> health -> run until SIGTERM,
+// then drain: no new claims, in-flight tasks get the grace period to finish.
+import { hostname, networkInterfaces } from 'node:os';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { contextNamespace, isNotFound } from '@longshore/kube';
+import { RedisClaimLedger } from '@longshore/ledger';
+import { HttpRunnerApi } from '@longshore/runner-api';
+import { bootService } from '@longshore/runtime';
+import { startClaimer } from './claimer.ts';
+import { resolveTokens, TokenConfigError } from './tokens.ts';
+
+const svc = await bootService('claimer');
+const { cfg, logger, shutdown } = svc;
+try {
+  const tokens = await resolveTokens(cfg.agent.resourceClasses, cfg.agent.customSecret, async (name) => {
+    const kc = svc.kube();
+    const namespace = cfg.agent.namespace ?? cfg.kube.namespace ?? contextNamespace(kc) ?? 'default';
+    try {
+      const s = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name, namespace });
+      return Object.fromEntries(
+        Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+      );
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  });
+  for (const t of Object.values(tokens)) svc.scrubber.add(t);
+  const ledger = new RedisClaimLedger({
+    redis: svc.redis(),
+    keyPrefix: cfg.redis.keyPrefix,
+    tokenTtlMs: cfg.agent.maxRunTime + cfg.agent.gc.threshold,
+  });
+  const claimer = await startClaimer({
+    identity: { name: svc.instance, hostname: hostname(), ip: firstIpv4(), version: '0.1.0' },
+    tokens,
+    maxConcurrentTasks: cfg.agent.maxConcurrentTasks,
+    perClassMax: Object.fromEntries(
+      Object.entries(cfg.agent.resourceClasses).map(([rc, c]) => [rc, c.maxConcurrentTasks]),
+    ),
+    api: new HttpRunnerApi({ baseUrl: cfg.agent.runnerAPI }),
+    ledger,
+    bus: await svc.bus(),
+    logger,
+    scrubber: svc.scrubber,
+    registry: svc.registry,
+  });
+  // Leave a few seconds of the grace period for closing the connections after the drain.
+  const graceMs = Math.max(0, cfg.agent.terminationGracePeriodSeconds * 1000 - 5_000);
+  shutdown.add('claimer', async () => {
+    const r = await claimer.drain(graceMs);
+    if (!r.drained)
+      logger.warn({ left: r.left }, 'grace period over with tasks still running; they stay in the ledger');
+  });
+  await svc.serveHealth(() => claimer.ready());
+  logger.info({ runner: svc.instance, classes: Object.keys(tokens) }, 'claimer started');
+} catch (err) {
+  if (err instanceof TokenConfigError) {
+    logger.fatal(err.message);
+    process.stderr.write(`claimer: ${err.message}\n`);
+    await shutdown.run('invalid configuration');
+    process.exit(2);
+  }
+  logger.fatal({ err }, 'claimer could not start');
+  await shutdown.run('start-up failed');
+  process.exit(1);
+}
+
+function firstIpv4(): string {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}

@@ -1,0 +1,194 @@
+// Runs the container runner end to end for tests: the Runner API simulator (playing the
+// task agent), and the claimer and scheduler as real processes against the test bed, each
+// test isolated by its own namespace, bus prefix and Redis key prefix.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Bus, connectBus } from '@longshore/bus';
+import { type AnySubjectDef, MANAGED_SELECTOR } from '@longshore/contracts';
+import { type RunningSim, SimAdminClient, startSim } from '@longshore/runner-api-sim';
+import { readTestbedEnv } from '@longshore/testbed';
+import { stringify } from 'yaml';
+import { tempNamespace, testKube } from '../../../testbed/test/kube-helpers.ts';
+
+const REPO = join(import.meta.dirname, '..', '..', '..');
+
+export interface ClassSpec {
+  token: string;
+  spec?: Record<string, unknown>;
+  enableUnsafeRetries?: boolean;
+}
+
+export interface FleetOptions {
+  classes: Record<string, ClassSpec>;
+  maxConcurrentTasks?: number;
+  /** Extra agent.* settings. */
+  agent?: Record<string, unknown>;
+}
+
+export interface CapturedEvent {
+  name: string;
+  payload: Record<string, unknown>;
+  raw: string;
+}
+
+export class Fleet {
+  readonly id = randomBytes(3).toString('hex');
+  readonly kube = testKube();
+  readonly events: CapturedEvent[] = [];
+  readonly logs: string[] = [];
+  readonly procs = new Map<string, ChildProcess>();
+  sim!: RunningSim;
+  admin!: SimAdminClient;
+  ns!: Awaited<ReturnType<typeof tempNamespace>>;
+  bus!: Bus;
+  configFile!: string;
+  #tap?: { stop(): Promise<void> };
+
+  static async start(opts: FleetOptions): Promise<Fleet> {
+    const f = new Fleet();
+    await f.#start(opts);
+    return f;
+  }
+
+  get prefix(): string {
+    return `e2e${this.id}`;
+  }
+
+  async #start(opts: FleetOptions): Promise<void> {
+    const env = readTestbedEnv();
+    this.ns = await tempNamespace(this.kube.core, `e2e-${this.id}`);
+    const tokens = Object.fromEntries(Object.entries(opts.classes).map(([rc, c]) => [rc, [c.token]]));
+    this.sim = await startSim({
+      classes: tokens,
+      apiToken: 'api-token-e2e',
+      agent: { kc: this.kube.kc, namespace: this.ns.name },
+    });
+    this.admin = new SimAdminClient(this.sim.url);
+    const cfg = {
+      agent: {
+        runnerAPI: this.sim.url,
+        namespace: this.ns.name,
+        maxConcurrentTasks: opts.maxConcurrentTasks ?? 20,
+        taskPod: { imagePullTimeout: '2s', unschedulableTimeout: '3s' },
+        resourceClasses: Object.fromEntries(
+          Object.entries(opts.classes).map(([rc, c]) => [
+            rc,
+            {
+              token: c.token,
+              ...(c.spec ? { spec: c.spec } : {}),
+              enableUnsafeRetries: c.enableUnsafeRetries ?? false,
+            },
+          ]),
+        ),
+        ...opts.agent,
+      },
+      bus: { url: env.NATS_URL, prefix: this.prefix },
+      redis: { url: env.REDIS_URL, keyPrefix: this.prefix },
+      http: { host: '127.0.0.1', port: 0 },
+      logging: { level: 'info' },
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'longshore-e2e-'));
+    this.configFile = join(dir, 'config.yaml');
+    writeFileSync(this.configFile, stringify(cfg));
+    this.bus = await connectBus({ servers: env.NATS_URL, prefix: this.prefix, name: `e2e-${this.id}` });
+    await this.bus.ensureStream();
+    const sub = this.bus.subscribe('>', (e) => {
+      this.events.push({
+        name: e.name,
+        payload: e.payload as Record<string, unknown>,
+        raw: JSON.stringify(e.payload),
+      });
+    });
+    this.#tap = sub;
+  }
+
+  /** Starts a service process (claimer or scheduler) under a name; stderr/stdout are captured. */
+  spawn(service: 'claimer' | 'scheduler', name = service): ChildProcess {
+    const env = readTestbedEnv();
+    const child = spawn(process.execPath, [join(REPO, 'services', service, 'src', 'main.ts')], {
+      env: {
+        PATH: process.env.PATH,
+        LONGSHORE_CONFIG: this.configFile,
+        KUBECONFIG: env.KUBECONFIG,
+        LONGSHORE__agent__name: `${name}-${this.id}`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (d: Buffer) => {
+      for (const line of d.toString().split('\n')) if (line) this.logs.push(`${name}: ${line}`);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.procs.set(name, child);
+    return child;
+  }
+
+  exited(name: string): Promise<number | null> {
+    const c = this.procs.get(name);
+    if (!c || c.exitCode !== null || c.signalCode !== null) return Promise.resolve(c?.exitCode ?? null);
+    return new Promise((resolve) => c.once('exit', (code) => resolve(code)));
+  }
+
+  kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    const done = this.exited(name);
+    this.procs.get(name)?.kill(signal);
+    return done;
+  }
+
+  events$(name: string): CapturedEvent[] {
+    return this.events.filter((e) => e.name === name);
+  }
+
+  async waitFor<T>(
+    what: string,
+    probe: () => Promise<T | undefined> | T | undefined,
+    timeoutMs = 60_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}\n${this.logs.slice(-30).join('\n')}`);
+      await sleep(200);
+    }
+  }
+
+  async waitForTasksEnded(ids: string[], timeoutMs = 90_000) {
+    return this.waitFor(
+      `${ids.length} tasks to end`,
+      async () => {
+        const tasks = await Promise.all(ids.map((id) => this.admin.task(id)));
+        return tasks.every((t) => ['completed', 'failed', 'cancelled'].includes(t.state)) ? tasks : undefined;
+      },
+      timeoutMs,
+    );
+  }
+
+  async taskObjects(): Promise<{ pods: string[]; secrets: string[] }> {
+    const { core } = this.kube;
+    const pods = await core.listNamespacedPod({ namespace: this.ns.name, labelSelector: MANAGED_SELECTOR });
+    const secrets = await core.listNamespacedSecret({
+      namespace: this.ns.name,
+      labelSelector: MANAGED_SELECTOR,
+    });
+    return {
+      pods: pods.items.map((p) => p.metadata!.name!),
+      secrets: secrets.items.map((s) => s.metadata!.name!),
+    };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled([...this.procs.keys()].map((n) => this.kill(n)));
+    await this.#tap?.stop();
+    await this.bus?.close().catch(() => {});
+    await this.sim?.close().catch(() => {});
+    await this.ns?.cleanup();
+  }
+}
+
+export type { AnySubjectDef };

@@ -1,0 +1,107 @@
+// The container runner end to end, judged by the simulator's task history and the
+// apiserver, not by our own counters.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Fleet } from './harness.ts';
+
+let fleet: Fleet | undefined;
+afterEach(async () => {
+  await fleet?.stop();
+  fleet = undefined;
+});
+
+const claimsOf = (t: { history: { type: string }[] }) => t.history.filter((e) => e.type === 'claimed').length;
+
+describe('claimer + scheduler', () => {
+  it('runs 50 tasks over two classes exactly once each, and leaves no pod or Secret behind', async () => {
+    fleet = await Fleet.start({
+      classes: {
+        'e2e/small': { token: 'tok-small-000001' },
+        'e2e/arm': { token: 'tok-arm-0000001', spec: { nodeSelector: { 'kubernetes.io/arch': 'arm64' } } },
+      },
+    });
+    fleet.spawn('scheduler');
+    fleet.spawn('claimer');
+    const ids = [
+      ...(await fleet.admin.enqueueMany(
+        { resource_class: 'e2e/small', image: 'fate.test/succeed:300ms' },
+        25,
+      )),
+      ...(await fleet.admin.enqueueMany({ resource_class: 'e2e/arm', image: 'fate.test/succeed:300ms' }, 25)),
+    ];
+    const tasks = await fleet.waitForTasksEnded(ids);
+    expect(tasks.map((t) => t.state)).toEqual(ids.map(() => 'completed'));
+    expect(tasks.map(claimsOf)).toEqual(ids.map(() => 1));
+    await fleet.waitFor('task pods and Secrets to be removed', async () => {
+      const o = await fleet!.taskObjects();
+      return o.pods.length === 0 && o.secrets.length === 0 ? o : undefined;
+    });
+    // Every task's story is on the bus.
+    for (const name of ['task.claimed', 'task.scheduled', 'task.running', 'task.succeeded']) {
+      expect(new Set(fleet.events$(name).map((e) => e.payload.task_id)).size, name).toBe(50);
+    }
+  });
+
+  it('never holds more than maxConcurrentTasks claimed-and-unfinished tasks', async () => {
+    fleet = await Fleet.start({
+      classes: { 'e2e/a': { token: 'tok-a-00000001' }, 'e2e/b': { token: 'tok-b-00000001' } },
+      maxConcurrentTasks: 5,
+    });
+    fleet.spawn('scheduler');
+    fleet.spawn('claimer');
+    const ids = [
+      ...(await fleet.admin.enqueueMany({ resource_class: 'e2e/a', image: 'fate.test/succeed:500ms' }, 10)),
+      ...(await fleet.admin.enqueueMany({ resource_class: 'e2e/b', image: 'fate.test/succeed:500ms' }, 10)),
+    ];
+    const tasks = await fleet.waitForTasksEnded(ids);
+    // Replay the simulator's history: +1 at each claim, -1 at each completion.
+    const moments = tasks.flatMap((t) =>
+      t.history.flatMap((e) =>
+        e.type === 'claimed'
+          ? [{ at: e.at, d: 1 }]
+          : e.type === 'completed' || e.type === 'failed'
+            ? [{ at: e.at, d: -1 }]
+            : [],
+      ),
+    );
+    moments.sort((x, y) => x.at.localeCompare(y.at) || x.d - y.d);
+    let open = 0;
+    let peak = 0;
+    for (const m of moments) {
+      open += m.d;
+      peak = Math.max(peak, open);
+    }
+    expect(peak).toBeLessThanOrEqual(5);
+    expect(peak).toBeGreaterThan(1);
+  });
+
+  it('fails a task whose job fails, and reports a task the agent could not: image pull, no node', async () => {
+    fleet = await Fleet.start({
+      classes: {
+        'e2e/ok': { token: 'tok-ok-0000001' },
+        'e2e/nowhere': { token: 'tok-nowhere-01', spec: { nodeSelector: { disktype: 'nvme-missing' } } },
+      },
+    });
+    fleet.spawn('scheduler');
+    fleet.spawn('claimer');
+    const exit = await fleet.admin.enqueue({ resource_class: 'e2e/ok', image: 'fate.test/exit-3:300ms' });
+    const pull = await fleet.admin.enqueue({ resource_class: 'e2e/ok', image: 'fate.test/pull-fail' });
+    const nowhere = await fleet.admin.enqueue({ resource_class: 'e2e/nowhere', image: 'cimg/base:2024.01' });
+    const svc = await fleet.admin.enqueue({
+      resource_class: 'e2e/ok',
+      image: 'fate.test/succeed:300ms',
+      service_containers: [{ image: 'cimg/postgres:16.0', environment: { POSTGRES_PASSWORD: 'pw' } }],
+    });
+    const [tExit, tPull, tNowhere, tSvc] = await fleet.waitForTasksEnded([exit, pull, nowhere, svc]);
+    expect(tExit!.state).toBe('failed');
+    expect(tExit!.history.at(-1)).toMatchObject({ message: expect.stringContaining('code 3') });
+    expect(tPull!.state).toBe('failed');
+    expect(tPull!.history.at(-1)).toMatchObject({ message: expect.stringContaining('ErrImagePull') });
+    expect(tNowhere!.state).toBe('failed');
+    expect(tNowhere!.history.at(-1)).toMatchObject({
+      message: expect.stringContaining('could not be scheduled'),
+    });
+    expect(tSvc!.state).toBe('completed');
+    // Only the endings the agent cannot see are reported by the runner: one fail event each.
+    expect(tExit!.history.filter((e) => e.type === 'failed')).toHaveLength(1);
+  });
+});

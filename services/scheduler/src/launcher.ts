@@ -1,0 +1,139 @@
+// Turns each claim into the task's Secret and Pod. Consumes `task.claimed` from JetStream
+// and acks only once the pod exists, so a crash at any point redelivers the claim; names
+// derive from task id and attempt, so a second create is AlreadyExists, i.e. done.
+import type { CoreV1Api } from '@kubernetes/client-node';
+import type { Bus, HandlerResult } from '@longshore/bus';
+import { Subjects, type TaskClaimed, taskMsgId, taskObjectName } from '@longshore/contracts';
+import { isAlreadyExists, kubeErrorMessage, statusCodeOf } from '@longshore/kube';
+import type { ClaimLedger } from '@longshore/ledger';
+import type { Logger } from '@longshore/logging';
+import { buildTaskPod, TaskPodError } from './pod-builder.ts';
+import type { SchedulerSettings } from './settings.ts';
+
+export interface LauncherDeps {
+  bus: Bus;
+  core: CoreV1Api;
+  ledger: ClaimLedger;
+  settings: SchedulerSettings;
+  logger: Logger;
+  metrics: { launched: (outcome: string) => void };
+}
+
+export class Launcher {
+  readonly #d: LauncherDeps;
+
+  constructor(deps: LauncherDeps) {
+    this.#d = deps;
+  }
+
+  /** Handles one claim; the verdict is the bus's ack decision. */
+  async launch(claim: TaskClaimed): Promise<HandlerResult> {
+    const { ledger, settings, logger } = this.#d;
+    const log = logger.child({ task_id: claim.task_id, attempt: claim.attempt });
+    const rec = await ledger.get(claim.task_id);
+    if (rec === undefined || rec.attempt !== claim.attempt) {
+      // Finished, released or superseded meanwhile: nothing to launch.
+      this.#d.metrics.launched('stale');
+      return 'ack';
+    }
+    if (rec.launched) {
+      // Launched before (this is a redelivery): its pod may already have run and gone.
+      this.#d.metrics.launched('already-launched');
+      return 'ack';
+    }
+    const token = await ledger.token(claim.task_id);
+    if (token === undefined) {
+      log.warn('claim has no task token left (expired); not launching');
+      this.#d.metrics.launched('no-token');
+      return 'ack';
+    }
+    const classConfig = settings.resourceClasses[rec.resourceClass];
+    if (classConfig === undefined) {
+      return this.#reject(claim, `resource class ${rec.resourceClass} is not configured on this scheduler`);
+    }
+    let objects: ReturnType<typeof buildTaskPod>;
+    try {
+      objects = buildTaskPod({
+        taskId: rec.taskId,
+        attempt: rec.attempt,
+        resourceClass: rec.resourceClass,
+        allocation: rec.allocation,
+        token,
+        task: rec.task,
+        classConfig,
+        settings: {
+          namespace: settings.namespace,
+          runnerApiUrl: settings.runnerApiUrl,
+          maxRunTimeMs: settings.maxRunTimeMs,
+          taskPod: settings.taskPod,
+        },
+      });
+    } catch (err) {
+      if (err instanceof TaskPodError) return this.#reject(claim, err.message);
+      throw err;
+    }
+    const namespace = settings.namespace;
+    try {
+      await this.#d.core.createNamespacedSecret({ namespace, body: objects.secret });
+    } catch (err) {
+      if (!isAlreadyExists(err)) return this.#kubeFailure(claim, err, 'task Secret');
+    }
+    try {
+      await this.#d.core.createNamespacedPod({ namespace, body: objects.pod });
+    } catch (err) {
+      if (!isAlreadyExists(err)) return this.#kubeFailure(claim, err, 'task pod');
+    }
+    await ledger.mark(claim.task_id, claim.attempt, 'launched');
+    await this.#d.bus.publish(
+      Subjects.taskScheduled,
+      {
+        task_id: claim.task_id,
+        resource_class: claim.resource_class,
+        attempt: claim.attempt,
+        runner: settings.runnerName,
+        at: new Date().toISOString(),
+        pod: objects.pod.metadata!.name!,
+        namespace,
+      },
+      { msgId: taskMsgId(claim.task_id, claim.attempt, 'scheduled') },
+    );
+    this.#d.metrics.launched('created');
+    return 'ack';
+  }
+
+  /** A 4xx is the apiserver refusing what we built: the task fails with its message. 5xx retries. */
+  async #kubeFailure(claim: TaskClaimed, err: unknown, what: string): Promise<HandlerResult> {
+    const code = statusCodeOf(err);
+    if (code !== undefined && code >= 400 && code < 500 && code !== 429) {
+      return this.#reject(claim, `the cluster rejected the ${what}: ${kubeErrorMessage(err)}`);
+    }
+    throw err;
+  }
+
+  async #reject(claim: TaskClaimed, error: string): Promise<HandlerResult> {
+    const { settings } = this.#d;
+    this.#d.logger.warn({ task_id: claim.task_id, attempt: claim.attempt, error }, 'task pod rejected');
+    await this.#d.core
+      .deleteNamespacedSecret({
+        name: taskObjectName(claim.task_id, claim.attempt),
+        namespace: settings.namespace,
+      })
+      .catch(() => {});
+    await this.#d.bus.publish(
+      Subjects.taskFailed,
+      {
+        task_id: claim.task_id,
+        resource_class: claim.resource_class,
+        attempt: claim.attempt,
+        runner: settings.runnerName,
+        at: new Date().toISOString(),
+        reason: 'rejected',
+        error,
+        to_retry: false,
+      },
+      { msgId: taskMsgId(claim.task_id, claim.attempt, 'ended') },
+    );
+    this.#d.metrics.launched('rejected');
+    return 'ack';
+  }
+}

@@ -1,0 +1,35 @@
+// services/scheduler: turns claims into task pods and follows each pod to its end.
+// config -> Redis, NATS, Kubernetes -> scheduler -> health -> run until SIGTERM/SIGINT.
+import { contextNamespace } from '@longshore/kube';
+import { RedisClaimLedger } from '@longshore/ledger';
+import { bootService } from '@longshore/runtime';
+import { startScheduler } from './scheduler.ts';
+import { schedulerSettings } from './settings.ts';
+
+const svc = await bootService('scheduler');
+const { cfg, logger, shutdown } = svc;
+try {
+  const kc = svc.kube();
+  const namespace = cfg.agent.namespace ?? cfg.kube.namespace ?? contextNamespace(kc) ?? 'default';
+  const ledger = new RedisClaimLedger({
+    redis: svc.redis(),
+    keyPrefix: cfg.redis.keyPrefix,
+    tokenTtlMs: cfg.agent.maxRunTime + cfg.agent.gc.threshold,
+  });
+  const bus = await svc.bus();
+  const scheduler = await startScheduler({
+    kc,
+    bus,
+    ledger,
+    settings: schedulerSettings(cfg, svc.instance, namespace),
+    logger,
+    registry: svc.registry,
+  });
+  shutdown.add('scheduler', () => scheduler.stop());
+  await svc.serveHealth(() => scheduler.ready());
+  logger.info({ namespace, runner: svc.instance }, 'scheduler started');
+} catch (err) {
+  logger.fatal({ err }, 'scheduler could not start');
+  await shutdown.run('start-up failed');
+  process.exit(1);
+}

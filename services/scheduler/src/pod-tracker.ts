@@ -1,0 +1,230 @@
+// Follows every task pod to its end: watches our pods, publishes each lifecycle change,
+// and once a task has ended publishes the ending and removes its pod and Secret. Runner
+// API reports and ledger updates for endings are the claimer's (it holds the tokens).
+//
+// Every replica watches every pod, and a restarted one sees them all again: events carry
+// message ids (task, attempt, event), so JetStream drops the repeats.
+import { type CoreV1Api, type KubeConfig, makeInformer, type V1Pod } from '@kubernetes/client-node';
+import type { Bus } from '@longshore/bus';
+import {
+  Annotations,
+  Labels,
+  MANAGED_SELECTOR,
+  Subjects,
+  type TaskEnded,
+  taskMsgId,
+} from '@longshore/contracts';
+import { isNotFound } from '@longshore/kube';
+import type { ClaimLedger } from '@longshore/ledger';
+import type { Logger } from '@longshore/logging';
+import { classifyPod, type PodState } from './classify.ts';
+import type { SchedulerSettings } from './settings.ts';
+
+/** At most this many unsafe retries per task (the seeds). */
+export const MAX_RETRIES = 3;
+
+export interface PodTrackerDeps {
+  kc: KubeConfig;
+  core: CoreV1Api;
+  bus: Bus;
+  ledger: ClaimLedger;
+  settings: SchedulerSettings;
+  logger: Logger;
+  metrics: { ended: (outcome: string, reason: string) => void };
+  /** How often pending pods are re-examined for timeouts. */
+  tickMs?: number;
+}
+
+interface TaskRef {
+  taskId: string;
+  attempt: number;
+  resourceClass: string;
+  pod: string;
+}
+
+function refOf(pod: V1Pod): TaskRef | undefined {
+  const taskId = pod.metadata?.annotations?.[Annotations.taskId];
+  const resourceClass = pod.metadata?.annotations?.[Annotations.resourceClass];
+  const attempt = Number(pod.metadata?.labels?.[Labels.attempt]);
+  const name = pod.metadata?.name;
+  if (!taskId || !resourceClass || !name || !Number.isInteger(attempt) || attempt < 1) return undefined;
+  return { taskId, attempt, resourceClass, pod: name };
+}
+
+export class PodTracker {
+  readonly #d: PodTrackerDeps;
+  /** pod uid -> what we last published for it. */
+  readonly #published = new Map<string, 'running' | 'ended'>();
+  readonly #inFlight = new Map<string, Promise<void>>();
+  #informer: ReturnType<typeof makeInformer<V1Pod>> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(deps: PodTrackerDeps) {
+    this.#d = deps;
+  }
+
+  async start(): Promise<void> {
+    const { kc, core, settings } = this.#d;
+    const ns = settings.namespace;
+    const informer = makeInformer<V1Pod>(
+      kc,
+      `/api/v1/namespaces/${ns}/pods`,
+      () => core.listNamespacedPod({ namespace: ns, labelSelector: MANAGED_SELECTOR }),
+      MANAGED_SELECTOR,
+    );
+    informer.on('add', (p) => this.#schedule(p));
+    informer.on('update', (p) => this.#schedule(p));
+    informer.on('delete', (p) => this.#schedule(p, true));
+    informer.on('error', (err) => {
+      if (this.#stopped) return;
+      this.#d.logger.warn({ err }, 'pod watch failed; restarting it');
+      setTimeout(() => void informer.start().catch(() => {}), 1_000);
+    });
+    this.#informer = informer;
+    await informer.start();
+    this.#timer = setInterval(() => {
+      for (const p of informer.list(ns)) this.#schedule(p);
+    }, this.#d.tickMs ?? 2_000);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#informer?.stop();
+    await Promise.allSettled([...this.#inFlight.values()]);
+  }
+
+  /** Serialises work per pod: events for one pod are handled in order, pods in parallel. */
+  #schedule(pod: V1Pod, deleted = false): void {
+    const uid = pod.metadata?.uid;
+    if (!uid) return;
+    const prev = this.#inFlight.get(uid) ?? Promise.resolve();
+    const next = prev
+      .then(() => (deleted ? this.#onDeleted(uid, pod) : this.#onPod(uid, pod)))
+      .catch((err: unknown) =>
+        this.#d.logger.error({ err, pod: pod.metadata?.name }, 'handling a task pod failed'),
+      )
+      .finally(() => {
+        if (this.#inFlight.get(uid) === next) this.#inFlight.delete(uid);
+      });
+    this.#inFlight.set(uid, next);
+  }
+
+  async #onPod(uid: string, pod: V1Pod): Promise<void> {
+    const ref = refOf(pod);
+    if (!ref || this.#published.get(uid) === 'ended') return;
+    if (pod.metadata?.deletionTimestamp) return; // the delete event will tell how it ended
+    const { imagePullTimeout, unschedulableTimeout } = this.#d.settings.taskPod;
+    const state = classifyPod(pod, {
+      now: new Date(),
+      imagePullTimeoutMs: imagePullTimeout,
+      unschedulableTimeoutMs: unschedulableTimeout,
+    });
+    if (state.kind === 'running' && this.#published.get(uid) === undefined) {
+      await this.#d.bus.publish(
+        Subjects.taskRunning,
+        {
+          ...this.#base(ref),
+          pod: ref.pod,
+          namespace: this.#d.settings.namespace,
+          ...(state.node ? { node: state.node } : {}),
+        },
+        { msgId: taskMsgId(ref.taskId, ref.attempt, 'running') },
+      );
+      this.#published.set(uid, 'running');
+    } else if (state.kind === 'ended') {
+      await this.#end(uid, ref, state, pod);
+    }
+  }
+
+  async #onDeleted(uid: string, pod: V1Pod): Promise<void> {
+    const ref = refOf(pod);
+    const wasEnded = this.#published.get(uid) === 'ended';
+    this.#published.delete(uid);
+    if (!ref || wasEnded) return;
+    // Deleted before it ended, and not by us: someone or something removed the pod.
+    const last = classifyPod(pod, {
+      now: new Date(),
+      imagePullTimeoutMs: Infinity,
+      unschedulableTimeoutMs: Infinity,
+    });
+    const state: Extract<PodState, { kind: 'ended' }> =
+      last.kind === 'ended'
+        ? last
+        : {
+            kind: 'ended',
+            outcome: 'interrupted',
+            reason: 'deleted',
+            error: 'the task pod was deleted before the task ended',
+          };
+    await this.#end(uid, ref, state, pod, true);
+  }
+
+  async #end(
+    uid: string,
+    ref: TaskRef,
+    state: Extract<PodState, { kind: 'ended' }>,
+    pod: V1Pod,
+    gone = false,
+  ) {
+    const { bus, settings } = this.#d;
+    const toRetry = state.outcome === 'interrupted' && (await this.#retryAllowed(ref));
+    const def =
+      state.outcome === 'succeeded'
+        ? Subjects.taskSucceeded
+        : state.outcome === 'failed'
+          ? Subjects.taskFailed
+          : Subjects.taskInterrupted;
+    const event: TaskEnded = {
+      ...this.#base(ref),
+      pod: ref.pod,
+      namespace: settings.namespace,
+      reason: state.reason,
+      ...(state.error ? { error: state.error } : {}),
+      ...(state.exitCode === undefined ? {} : { exit_code: state.exitCode }),
+      to_retry: toRetry,
+    };
+    await bus.publish(def, event, { msgId: taskMsgId(ref.taskId, ref.attempt, 'ended') });
+    this.#published.set(uid, 'ended');
+    this.#d.metrics.ended(state.outcome, state.reason);
+    this.#d.logger.info(
+      {
+        task_id: ref.taskId,
+        attempt: ref.attempt,
+        outcome: state.outcome,
+        error: state.error,
+        'app.to_retry': toRetry,
+      },
+      'task ended',
+    );
+    const keep = settings.taskPod.keepFailedPods && state.outcome !== 'succeeded' && !toRetry;
+    if (!keep) await this.#remove(ref.pod, gone || pod.metadata?.deletionTimestamp !== undefined);
+  }
+
+  /** Unsafe retries: only if the class allows them and the task has retries left (Redis counter). */
+  async #retryAllowed(ref: TaskRef): Promise<boolean> {
+    if (!this.#d.settings.resourceClasses[ref.resourceClass]?.enableUnsafeRetries) return false;
+    return (await this.#d.ledger.retriesUsed(ref.taskId)) < MAX_RETRIES;
+  }
+
+  async #remove(name: string, podGone: boolean): Promise<void> {
+    const namespace = this.#d.settings.namespace;
+    const quiet = (err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    };
+    if (!podGone)
+      await this.#d.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(quiet);
+    await this.#d.core.deleteNamespacedSecret({ name, namespace }).catch(quiet);
+  }
+
+  #base(ref: TaskRef) {
+    return {
+      task_id: ref.taskId,
+      resource_class: ref.resourceClass,
+      attempt: ref.attempt,
+      runner: this.#d.settings.runnerName,
+      at: new Date().toISOString(),
+    };
+  }
+}

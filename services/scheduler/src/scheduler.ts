@@ -1,0 +1,81 @@
+// The scheduler: claims in (JetStream, `task.claimed`) -> Launcher -> Secret and Pod;
+// pods (watch) -> PodTracker -> lifecycle events and cleanup.
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { Bus, ConsumerHandle } from '@longshore/bus';
+import { Subjects } from '@longshore/contracts';
+import type { ClaimLedger } from '@longshore/ledger';
+import type { Logger } from '@longshore/logging';
+import { Counter, type Registry } from 'prom-client';
+import { Launcher } from './launcher.ts';
+import { PodTracker } from './pod-tracker.ts';
+import type { SchedulerSettings } from './settings.ts';
+
+export interface SchedulerDeps {
+  kc: KubeConfig;
+  bus: Bus;
+  ledger: ClaimLedger;
+  settings: SchedulerSettings;
+  logger: Logger;
+  registry: Registry;
+  /** Claims launched at once (pod creations in flight). */
+  concurrency?: number;
+}
+
+export interface RunningScheduler {
+  ready(): boolean;
+  /** Stops taking claims and watching pods; waits for work in progress. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export async function startScheduler(deps: SchedulerDeps): Promise<RunningScheduler> {
+  const core = deps.kc.makeApiClient(CoreV1Api);
+  const launched = new Counter({
+    name: 'longshore_scheduler_claims_total',
+    help: 'Claims handled, by outcome (created, rejected, stale, no-token)',
+    labelNames: ['outcome'],
+    registers: [deps.registry],
+  });
+  const ended = new Counter({
+    name: 'longshore_scheduler_tasks_ended_total',
+    help: 'Task endings observed, by outcome and reason',
+    labelNames: ['outcome', 'reason'],
+    registers: [deps.registry],
+  });
+  const tracker = new PodTracker({
+    kc: deps.kc,
+    core,
+    bus: deps.bus,
+    ledger: deps.ledger,
+    settings: deps.settings,
+    logger: deps.logger.child({ unit: 'pod-tracker' }),
+    metrics: { ended: (o, r) => ended.inc({ outcome: o, reason: r }) },
+  });
+  await tracker.start();
+  const launcher = new Launcher({
+    bus: deps.bus,
+    core,
+    ledger: deps.ledger,
+    settings: deps.settings,
+    logger: deps.logger.child({ unit: 'launcher' }),
+    metrics: { launched: (o) => launched.inc({ outcome: o }) },
+  });
+  let consumer: ConsumerHandle | undefined;
+  try {
+    consumer = await deps.bus.consume(Subjects.taskClaimed, {
+      durable: 'scheduler',
+      concurrency: deps.concurrency ?? 16,
+      handler: (d) => launcher.launch(d.payload),
+    });
+  } catch (err) {
+    await tracker.stop();
+    throw err;
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    ready: () => stopping === undefined,
+    stop: () => {
+      stopping ??= Promise.allSettled([consumer?.stop(), tracker.stop()]).then(() => undefined);
+      return stopping;
+    },
+  };
+}

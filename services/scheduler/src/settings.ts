@@ -1,0 +1,26 @@
+// What the scheduler needs from the config, resolved once at start.
+import type { LongshoreConfig, ResourceClassConfig, TaskPodConfig } from '@longshore/config';
+
+export interface SchedulerSettings {
+  runnerName: string;
+  namespace: string;
+  runnerApiUrl: string;
+  maxRunTimeMs: number;
+  taskPod: TaskPodConfig;
+  resourceClasses: Record<string, ResourceClassConfig>;
+}
+
+export function schedulerSettings(
+  cfg: LongshoreConfig,
+  runnerName: string,
+  namespace: string,
+): SchedulerSettings {
+  return {
+    runnerName,
+    namespace,
+    runnerApiUrl: cfg.agent.runnerAPI,
+    maxRunTimeMs: cfg.agent.maxRunTime,
+    taskPod: cfg.agent.taskPod,
+    resourceClasses: cfg.agent.resourceClasses,
+  };
+}
