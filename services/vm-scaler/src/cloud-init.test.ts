@@ -107,8 +107,12 @@ describe('renderRunnerInit', () => {
     roots.push(dir);
     const file = join(dir, 'user-data.sh');
     await writeFile(file, renderRunnerInit({ ...settings, token: `we'ird $(token) "x"` }));
-    const { stdout } = await run('shellcheck', ['--shell=bash', '--severity=style', file]);
-    expect(stdout).toBe('');
+    // shellcheck exits non-zero on any finding; its report is the useful failure message.
+    const report = await run('shellcheck', ['--shell=bash', '--severity=style', file]).then(
+      (r) => r.stdout,
+      (e: { stdout: string }) => e.stdout,
+    );
+    expect(report).toBe('');
   });
 });
 

@@ -150,7 +150,7 @@ describe('ScalerLoop.cycle', () => {
       [50, 'scaler', 'failed to get unclaimed tasks'],
       [50, 'scaler', 'failed to get running tasks'],
     ]);
-    expect(recs[0]?.err).toMatchObject({ message: expect.stringContaining('HTTP 503') });
+    expect(recs[0]?.error).toMatchObject({ message: expect.stringContaining('HTTP 503') });
   });
 
   it('passes on a Retry-After so the loop waits at least that long', async () => {

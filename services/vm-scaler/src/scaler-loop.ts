@@ -6,6 +6,7 @@
 import type { ScalerDecision } from '@longshore/contracts';
 import type { Logger } from '@longshore/logging';
 import { desiredReplicas } from './desired-replicas.ts';
+import { errFields } from './log-fields.ts';
 import type { ScalerErrorKind, ScalerMetrics } from './metrics.ts';
 import { PoolScaleError, type PoolScaler } from './pool-scaler.ts';
 import { type RunnerQueue, RunnerQueueError } from './runner-queue.ts';
@@ -174,7 +175,7 @@ export class ScalerLoop {
 
   #failed(kind: ScalerErrorKind, msg: string, err: unknown): void {
     this.#o.metrics.errors.inc({ ...this.#labels, kind });
-    this.#log.error({ err }, msg);
+    this.#log.error(errFields(err), msg);
   }
 
   async #poolFailed(kind: ScalerErrorKind, msg: string, err: unknown): Promise<CycleResult> {

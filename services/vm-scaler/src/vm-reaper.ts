@@ -9,6 +9,7 @@ import { Labels, MANAGED_BY } from '@longshore/contracts';
 import { isNotFound, kubeErrorMessage } from '@longshore/kube';
 import type { Logger } from '@longshore/logging';
 import { z } from 'zod';
+import { errFields } from './log-fields.ts';
 import type { ScalerMetrics } from './metrics.ts';
 import { PoolLabels } from './vm-pool.ts';
 
@@ -218,10 +219,11 @@ export class VmReaper {
       this.#o.metrics.reapErrors.inc({ namespace: this.#o.namespace });
       if (err instanceof VmInventoryError && err.kind === 'api-missing') {
         next = this.#o.missingApiRetryMs ?? 60_000;
-        if (!this.#apiMissingLogged) this.#log.warn({ err }, `finished VMs are not removed: ${err.message}`);
+        if (!this.#apiMissingLogged)
+          this.#log.warn(errFields(err), `finished VMs are not removed: ${err.message}`);
         this.#apiMissingLogged = true;
       } else {
-        this.#log.error({ err }, 'failed to remove finished VMs');
+        this.#log.error(errFields(err), 'failed to remove finished VMs');
       }
     }
     this.#schedule(next);

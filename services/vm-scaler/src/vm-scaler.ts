@@ -19,6 +19,7 @@ import { contextNamespace, isNotFound, type KubeClients, kubeErrorMessage } from
 import type { Logger, SecretScrubber } from '@longshore/logging';
 import type { Registry } from 'prom-client';
 import { renderRunnerInit } from './cloud-init.ts';
+import { errFields } from './log-fields.ts';
 import { createScalerMetrics } from './metrics.ts';
 import { KubePoolApplier, type PoolApplier } from './pool-applier.ts';
 import { KubePoolScaler, type PoolScaler } from './pool-scaler.ts';
@@ -250,7 +251,7 @@ class DecisionPublisher {
       (err: unknown) => {
         this.#metrics.errors.inc({ resource_class: decision.resource_class, kind: 'publish' });
         if (!this.#failing)
-          this.#logger.warn({ err }, 'failed to publish a scaler decision; will keep trying');
+          this.#logger.warn(errFields(err), 'failed to publish a scaler decision; will keep trying');
         this.#failing = true;
       },
     );
