@@ -20,9 +20,15 @@ export interface ScalerMetrics {
   readonly reapErrors: Counter<'namespace'>;
 }
 
+/**
+ * The metrics on `registry`, created on first use: a second scaler started on the same
+ * registry (a restart inside one process) shares them rather than failing to register.
+ */
 export function createScalerMetrics(registry: Registry): ScalerMetrics {
+  const known = scalerMetricsOf.get(registry);
+  if (known) return known;
   const registers = [registry];
-  return {
+  const metrics: ScalerMetrics = {
     polls: new Counter({
       name: 'longshore_vm_scaler_polls_total',
       help: 'Scaling cycles, by outcome (ok, or error when a count or the pool could not be read or set)',
@@ -72,4 +78,8 @@ export function createScalerMetrics(registry: Registry): ScalerMetrics {
       registers,
     }),
   };
+  scalerMetricsOf.set(registry, metrics);
+  return metrics;
 }
+
+const scalerMetricsOf = new WeakMap<Registry, ScalerMetrics>();

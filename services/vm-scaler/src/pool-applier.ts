@@ -123,7 +123,12 @@ export class KubePoolApplier implements PoolApplier {
       } catch (err) {
         if (err instanceof PoolApplyError) throw err;
         if (isConflict(err) && i < CONFLICT_RETRIES) continue;
-        throw new PoolApplyError('api', `cannot apply ${what}: ${kubeErrorMessage(err)}`, { cause: err });
+        const message = kubeErrorMessage(err);
+        // What the apiserver says when no CRD serves the kind (a missing namespace reads differently).
+        const hint = /could not find the requested resource|404 page not found/i.test(message)
+          ? ` (${POOL_API.group}/${POOL_API.version} is not served: is KubeVirt 1.7 or later installed?)`
+          : '';
+        throw new PoolApplyError('api', `cannot apply ${what}: ${message}${hint}`, { cause: err });
       }
     }
   }

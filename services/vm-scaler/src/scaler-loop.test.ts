@@ -207,3 +207,10 @@ describe('backoffMs', () => {
     expect(backoffMs(1000, 500, 30_000)).toBe(30_000);
   });
 });
+
+describe('createScalerMetrics', () => {
+  it('shares the metrics of a registry between scalers instead of registering twice', () => {
+    const registry = createMetricsRegistry('vm-scaler');
+    expect(createScalerMetrics(registry)).toBe(createScalerMetrics(registry));
+  });
+});
