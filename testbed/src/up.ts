@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ApiextensionsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { binaries } from './binaries.ts';
 import { crdEstablished, ensureCrd, ensureNodes, nodesReady } from './cluster.ts';
-import { virtualMachinePoolCrd } from './crds.ts';
+import { kubevirtVmCrds, virtualMachinePoolCrd } from './crds.ts';
 import { ENV_FILE, REPO_ROOT, type TestbedEnv } from './env.ts';
 import { defaultFleet, KWOK_NODE_ANNOTATION } from './fleet.ts';
 import { COMPONENTS, layout } from './layout.ts';
@@ -262,13 +262,18 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     },
     { timeoutMs: 30_000 },
   );
-  log('testbed: installing the VirtualMachinePool CRD and the node fleet');
-  await ensureCrd(ext, virtualMachinePoolCrd());
+  log(
+    'testbed: installing the KubeVirt CRDs (VirtualMachinePool, VirtualMachine, VirtualMachineInstance) and the node fleet',
+  );
+  const crds = [virtualMachinePoolCrd(), ...kubevirtVmCrds()];
+  for (const crd of crds) await ensureCrd(ext, crd);
   await ensureNodes(core, defaultFleet(nodes));
   await Promise.all([
-    waitFor('VirtualMachinePool CRD', () => crdEstablished(ext, 'virtualmachinepools.pool.kubevirt.io'), {
-      timeoutMs: 30_000,
-    }),
+    ...crds.map((crd) =>
+      waitFor(`CRD ${crd.metadata!.name}`, () => crdEstablished(ext, crd.metadata!.name!), {
+        timeoutMs: 30_000,
+      }),
+    ),
     waitFor(`${nodes} kwok nodes Ready`, () => nodesReady(core, nodes), {
       timeoutMs: 60_000,
       pid: kwokPid,

@@ -6,16 +6,12 @@ import { createMetricsRegistry } from '@longshore/service-kit';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tempNamespace, testKube } from '../../../testbed/test/kube-helpers.ts';
 import { createScalerMetrics, KubeVmInventory, VmReaper } from '../src/index.ts';
-import { ensureKubevirtVmCrds } from './crds.ts';
 
 const kube = testKube();
 const custom = kube.kc.makeApiClient(CustomObjectsApi);
 const KUBEVIRT = { group: 'kubevirt.io', version: 'v1' } as const;
 const cleanups: (() => Promise<unknown>)[] = [];
 
-beforeAll(async () => {
-  await ensureKubevirtVmCrds(kube.kc);
-});
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });

@@ -28,7 +28,6 @@ import {
   type VmScaler,
   type VmScalerDeps,
 } from '../src/index.ts';
-import { ensurePoolCrdKeepsFields } from './crds.ts';
 
 export const API_TOKEN = 'circle-api-token-0123456789';
 export const tokenOf = (rc: string) => `rc-token-${rc.replace(/\W/g, '-')}-0123456789`;
@@ -105,7 +104,6 @@ export class ScalerWorld {
   async setup(stem: string, classes: readonly ClassSpec[]): Promise<this> {
     const ns = await tempNamespace(this.kube.core, stem);
     this.namespace = ns.name;
-    await ensurePoolCrdKeepsFields(this.kube.kc, ns.name);
     this.#cleanups.push(async () => {
       // No controller-manager: delete what we created, then let the namespace go.
       await this.custom
