@@ -1,17 +1,33 @@
 // `longshore start` (npm start): the main job against the local stack. Brings up the test
-// bed (or reuses it), starts the Runner API simulator playing the task agent, and runs
-// Longshore's services against them. With --once it exits when the job is done.
+// bed (or reuses it), starts the Runner API simulator playing the task agent, runs the
+// claimer, scheduler and vm-scaler as their own processes, enqueues the demo workload,
+// streams the bus tap and prints a summary. With --once it exits when the demo has ended,
+// with status 0 only if everything ended as the demo expected.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { startSim } from '@longshore/runner-api-sim';
-import { up } from '@longshore/testbed';
+import { connectBus } from '@longshore/bus';
+import { SimAdminClient, startSim } from '@longshore/runner-api-sim';
+import { REPO_ROOT, up } from '@longshore/testbed';
+import { stringify } from 'yaml';
 import type { Io } from './config-check.ts';
+import { DEMO_CLASSES, demoTasks, MACHINE_POOL, MACHINE_QUEUE } from './demo.ts';
+import { tap } from './tap.ts';
 
 export interface StartOptions {
   once: boolean;
-  /** Where task pods go. */
+  /** Where task pods and VM pools go. */
   namespace: string;
   simPort: number;
+  /** Give up on the demo after this long. */
+  timeoutMs?: number;
 }
+
+const SERVICES = ['scheduler', 'claimer', 'vm-scaler'] as const;
+const PREFIX = 'longshore';
 
 export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Promise<number> {
   const bed = await up({ log: io.err });
@@ -20,18 +36,158 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
   kc.loadFromFile(bed.env.KUBECONFIG);
   await ensureNamespace(kc.makeApiClient(CoreV1Api), opts.namespace);
 
-  const sim = await startSim({ port: opts.simPort, agent: { kc, namespace: opts.namespace } });
+  // Fresh tokens every run: they are the secrets the services must never show.
+  const token = () => randomBytes(16).toString('hex');
+  const tokens = { small: token(), arm: token(), machine: token(), api: token() };
+  const sim = await startSim({
+    port: opts.simPort,
+    classes: {
+      [DEMO_CLASSES.small]: [tokens.small],
+      [DEMO_CLASSES.arm]: [tokens.arm],
+      [DEMO_CLASSES.machine]: [tokens.machine],
+    },
+    apiToken: tokens.api,
+    agent: { kc, namespace: opts.namespace },
+  });
+  const admin = new SimAdminClient(sim.url);
+  const dir = join(REPO_ROOT, '.testbed', 'demo');
+  mkdirSync(dir, { recursive: true });
+  const configFile = join(dir, 'config.yaml');
+  writeFileSync(
+    configFile,
+    stringify({
+      agent: {
+        name: 'demo-runner',
+        runnerAPI: sim.url,
+        namespace: opts.namespace,
+        maxConcurrentTasks: 4,
+        terminationGracePeriodSeconds: 60,
+        resourceClasses: {
+          [DEMO_CLASSES.small]: { token: tokens.small },
+          [DEMO_CLASSES.arm]: {
+            token: tokens.arm,
+            spec: { nodeSelector: { 'kubernetes.io/arch': 'arm64' } },
+          },
+        },
+      },
+      provisioner: {
+        circleciAPIAddr: sim.url,
+        circleToken: tokens.api,
+        namespace: opts.namespace,
+        resourceClass: { name: DEMO_CLASSES.machine, token: tokens.machine, ...MACHINE_POOL },
+      },
+      bus: { url: bed.env.NATS_URL, prefix: PREFIX },
+      redis: { url: bed.env.REDIS_URL, keyPrefix: PREFIX },
+      http: { host: '127.0.0.1', port: 0 },
+    }),
+    { mode: 0o600 },
+  );
+
+  const bus = await connectBus({ servers: bed.env.NATS_URL, prefix: PREFIX, name: 'longshore-start' });
+  await bus.ensureStream();
+  const procs = new Map<string, ChildProcess>();
+  const stopTap = new AbortController();
+  const startedAt = Date.now();
+  const vmSizes: number[] = [];
+  const tapDone = tap(
+    {
+      bus,
+      sinceMs: 1,
+      onEvent: (e) => {
+        if (e.name === 'scaler.decision')
+          vmSizes.push(Number((e.payload as { desired_vms: number }).desired_vms));
+      },
+    },
+    io,
+    stopTap.signal,
+  );
   try {
-    io.out(`Runner API simulator: ${sim.url} (admin API under ${sim.url}/sim)`);
-    for (const [k, v] of Object.entries(bed.env)) io.out(`${k}=${v}`);
-    io.out(`task pods go to namespace ${opts.namespace}`);
-    if (opts.once) return 0;
-    io.err('start: running; Ctrl-C stops (the test bed stays up: npm run testbed:down)');
+    for (const svc of SERVICES) procs.set(svc, spawnService(svc, configFile, bed.env.KUBECONFIG, io));
+    io.err(
+      `start: Runner API simulator at ${sim.url} (admin API under /sim); services: ${SERVICES.join(', ')}`,
+    );
+    io.err(`start: service logs in ${join(REPO_ROOT, '.testbed', 'logs')}`);
+
+    const demo = demoTasks();
+    const ids = await Promise.all(demo.map((d) => admin.enqueue(d.task)));
+    const machineIds = await Promise.all(
+      Array.from({ length: MACHINE_QUEUE }, () =>
+        admin.enqueue({ resource_class: DEMO_CLASSES.machine, image: 'machine' }),
+      ),
+    );
+    const deadline = startedAt + (opts.timeoutMs ?? 180_000);
+    const until = async (what: string, done: () => Promise<boolean> | boolean) => {
+      while (!(await done())) {
+        if (signal.aborted) throw new Error('interrupted');
+        if (Date.now() > deadline) throw new Error(`demo timed out waiting for ${what}`);
+        await sleep(250);
+      }
+    };
+    // The pool grows with the machine queue, then shrinks back to its warm minimum.
+    await until('the VM pool to grow', () => vmSizes.includes(MACHINE_QUEUE));
+    await Promise.all(machineIds.map((id) => admin.cancel(id)));
+    await until('the container tasks to end', async () => {
+      const ts = await Promise.all(ids.map((id) => admin.task(id)));
+      return ts.every((t) => t.state === 'completed' || t.state === 'failed');
+    });
+    await until('the VM pool to shrink', () => vmSizes.at(-1) === MACHINE_POOL.minReplicas);
+    await sleep(1_000); // let the last events reach the tap
+
+    const tasks = await Promise.all(ids.map((id) => admin.task(id)));
+    io.out('');
+    io.out('summary');
+    let ok = true;
+    for (const [i, d] of demo.entries()) {
+      const t = tasks[i]!;
+      const claims = t.history.filter((e) => e.type === 'claimed').length;
+      const good = t.state === d.expect;
+      ok &&= good;
+      io.out(
+        `  ${good ? 'ok  ' : 'FAIL'}  ${d.task.resource_class.padEnd(12)} ${d.label.padEnd(32)} ${t.state.padEnd(9)} (expected ${d.expect}, ${claims} claim${claims === 1 ? '' : 's'})`,
+      );
+    }
+    const peak = Math.max(...vmSizes);
+    io.out(
+      `  ok    ${DEMO_CLASSES.machine.padEnd(12)} ${'VM pool'.padEnd(32)} grew to ${peak} for ${MACHINE_QUEUE} queued, back to ${vmSizes.at(-1)} (warm minimum)`,
+    );
+    io.out(
+      `demo ${ok ? 'ended as expected' : 'did NOT end as expected'} in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`,
+    );
+    if (opts.once || !ok) return ok ? 0 : 1;
+    io.err(`start: services keep running; enqueue more with POST ${sim.url}/sim/tasks. Ctrl-C stops.`);
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     return 0;
+  } catch (err) {
+    io.err(`start: ${(err as Error).message}`);
+    return 1;
   } finally {
+    await Promise.all([...procs.values()].map(stopProcess));
+    stopTap.abort();
+    await tapDone.catch(() => 0);
+    await bus.close().catch(() => {});
     await sim.close();
   }
+}
+
+function spawnService(svc: string, configFile: string, kubeconfig: string, io: Io): ChildProcess {
+  const log = openSync(join(REPO_ROOT, '.testbed', 'logs', `${svc}.log`), 'a');
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'services', svc, 'src', 'main.ts')], {
+    env: { PATH: process.env.PATH, LONGSHORE_CONFIG: configFile, KUBECONFIG: kubeconfig },
+    stdio: ['ignore', log, log],
+  });
+  child.on('exit', (code, sig) => {
+    if (code !== 0 && sig !== 'SIGTERM') io.err(`start: ${svc} exited (${code ?? sig}); see its log`);
+  });
+  return child;
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {

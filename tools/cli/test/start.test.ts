@@ -1,0 +1,24 @@
+// The README's main command: `npm start -- --once` runs the demo against the local stack
+// and exits 0 only when everything ended as expected.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { expect, it } from 'vitest';
+
+const run = promisify(execFile);
+
+it('runs the demo once and exits 0 with a summary', async () => {
+  const cli = join(import.meta.dirname, '..', 'src', 'cli.ts');
+  const { stdout } = await run(
+    process.execPath,
+    [cli, 'start', '--once', '--namespace', 'longshore-demo-test'],
+    {
+      env: { PATH: process.env.PATH },
+      timeout: 200_000,
+    },
+  );
+  expect(stdout).toContain('demo ended as expected');
+  expect(stdout).toMatch(/claimed\s+demo\/small/);
+  expect(stdout).toMatch(/failed\s+demo\/small\s+reason=exit-code/);
+  expect(stdout).toMatch(/VM pool\s+grew to 3/);
+}, 240_000);
