@@ -66,6 +66,8 @@ export class Fleet {
       classes: tokens,
       apiToken: 'api-token-e2e',
       agent: { kc: this.kube.kc, namespace: this.ns.name },
+      // Tests kill runners mid-claim: requeue claims whose answer died with them quickly.
+      claimLeaseMs: 5_000,
     });
     this.admin = new SimAdminClient(this.sim.url);
     const cfg = {
@@ -159,14 +161,21 @@ export class Fleet {
   }
 
   async waitForTasksEnded(ids: string[], timeoutMs = 90_000) {
-    return this.waitFor(
-      `${ids.length} tasks to end`,
-      async () => {
-        const tasks = await Promise.all(ids.map((id) => this.admin.task(id)));
-        return tasks.every((t) => ['completed', 'failed', 'cancelled'].includes(t.state)) ? tasks : undefined;
-      },
-      timeoutMs,
-    );
+    let unfinished: unknown[] = [];
+    try {
+      return await this.waitFor(
+        `${ids.length} tasks to end`,
+        async () => {
+          const tasks = await Promise.all(ids.map((id) => this.admin.task(id)));
+          unfinished = tasks.filter((t) => !['completed', 'failed', 'cancelled'].includes(t.state));
+          return unfinished.length === 0 ? tasks : undefined;
+        },
+        timeoutMs,
+      );
+    } catch (err) {
+      const detail = unfinished.map((t) => JSON.stringify(t)).join('\n');
+      throw new Error(`${(err as Error).message}\nunfinished tasks:\n${detail}`, { cause: err });
+    }
   }
 
   async taskObjects(): Promise<{ pods: string[]; secrets: string[] }> {

@@ -40,6 +40,11 @@ export interface StartSimOptions {
    * result when its container 0 exits on its own (see pod-reporter.ts).
    */
   agent?: { kc: KubeConfig; namespace?: string };
+  /**
+   * A claim not confirmed by a task config fetch within this long goes back to the queue
+   * (its answer was lost). Default 60 s; tests that kill runners use a few seconds.
+   */
+  claimLeaseMs?: number;
 }
 
 export interface RunningSim {
@@ -100,6 +105,9 @@ export async function startSim(options: StartSimOptions = {}): Promise<RunningSi
       throw error;
     }
   }
+  const leaseMs = options.claimLeaseMs ?? 60_000;
+  const leaseTimer = setInterval(() => state.expireClaims(leaseMs), Math.min(1_000, leaseMs / 4));
+  leaseTimer.unref();
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 0);
   let closing: Promise<void> | undefined;
@@ -108,6 +116,7 @@ export async function startSim(options: StartSimOptions = {}): Promise<RunningSi
     port,
     state,
     close: () => {
+      clearInterval(leaseTimer);
       closing ??= Promise.allSettled([reporter?.stop(), app.close()]).then((results) => {
         const failed = results.find((r) => r.status === 'rejected');
         if (failed) throw failed.reason;

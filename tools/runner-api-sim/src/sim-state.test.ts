@@ -331,3 +331,25 @@ describe('SimState administration', () => {
     expect(claimOne(state).resource_class).toBe(RC);
   });
 });
+
+describe('claim lease', () => {
+  it('requeues a claim nobody confirmed within the lease, and keeps confirmed ones', async () => {
+    let now = 0;
+    const state = new SimState({ classes: { 'acme/small': ['rc-token'] }, now: () => new Date(now) });
+    state.enqueue(spec(), 2);
+    const runner = { name: 'r', hostname: 'h', ip: '1.1.1.1', version: '1' };
+    const lost = state.claim('rc-token', runner);
+    const kept = state.claim('rc-token', runner);
+    if (!lost.ok || !kept.ok || !lost.claim || !kept.claim) throw new Error('claims failed');
+    expect(state.taskConfig(kept.claim.task_token).ok).toBe(true);
+    now = 59_000;
+    expect(state.expireClaims(60_000)).toEqual([]);
+    now = 61_000;
+    const expired = state.expireClaims(60_000);
+    expect(expired).toHaveLength(1);
+    expect(state.task(expired[0]!)?.state).toBe('queued');
+    expect(state.task(expired[0]!)?.history.at(-1)?.type).toBe('claim-expired');
+    expect(state.taskConfig(lost.claim.task_token).ok).toBe(false);
+    expect(state.unclaimedCount('acme/small')).toBe(1);
+  });
+});

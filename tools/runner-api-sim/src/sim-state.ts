@@ -222,7 +222,12 @@ export class SimState {
     const taskId = this.#queues.get(resourceClass)?.shift();
     if (taskId === undefined) return { ok: true };
     const task = this.#tasks.get(taskId)!;
-    const claim: Claim = { token: this.#newSecret(), allocation: this.#newId() };
+    const claim: Claim = {
+      token: this.#newSecret(),
+      allocation: this.#newId(),
+      claimedAt: this.#now().getTime(),
+      confirmed: false,
+    };
     task.state = 'claimed';
     task.claim = claim;
     task.claims++;
@@ -245,6 +250,7 @@ export class SimState {
     if (task?.state !== 'claimed' || task.claim === undefined) {
       return refuse('forbidden', 'task token does not hold a claimed task');
     }
+    task.claim.confirmed = true;
     this.#record(task, { type: 'config-fetched', allocation: task.claim.allocation });
     return { ok: true, config: taskConfigOf(task) };
   }
@@ -281,6 +287,34 @@ export class SimState {
     this.#queues.get(task.spec.resource_class)?.unshift(task.id);
     this.#record(task, { type: 'unclaimed', allocation: claim.allocation, unclaims: task.unclaims });
     return { ok: true };
+  }
+
+  /**
+   * Requeues claims no runner confirmed (by fetching the task config) within `leaseMs`:
+   * the claim's answer was lost, e.g. its runner died with the request in flight, so no
+   * one holds its token. A Runner API has to do this or such tasks would hang forever.
+   */
+  expireClaims(leaseMs: number): string[] {
+    const now = this.#now().getTime();
+    const expired: string[] = [];
+    for (const task of this.#tasks.values()) {
+      const claim = task.claim;
+      if (
+        task.state !== 'claimed' ||
+        claim === undefined ||
+        claim.confirmed ||
+        now - claim.claimedAt < leaseMs
+      )
+        continue;
+      task.state = 'queued';
+      task.claim = undefined;
+      this.#taskTokens.delete(claim.token);
+      this.#running.get(task.spec.resource_class)?.delete(task.id);
+      this.#queues.get(task.spec.resource_class)?.unshift(task.id);
+      this.#record(task, { type: 'claim-expired', allocation: claim.allocation });
+      expired.push(task.id);
+    }
+    return expired;
   }
 
   fail(taskToken: string, event: FailEvent): Outcome {

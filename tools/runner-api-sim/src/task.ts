@@ -18,7 +18,8 @@ export type TaskEventBody =
       timestamp?: number;
     }
   | { type: 'completed'; allocation: string; message?: string }
-  | { type: 'cancelled'; from: 'queued' | 'claimed' };
+  | { type: 'cancelled'; from: 'queued' | 'claimed' }
+  | { type: 'claim-expired'; allocation: string };
 export type TaskEvent = TaskEventBody & { at: string };
 export type TaskEventType = TaskEvent['type'];
 
@@ -27,6 +28,9 @@ export type TaskEventType = TaskEvent['type'];
 export interface Claim {
   token: string;
   allocation: string;
+  claimedAt: number;
+  /** The runner fetched the task config: it demonstrably received the claim. */
+  confirmed: boolean;
 }
 
 export interface TaskRecord {
