@@ -1,5 +1,7 @@
 // The container runner end to end, judged by the simulator's task history and the
 // apiserver, not by our own counters.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Fleet } from './harness.ts';
 
@@ -103,5 +105,28 @@ describe('claimer + scheduler', () => {
     expect(tSvc!.state).toBe('completed');
     // Only the endings the agent cannot see are reported by the runner: one fail event each.
     expect(tExit!.history.filter((e) => e.type === 'failed')).toHaveLength(1);
+  });
+
+  it('autodetectPlatform: places a task pod on nodes its image can run on, as its registry says', async () => {
+    // A registry on loopback (a server we do not own, so a stand-in) with an arm64-only image.
+    const registry = createServer((req, res) => {
+      res.setHeader('content-type', 'application/vnd.oci.image.index.v1+json');
+      res.end(JSON.stringify({ manifests: [{ platform: { os: 'linux', architecture: 'arm64' } }] }));
+    });
+    await new Promise<void>((r) => registry.listen(0, '127.0.0.1', r));
+    const image = `127.0.0.1:${(registry.address() as AddressInfo).port}/demo/arm-only:1`;
+    try {
+      fleet = await Fleet.start({ classes: { 'e2e/any': { token: 'tok-any-0000001' } } });
+      fleet.spawn('scheduler');
+      fleet.spawn('claimer');
+      const ids = await fleet.admin.enqueueMany({ resource_class: 'e2e/any', image }, 3);
+      const tasks = await fleet.waitForTasksEnded(ids);
+      expect(tasks.map((t) => t.state)).toEqual(['completed', 'completed', 'completed']);
+      const nodes = fleet.events$('task.running').map((e) => String(e.payload.node));
+      expect(nodes).toHaveLength(3);
+      for (const n of nodes) expect(n).toMatch(/^kwok-arm64-/);
+    } finally {
+      registry.close();
+    }
   });
 });

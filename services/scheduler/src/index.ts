@@ -1,4 +1,10 @@
 // Public surface of @longshore/scheduler, for the main job and tests that run it in-process.
 export { type ClassifyOptions, classifyPod, type PodState } from './classify.ts';
+export {
+  type ImagePlatforms,
+  type ImageRef,
+  parseImageRef,
+  RegistryImagePlatforms,
+} from './image-platforms.ts';
 export { type RunningScheduler, type SchedulerDeps, startScheduler } from './scheduler.ts';
 export { type SchedulerSettings, schedulerSettings } from './settings.ts';

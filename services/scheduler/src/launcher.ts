@@ -7,10 +7,13 @@ import { Subjects, type TaskClaimed, taskMsgId, taskObjectName } from '@longshor
 import { isAlreadyExists, kubeErrorMessage, statusCodeOf } from '@longshore/kube';
 import type { ClaimLedger } from '@longshore/ledger';
 import type { Logger } from '@longshore/logging';
+import type { ImagePlatforms } from './image-platforms.ts';
 import { buildTaskPod, TaskPodError } from './pod-builder.ts';
 import type { SchedulerSettings } from './settings.ts';
 
 export interface LauncherDeps {
+  /** With autodetectPlatform: where an image's OS/arch pairs come from. */
+  platforms?: ImagePlatforms;
   bus: Bus;
   core: CoreV1Api;
   ledger: ClaimLedger;
@@ -51,6 +54,8 @@ export class Launcher {
     if (classConfig === undefined) {
       return this.#reject(claim, `resource class ${rec.resourceClass} is not configured on this scheduler`);
     }
+    const image = rec.task.containers[0]?.image;
+    const platforms = image && this.#d.platforms ? await this.#d.platforms.platformsOf(image) : undefined;
     let objects: ReturnType<typeof buildTaskPod>;
     try {
       objects = buildTaskPod({
@@ -66,6 +71,7 @@ export class Launcher {
           runnerApiUrl: settings.runnerApiUrl,
           maxRunTimeMs: settings.maxRunTimeMs,
           taskPod: settings.taskPod,
+          ...(platforms ? { platforms } : {}),
         },
       });
     } catch (err) {

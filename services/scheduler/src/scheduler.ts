@@ -6,6 +6,7 @@ import { Subjects } from '@longshore/contracts';
 import type { ClaimLedger } from '@longshore/ledger';
 import type { Logger } from '@longshore/logging';
 import { Counter, type Registry } from 'prom-client';
+import { type ImagePlatforms, RegistryImagePlatforms } from './image-platforms.ts';
 import { Launcher } from './launcher.ts';
 import { PodTracker } from './pod-tracker.ts';
 import type { SchedulerSettings } from './settings.ts';
@@ -19,6 +20,8 @@ export interface SchedulerDeps {
   registry: Registry;
   /** Claims launched at once (pod creations in flight). */
   concurrency?: number;
+  /** Where image platforms come from with autodetectPlatform; default: the images' registries. */
+  imagePlatforms?: ImagePlatforms;
 }
 
 export interface RunningScheduler {
@@ -51,7 +54,17 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
     metrics: { ended: (o, r) => ended.inc({ outcome: o, reason: r }) },
   });
   await tracker.start();
+  const lookups = new Counter({
+    name: 'longshore_scheduler_image_platform_lookups_total',
+    help: 'autodetectPlatform lookups of image platforms, by outcome (hit, resolved, unknown)',
+    labelNames: ['outcome'],
+    registers: [deps.registry],
+  });
+  const platforms = deps.settings.autodetectPlatform
+    ? (deps.imagePlatforms ?? new RegistryImagePlatforms({ onLookup: (o) => lookups.inc({ outcome: o }) }))
+    : undefined;
   const launcher = new Launcher({
+    ...(platforms ? { platforms } : {}),
     bus: deps.bus,
     core,
     ledger: deps.ledger,

@@ -6,6 +6,8 @@ export interface SchedulerSettings {
   namespace: string;
   runnerApiUrl: string;
   maxRunTimeMs: number;
+  /** Place each task pod on nodes of its image's OS/arch (read from the image's registry). */
+  autodetectPlatform: boolean;
   taskPod: TaskPodConfig;
   resourceClasses: Record<string, ResourceClassConfig>;
 }
@@ -20,6 +22,7 @@ export function schedulerSettings(
     namespace,
     runnerApiUrl: cfg.agent.runnerAPI,
     maxRunTimeMs: cfg.agent.maxRunTime,
+    autodetectPlatform: cfg.agent.autodetectPlatform,
     taskPod: cfg.agent.taskPod,
     resourceClasses: cfg.agent.resourceClasses,
   };
