@@ -10,6 +10,7 @@ import {
   makeInformer,
   type V1ContainerStateTerminated,
   type V1Pod,
+  type V1Secret,
 } from '@kubernetes/client-node';
 import { GOAT_CONFIG_ENV, GoatConfig, MANAGED_SELECTOR, PRIMARY_CONTAINER } from '@longshore/contracts';
 import type { SimState } from './sim-state.ts';
@@ -43,13 +44,20 @@ export function agentReport(
     : { status: 'failed', message: `task agent: job exited with code ${t.exitCode}`, finishedAt };
 }
 
+/** How long the settings of a deleted task Secret are remembered (its pod may be seen later). */
+const SECRET_MEMORY_MS = 10 * 60_000;
+
 export class PodReporter {
   readonly #opts: PodReporterOptions;
   readonly #core: CoreV1Api;
-  /** pod uid -> the agent's settings, read while the pod runs (its Secret goes when it ends). */
-  readonly #goat = new Map<string, GoatConfig>();
+  /**
+   * "namespace/secret" -> the agent's settings, remembered from the moment the Secret
+   * appears: the runner deletes it as soon as the task ends, and the real agent would
+   * have read it long before, at start.
+   */
+  readonly #goat = new Map<string, { goat: GoatConfig; until: number }>();
   readonly #reported = new Set<string>();
-  #informer: ReturnType<typeof makeInformer<V1Pod>> | undefined;
+  #informers: { stop(): Promise<void>; start(): Promise<void> }[] = [];
   #stopped = false;
 
   constructor(opts: PodReporterOptions) {
@@ -59,6 +67,19 @@ export class PodReporter {
 
   async start(): Promise<void> {
     const ns = this.#opts.namespace;
+    const secretsPath = ns ? `/api/v1/namespaces/${ns}/secrets` : '/api/v1/secrets';
+    const listSecrets = () =>
+      ns
+        ? this.#core.listNamespacedSecret({ namespace: ns, labelSelector: MANAGED_SELECTOR })
+        : this.#core.listSecretForAllNamespaces({ labelSelector: MANAGED_SELECTOR });
+    const secrets = makeInformer<V1Secret>(this.#opts.kc, secretsPath, listSecrets, MANAGED_SELECTOR);
+    const remember = (sec: V1Secret) => this.#remember(sec);
+    secrets.on('add', remember);
+    secrets.on('update', remember);
+    this.#restartOnError(secrets);
+    this.#informers.push(secrets);
+    await secrets.start();
+
     const path = ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods';
     const list = () =>
       ns
@@ -71,37 +92,53 @@ export class PodReporter {
     informer.on('add', onPod);
     informer.on('update', onPod);
     informer.on('delete', (pod) => {
-      const uid = pod.metadata?.uid;
-      if (uid) {
-        this.#goat.delete(uid);
-        this.#reported.delete(uid);
-      }
+      if (pod.metadata?.uid) this.#reported.delete(pod.metadata.uid);
     });
-    // client-node's informer stops on a watch error; a real agent does not give up.
-    informer.on('error', () => {
-      if (!this.#stopped) setTimeout(() => void informer.start().catch(() => {}), 1_000);
-    });
-    this.#informer = informer;
+    this.#restartOnError(informer);
+    this.#informers.push(informer);
     await informer.start();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    await this.#informer?.stop();
+    await Promise.allSettled(this.#informers.map((i) => i.stop()));
+  }
+
+  /** client-node's informers stop on a watch error; a real agent does not give up. */
+  #restartOnError(
+    informer: ReturnType<typeof makeInformer<V1Pod>> | ReturnType<typeof makeInformer<V1Secret>>,
+  ) {
+    informer.on('error', () => {
+      if (!this.#stopped) setTimeout(() => void informer.start().catch(() => {}), 1_000);
+    });
+  }
+
+  #remember(secret: V1Secret): void {
+    const now = Date.now();
+    for (const [k, v] of this.#goat) if (v.until < now) this.#goat.delete(k);
+    const key = `${secret.metadata?.namespace}/${secret.metadata?.name}`;
+    for (const raw of Object.values(secret.data ?? {})) {
+      try {
+        const parsed = GoatConfig.safeParse(JSON.parse(Buffer.from(raw, 'base64').toString('utf8')));
+        if (parsed.success) this.#goat.set(key, { goat: parsed.data, until: now + SECRET_MEMORY_MS });
+      } catch {
+        // Not the agent's settings: some other key of the Secret.
+      }
+    }
   }
 
   async #observe(pod: V1Pod): Promise<void> {
     const uid = pod.metadata?.uid;
     const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
     if (!uid || this.#reported.has(uid)) return;
-    let goat = this.#goat.get(uid);
-    if (goat === undefined) {
-      goat = await this.#readGoat(pod);
-      if (goat === undefined) return;
-      this.#goat.set(uid, goat);
-    }
     const report = agentReport(pod);
     if (report === undefined) return;
+    const goat = await this.#goatOf(pod);
+    if (goat === undefined) {
+      this.#opts.onEvent?.({ pod: name, outcome: 'no agent settings found for the pod; not reporting' });
+      return;
+    }
+    if (this.#reported.has(uid)) return;
     this.#reported.add(uid);
     const outcome = this.#opts.state.report(
       goat.task_id,
@@ -117,20 +154,35 @@ export class PodReporter {
     });
   }
 
-  /** The agent's settings, from the Secret that container 0's CIRCLECI_GOAT_CONFIG points at. */
-  async #readGoat(pod: V1Pod): Promise<GoatConfig | undefined> {
+  /**
+   * The agent's settings, from the Secret that container 0's CIRCLECI_GOAT_CONFIG points
+   * at: remembered from the Secret watch, else read now, waiting a little for a lagging
+   * watch before giving up.
+   */
+  async #goatOf(pod: V1Pod): Promise<GoatConfig | undefined> {
     const c0 = pod.spec?.containers.find((c) => c.name === PRIMARY_CONTAINER);
     const ref = c0?.env?.find((e) => e.name === GOAT_CONFIG_ENV)?.valueFrom?.secretKeyRef;
     const namespace = pod.metadata?.namespace;
     if (!ref?.name || !namespace) return undefined;
+    const key = `${namespace}/${ref.name}`;
+    for (let i = 0; i < 50 && !this.#stopped; i++) {
+      const known = this.#goat.get(key)?.goat;
+      if (known) return known;
+      const read = await this.#readGoat(namespace, ref.name, ref.key);
+      if (read) return read;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return undefined;
+  }
+
+  async #readGoat(namespace: string, name: string, key: string): Promise<GoatConfig | undefined> {
     try {
-      const secret = await this.#core.readNamespacedSecret({ name: ref.name, namespace });
-      const raw = secret.data?.[ref.key];
+      const secret = await this.#core.readNamespacedSecret({ name, namespace });
+      const raw = secret.data?.[key];
       if (raw === undefined) return undefined;
       const parsed = GoatConfig.safeParse(JSON.parse(Buffer.from(raw, 'base64').toString('utf8')));
       return parsed.success ? parsed.data : undefined;
     } catch {
-      // Secret already gone or unreadable: like an agent that never got its config.
       return undefined;
     }
   }
