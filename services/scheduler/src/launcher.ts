@@ -40,7 +40,9 @@ export class Launcher {
       return 'ack';
     }
     if (rec.launched) {
-      // Launched before (this is a redelivery): its pod may already have run and gone.
+      // A redelivery: the pod was created (and may have run and gone), so never create it
+      // again; announce it once more in case the crash came before that (msg id dedupes).
+      await this.#announce(claim, taskObjectName(claim.task_id, claim.attempt));
       this.#d.metrics.launched('already-launched');
       return 'ack';
     }
@@ -90,21 +92,25 @@ export class Launcher {
       if (!isAlreadyExists(err)) return this.#kubeFailure(claim, err, 'task pod');
     }
     await ledger.mark(claim.task_id, claim.attempt, 'launched');
+    await this.#announce(claim, objects.pod.metadata!.name!);
+    this.#d.metrics.launched('created');
+    return 'ack';
+  }
+
+  async #announce(claim: TaskClaimed, pod: string): Promise<void> {
     await this.#d.bus.publish(
       Subjects.taskScheduled,
       {
         task_id: claim.task_id,
         resource_class: claim.resource_class,
         attempt: claim.attempt,
-        runner: settings.runnerName,
+        runner: this.#d.settings.runnerName,
         at: new Date().toISOString(),
-        pod: objects.pod.metadata!.name!,
-        namespace,
+        pod,
+        namespace: this.#d.settings.namespace,
       },
       { msgId: taskMsgId(claim.task_id, claim.attempt, 'scheduled') },
     );
-    this.#d.metrics.launched('created');
-    return 'ack';
   }
 
   /** A 4xx is the apiserver refusing what we built: the task fails with its message. 5xx retries. */
