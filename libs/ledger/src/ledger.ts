@@ -39,6 +39,13 @@ export interface ClaimLedger {
   /** Files a pending claim under its task id; the attempt is the retries used so far + 1. */
   commit(runner: string, allocation: string, task: TaskConfig): Promise<ClaimRecord>;
   get(taskId: string): Promise<ClaimRecord | undefined>;
+  /**
+   * Every committed claim of the fleet (all runners), for the GC's reconciliation and
+   * `longshore status`. Not a snapshot: claims filed or finished during the scan may or
+   * may not appear. An unreadable record is skipped and reported to `onUnreadable`
+   * rather than failing the whole listing.
+   */
+  allClaims(opts?: AllClaimsOptions): Promise<ClaimRecord[]>;
   token(taskId: string): Promise<string | undefined>;
   /** Task ids this runner has claimed and not finished. */
   claimsOf(runner: string): Promise<string[]>;
@@ -55,6 +62,14 @@ export interface ClaimLedger {
 }
 
 export type ClaimStep = 'announced' | 'launched';
+
+export interface AllClaimsOptions {
+  /** Called once per claim key that could not be read back (so callers can count them). */
+  onUnreadable?: (taskId: string) => void;
+}
+
+/** Keys fetched per SCAN step and per pipelined HGETALL batch. */
+const SCAN_BATCH = 200;
 
 const Stored = z.object({
   task_id: z.string(),
@@ -101,6 +116,31 @@ local a = tonumber(ARGV[1])
 if a > n then n = a end
 redis.call('SET', KEYS[1], n, 'PX', ARGV[2])
 return n`;
+
+// Reads a stored claim hash back; undefined when any field (or the task JSON) is off.
+function readClaim(h: Record<string, string>): ClaimRecord | undefined {
+  const s = Stored.safeParse(h);
+  if (!s.success) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(s.data.task);
+  } catch {
+    return undefined;
+  }
+  const task = TaskConfig.safeParse(json);
+  if (!task.success) return undefined;
+  return {
+    announced: s.data.announced === '1',
+    launched: s.data.launched === '1',
+    taskId: s.data.task_id,
+    resourceClass: s.data.resource_class,
+    attempt: s.data.attempt,
+    allocation: s.data.allocation,
+    runner: s.data.runner,
+    claimedAt: s.data.claimed_at,
+    task: task.data,
+  };
+}
 
 export interface RedisClaimLedgerOptions {
   redis: Redis;
@@ -193,21 +233,32 @@ export class RedisClaimLedger implements ClaimLedger {
   async get(taskId: string): Promise<ClaimRecord | undefined> {
     const h = await this.#redis.hgetall(this.#keys.claim(taskId));
     if (Object.keys(h).length === 0) return undefined;
-    const s = Stored.safeParse(h);
-    const task = s.success ? TaskConfig.safeParse(JSON.parse(s.data.task)) : undefined;
-    if (!s.success || !task?.success)
-      throw new LedgerCorruptError(`unreadable claim record of task ${taskId}`);
-    return {
-      announced: s.data.announced === '1',
-      launched: s.data.launched === '1',
-      taskId: s.data.task_id,
-      resourceClass: s.data.resource_class,
-      attempt: s.data.attempt,
-      allocation: s.data.allocation,
-      runner: s.data.runner,
-      claimedAt: s.data.claimed_at,
-      task: task.data,
-    };
+    const rec = readClaim(h);
+    if (rec === undefined) throw new LedgerCorruptError(`unreadable claim record of task ${taskId}`);
+    return rec;
+  }
+
+  async allClaims(opts: AllClaimsOptions = {}): Promise<ClaimRecord[]> {
+    const claimPrefix = this.#keys.claim('');
+    const out: ClaimRecord[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.#redis.scan(cursor, 'MATCH', `${claimPrefix}*`, 'COUNT', SCAN_BATCH);
+      cursor = next;
+      if (keys.length === 0) continue;
+      const pipe = this.#redis.pipeline();
+      for (const key of keys) pipe.hgetall(key);
+      const replies = (await pipe.exec()) ?? [];
+      keys.forEach((key, i) => {
+        const [err, h] = replies[i] ?? [new Error('no reply'), undefined];
+        // Finished between SCAN and HGETALL: gone, not unreadable.
+        if (err === null && h !== null && typeof h === 'object' && Object.keys(h).length === 0) return;
+        const rec = err === null ? readClaim(h as Record<string, string>) : undefined;
+        if (rec === undefined) opts.onUnreadable?.(key.slice(claimPrefix.length));
+        else out.push(rec);
+      });
+    } while (cursor !== '0');
+    return out;
   }
 
   async token(taskId: string): Promise<string | undefined> {

@@ -94,4 +94,21 @@ describe('RedisClaimLedger', () => {
     await ledger.abandon('r', 'a1');
     expect(await ledger.pending('r')).toEqual([]);
   });
+
+  it('lists every open claim of all runners, skipping and reporting unreadable ones', async () => {
+    const prefix = prefixes.at(-1)!;
+    for (let i = 0; i < 450; i++) {
+      const runner = i % 2 === 0 ? 'r1' : 'r2';
+      await ledger.begin(runner, pending(`a${i}`));
+      await ledger.commit(runner, `a${i}`, task(`t${i}`));
+    }
+    await ledger.finish('t0', 1);
+    await redis.hset(`${prefix}:claim:broken`, { task_id: 'broken' });
+    const unreadable: string[] = [];
+    const all = await ledger.allClaims({ onUnreadable: (id) => unreadable.push(id) });
+    expect(all).toHaveLength(449);
+    expect(new Set(all.map((c) => c.taskId)).size).toBe(449);
+    expect(all.find((c) => c.taskId === 't7')).toEqual(await ledger.get('t7'));
+    expect(unreadable).toEqual(['broken']);
+  });
 });
