@@ -61,6 +61,8 @@ const ConstraintCheckerBlock = block(
     enable: z.boolean().default(false),
     threshold: z.int().min(1).default(3),
     interval: duration({ allowZero: false }).prefault('15m'),
+    /** Longshore extension: re-check this long after the last node change (unset: 2s). */
+    debounce: optionalDuration(),
   },
   { unknownKeys: 'lenient' },
 );

@@ -98,6 +98,14 @@ export const ConstraintStatus = z.object({
 });
 export type ConstraintStatus = z.infer<typeof ConstraintStatus>;
 
+/** NATS KV bucket (under the bus prefix) holding the latest ConstraintStatus per class. */
+export const CONSTRAINTS_KV_BUCKET = 'constraints';
+
+/** A class's key in the constraints bucket: its name with '/' replaced by '.'. */
+export function constraintStatusKey(resourceClass: string): string {
+  return resourceClass.replaceAll('/', '.');
+}
+
 /**
  * Whether the runner must post a fail event for a task that ended this way. The in-pod
  * task agent reports success and job failures itself; the runner reports what the agent

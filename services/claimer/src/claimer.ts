@@ -3,8 +3,8 @@
 // whatever its previous life left in the ledger; on drain it stops claiming at once and
 // waits for its tasks to end.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Bus, ConsumerHandle, SubscriptionHandle } from '@longshore/bus';
-import { Subjects } from '@longshore/contracts';
+import type { Bus, ConsumerHandle } from '@longshore/bus';
+import { CONSTRAINTS_KV_BUCKET, ConstraintStatus, constraintStatusKey } from '@longshore/contracts';
 import type { ClaimLedger } from '@longshore/ledger';
 import type { Logger, SecretScrubber } from '@longshore/logging';
 import type { RunnerApi, RunnerIdentity } from '@longshore/runner-api';
@@ -102,12 +102,23 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
     metrics: { finished: (how) => finished.inc({ how }) },
   });
 
-  // Constraint status from services/constraints; until it speaks, every class is enabled.
+  // Constraint status from services/constraints, kept in a KV bucket so a restarted claimer
+  // reads the current state; until the checker speaks (or when a key is deleted), every
+  // class is enabled.
   const disabled = new Set<string>();
-  const status: SubscriptionHandle = d.bus.subscribe(Subjects.constraintStatus, (e) => {
-    if (e.payload.enabled) disabled.delete(e.payload.resource_class);
-    else disabled.add(e.payload.resource_class);
-  });
+  const statusKv = await d.bus.kv(CONSTRAINTS_KV_BUCKET, ConstraintStatus);
+  const classOfKey = new Map(Object.keys(d.tokens).map((rc) => [constraintStatusKey(rc), rc]));
+  for (const [key, rc] of classOfKey)
+    if ((await statusKv.get(key))?.value.enabled === false) disabled.add(rc);
+  const statusWatch = new AbortController();
+  const status = (async () => {
+    for await (const c of statusKv.watch({ signal: statusWatch.signal })) {
+      const rc = classOfKey.get(c.key);
+      if (rc === undefined) continue;
+      if (c.value?.enabled === false) disabled.add(rc);
+      else disabled.delete(rc);
+    }
+  })().catch((err: unknown) => d.logger.error({ err }, 'constraint status watch stopped'));
 
   const loops = Object.entries(d.tokens).map(([rc, token]) =>
     runClaimLoop({
@@ -142,7 +153,8 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
         const deadline = Date.now() + graceMs;
         while (capacity.inFlight > 0 && Date.now() < deadline) await sleep(100);
         const left = capacity.inFlight;
-        await Promise.allSettled([finisher.stop(), status.stop()]);
+        statusWatch.abort();
+        await Promise.allSettled([finisher.stop(), status]);
         return { drained: left === 0, left };
       })();
       return drainResult;
