@@ -227,7 +227,15 @@ describe('LongshoreConfig defaults', () => {
       maxConcurrentTasks: 20,
       maxRunTime: 5 * 3_600_000,
       terminationGracePeriodSeconds: 18300,
-      gc: { enabled: true, interval: 180_000, threshold: 18_300_000 },
+      gc: {
+        enabled: true,
+        interval: 180_000,
+        threshold: 18_300_000,
+        maxRequestsPerSecond: 20,
+        batchSize: 100,
+        claimGrace: 180_000,
+        orphanGrace: 60_000,
+      },
       constraintChecker: { enable: false, threshold: 3, interval: 900_000 },
       autodetectPlatform: true,
       runnerAPI: 'https://runner.circleci.com',
@@ -308,7 +316,7 @@ describe('seed 000 (container runner) values parse unchanged', () => {
 
   it("the chart's own values.yaml, Deployment settings and legacy GC names included", () => {
     const cfg = parse(CHART_DEFAULTS);
-    expect(cfg.agent.gc).toEqual({ enabled: true, interval: 180_000, threshold: 18_300_000 });
+    expect(cfg.agent.gc).toMatchObject({ enabled: true, interval: 180_000, threshold: 18_300_000 });
     expect(cfg.agent.customSecret).toBeUndefined();
     expect(cfg.agent).not.toHaveProperty('replicaCount');
     expect(cfg.logging).toEqual({ level: 'info' });
@@ -317,16 +325,33 @@ describe('seed 000 (container runner) values parse unchanged', () => {
 
 describe('agent settings', () => {
   it('reads the gc block, and the legacy kubeGC* names as aliases', () => {
-    expect(parse('agent: {gc: {enabled: false, interval: 1m, threshold: 6h}}').agent.gc).toEqual({
+    expect(parse('agent: {gc: {enabled: false, interval: 1m, threshold: 6h}}').agent.gc).toMatchObject({
       enabled: false,
       interval: 60_000,
       threshold: 21_600_000,
     });
-    expect(parse('agent: {kubeGCEnabled: false, kubeGCThreshold: 10h}').agent.gc).toEqual({
+    expect(parse('agent: {kubeGCEnabled: false, kubeGCThreshold: 10h}').agent.gc).toMatchObject({
       enabled: false,
       interval: 180_000,
       threshold: 36_000_000,
     });
+  });
+
+  it('reads the GC rate limit, batch size and graces (Longshore extensions), with defaults', () => {
+    expect(parse('agent: {}').agent.gc).toMatchObject({
+      maxRequestsPerSecond: 20,
+      batchSize: 100,
+      claimGrace: 180_000,
+      orphanGrace: 60_000,
+    });
+    expect(
+      parse('agent: {gc: {maxRequestsPerSecond: 200, batchSize: 500, claimGrace: 10m, orphanGrace: 30s}}')
+        .agent.gc,
+    ).toMatchObject({ maxRequestsPerSecond: 200, batchSize: 500, claimGrace: 600_000, orphanGrace: 30_000 });
+    expect(issuesOf('agent: {gc: {maxRequestsPerSecond: 0, batchSize: 0}}')).toEqual([
+      'agent.gc.maxRequestsPerSecond: Too small: expected number to be >0',
+      'agent.gc.batchSize: Too small: expected number to be >=1',
+    ]);
   });
 
   it('rejects both spellings of the same GC setting', () => {

@@ -52,6 +52,14 @@ const GcBlock = block(
     enabled: z.boolean().optional(),
     interval: optionalDuration({ allowZero: false }),
     threshold: optionalDuration({ allowZero: false }),
+    /** Longshore extension: ceiling on the GC's Kubernetes requests (lists and deletes) per second. */
+    maxRequestsPerSecond: z.number().positive().default(20),
+    /** Longshore extension: objects deleted per batch; shutdown stops a sweep between batches. */
+    batchSize: z.int().min(1).default(100),
+    /** Longshore extension: how long a claim may have no pod before it is re-announced or interrupted. */
+    claimGrace: duration({ allowZero: false }).prefault('3m'),
+    /** Longshore extension: how old a labelled pod or task Secret must be before it counts as orphaned. */
+    orphanGrace: duration({ allowZero: false }).prefault('1m'),
   },
   { unknownKeys: 'lenient' },
 );
@@ -166,6 +174,7 @@ const Agent = block(
   .transform(({ gc, kubeGCEnabled, kubeGCThreshold, ...rest }) => ({
     ...rest,
     gc: {
+      ...gc,
       enabled: gc.enabled ?? kubeGCEnabled ?? DEFAULT_GC.enabled,
       interval: gc.interval ?? DEFAULT_GC.intervalMs,
       threshold: gc.threshold ?? kubeGCThreshold ?? DEFAULT_GC.thresholdMs,
