@@ -1,0 +1,55 @@
+// services/gc: deletes our old and orphaned task pods and Secrets and reconciles the claim
+// ledger with the pods, once per interval across all replicas.
+// config -> Redis, NATS, Kubernetes -> gc loop (lease -> list -> plan -> act) -> health -> run until SIGTERM/SIGINT.
+import { CoreV1Api } from '@kubernetes/client-node';
+import { configWarnings } from '@longshore/config';
+import { redisKeys } from '@longshore/contracts';
+import { contextNamespace } from '@longshore/kube';
+import { RedisClaimLedger } from '@longshore/ledger';
+import { bootService } from '@longshore/runtime';
+import { gcSettings } from './settings.ts';
+import { startGc } from './sweeper.ts';
+
+const svc = await bootService('gc');
+const { cfg, logger, shutdown } = svc;
+try {
+  if (!cfg.agent.gc.enabled) {
+    logger.info('agent.gc.enabled is false: nothing to do');
+  } else {
+    const kc = svc.kube();
+    const namespace = cfg.agent.namespace ?? cfg.kube.namespace ?? contextNamespace(kc) ?? 'default';
+    const settings = gcSettings(cfg, svc.instance, namespace);
+    // Seed 000: a threshold within the max run time deletes running task pods.
+    if (configWarnings(cfg).some((w) => w.startsWith('agent.gc.threshold')))
+      logger.warn(
+        { threshold_ms: settings.thresholdMs, max_run_time_ms: cfg.agent.maxRunTime },
+        'gc threshold is not longer than maxRunTime: this GC may delete running task pods',
+      );
+    const redis = svc.redis();
+    const ledger = new RedisClaimLedger({
+      redis,
+      keyPrefix: cfg.redis.keyPrefix,
+      tokenTtlMs: cfg.agent.maxRunTime + cfg.agent.gc.threshold,
+    });
+    const gc = startGc({
+      core: kc.makeApiClient(CoreV1Api),
+      bus: await svc.bus(),
+      ledger,
+      redis,
+      leaseKey: redisKeys(cfg.redis.keyPrefix).lock('gc-sweep'),
+      settings,
+      logger,
+      registry: svc.registry,
+    });
+    shutdown.add('gc', () => gc.stop());
+    logger.info(
+      { namespace, interval_ms: settings.intervalMs, threshold_ms: settings.thresholdMs },
+      'gc started',
+    );
+  }
+  await svc.serveHealth(() => true);
+} catch (err) {
+  logger.fatal({ err }, 'gc could not start');
+  await shutdown.run('start-up failed');
+  process.exit(1);
+}

@@ -1,0 +1,44 @@
+// The GC's metrics, on the registry it is given.
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+export class GcMetrics {
+  readonly sweeps: Counter<'outcome'>;
+  readonly deleted: Counter<'kind' | 'reason'>;
+  readonly claims: Counter<'action'>;
+  readonly requests: Counter<'verb'>;
+  readonly duration: Histogram;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.sweeps = new Counter({
+      name: 'longshore_gc_sweeps_total',
+      help: 'GC ticks by outcome: completed, stopped, failed, or skipped (another replica held the lease)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.deleted = new Counter({
+      name: 'longshore_gc_deleted_total',
+      help: 'Objects the GC deleted, by kind (pod, secret) and reason (expired, orphaned)',
+      labelNames: ['kind', 'reason'],
+      registers,
+    });
+    this.claims = new Counter({
+      name: 'longshore_gc_claims_total',
+      help: 'Claims without a pod the GC re-announced or interrupted',
+      labelNames: ['action'],
+      registers,
+    });
+    this.requests = new Counter({
+      name: 'longshore_gc_kube_requests_total',
+      help: 'Kubernetes requests the GC sent, by verb (rate-limited by agent.gc.maxRequestsPerSecond)',
+      labelNames: ['verb'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'longshore_gc_sweep_duration_seconds',
+      help: 'Duration of GC sweeps',
+      buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900],
+      registers,
+    });
+  }
+}
