@@ -108,8 +108,8 @@ export class Fleet {
     this.#tap = sub;
   }
 
-  /** Starts a service process (claimer or scheduler) under a name; stderr/stdout are captured. */
-  spawn(service: 'claimer' | 'scheduler', name = service): ChildProcess {
+  /** Starts a service process under a name; stderr/stdout are captured. */
+  spawn(service: 'claimer' | 'scheduler' | 'constraints', name = service): ChildProcess {
     const env = readTestbedEnv();
     const child = spawn(process.execPath, [join(REPO, 'services', service, 'src', 'main.ts')], {
       env: {
