@@ -38,6 +38,8 @@ export interface BusKv<S extends z.ZodType> {
   /** The current value, or undefined when absent, deleted or invalid (logged and counted). */
   get(key: string): Promise<KvValue<z.output<S>> | undefined>;
   delete(key: string): Promise<void>;
+  /** Keys that currently hold a value (for one-shot readers such as `longshore status`). */
+  keys(): Promise<string[]>;
   /** Current values of matching keys first, then every change, until `signal` aborts. */
   watch(opts?: { key?: string; signal?: AbortSignal }): AsyncIterable<KvChange<z.output<S>>>;
 }
@@ -90,6 +92,11 @@ export async function openKv<S extends z.ZodType>(
       return value === undefined ? undefined : { key, value, revision: e.revision, time: e.created };
     },
     delete: (key) => kv.delete(key),
+    async keys() {
+      const out: string[] = [];
+      for await (const k of await kv.keys()) out.push(k);
+      return out;
+    },
     async *watch(w = {}) {
       if (w.signal?.aborted) return;
       const iter = await kv.watch({ key: w.key ?? '>' });

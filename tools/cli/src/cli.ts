@@ -10,7 +10,10 @@ const USAGE = `usage:
   longshore tap [FILTER] [--json] [--task ID] [--resource-class RC] [--since 10m]
                 [--prefix longshore] [--nats URL]
                                   print bus events as a timeline per task (FILTER: task.>,
-                                  scaler.decision, ...; default all); --since replays first`;
+                                  scaler.decision, ...; default all); --since replays first
+  longshore status [--json] [--prefix longshore] [--key-prefix PREFIX] [--nats URL] [--redis URL]
+                                  per resource class: claiming enabled/disabled, failed
+                                  constraint checks and why, open claims`;
 
 const io: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };
 
@@ -54,6 +57,19 @@ async function main(argv: string[]): Promise<number> {
     const stop = new AbortController();
     for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => stop.abort());
     return tap(options, io, stop.signal);
+  }
+  if (cmd === 'status') {
+    // Loaded only here: it pulls in the NATS and Redis clients.
+    const { parseStatusArgs, status, StatusUsageError } = await import('./status.ts');
+    let options: ReturnType<typeof parseStatusArgs>;
+    try {
+      options = parseStatusArgs(rest);
+    } catch (error) {
+      if (!(error instanceof StatusUsageError)) throw error;
+      io.err(`longshore status: ${error.message}\n${USAGE}`);
+      return 2;
+    }
+    return status(options, io);
   }
   io.err(USAGE);
   return cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
