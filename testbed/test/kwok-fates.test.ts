@@ -138,3 +138,17 @@ describe('kwok pod fates', () => {
     expect(gone).toBe(true);
   });
 });
+
+describe('a fate that depends on the attempt', () => {
+  it('evicts evict-first on a task’s first attempt only', async () => {
+    const attempt = (n: string) => ({ metadata: { labels: { 'longshore.io/attempt': n } } });
+    const first = simplePod('spot-1', 'fate.test/evict-first:300ms');
+    first.metadata = { ...first.metadata, ...attempt('1').metadata };
+    const second = simplePod('spot-2', 'fate.test/evict-first:300ms');
+    second.metadata = { ...second.metadata, ...attempt('2').metadata };
+    await core.createNamespacedPod({ namespace: ns.name, body: first });
+    await core.createNamespacedPod({ namespace: ns.name, body: second });
+    expect((await waitForPod(core, ns.name, 'spot-1', phase('Failed'))).status?.reason).toBe('Evicted');
+    await waitForPod(core, ns.name, 'spot-2', phase('Succeeded'));
+  });
+});

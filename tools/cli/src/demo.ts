@@ -6,11 +6,14 @@ export interface DemoTask {
   label: string;
   task: EnqueueTask;
   expect: 'completed' | 'failed';
+  /** How many claims the task should take (more than 1: retried after an interruption). */
+  claims?: number;
 }
 
 export const DEMO_CLASSES = {
   small: 'demo/small',
   arm: 'demo/arm',
+  spot: 'demo/spot',
   machine: 'demo/machine',
 } as const;
 
@@ -45,6 +48,12 @@ export function demoTasks(): DemoTask[] {
       label: 'test arm64',
       task: { resource_class: arm, image: 'fate.test/succeed:1s' },
       expect: 'completed',
+    },
+    {
+      label: 'deploy on spot (evicted, retried)',
+      task: { resource_class: DEMO_CLASSES.spot, image: 'fate.test/evict-first:1s' },
+      expect: 'completed',
+      claims: 2,
     },
   ];
 }

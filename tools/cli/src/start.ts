@@ -38,12 +38,13 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
 
   // Fresh tokens every run: they are the secrets the services must never show.
   const token = () => randomBytes(16).toString('hex');
-  const tokens = { small: token(), arm: token(), machine: token(), api: token() };
+  const tokens = { small: token(), arm: token(), spot: token(), machine: token(), api: token() };
   const sim = await startSim({
     port: opts.simPort,
     classes: {
       [DEMO_CLASSES.small]: [tokens.small],
       [DEMO_CLASSES.arm]: [tokens.arm],
+      [DEMO_CLASSES.spot]: [tokens.spot],
       [DEMO_CLASSES.machine]: [tokens.machine],
     },
     apiToken: tokens.api,
@@ -67,6 +68,15 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
           [DEMO_CLASSES.arm]: {
             token: tokens.arm,
             spec: { nodeSelector: { 'kubernetes.io/arch': 'arm64' } },
+          },
+          // The seeds' unsafe-retries example: spot nodes, tolerated, retried when evicted.
+          [DEMO_CLASSES.spot]: {
+            token: tokens.spot,
+            enableUnsafeRetries: true,
+            spec: {
+              nodeSelector: { lifecycle: 'Ec2Spot' },
+              tolerations: [{ key: 'lifecycle', operator: 'Equal', value: 'Ec2Spot', effect: 'NoExecute' }],
+            },
           },
         },
       },
@@ -140,10 +150,10 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
     for (const [i, d] of demo.entries()) {
       const t = tasks[i]!;
       const claims = t.history.filter((e) => e.type === 'claimed').length;
-      const good = t.state === d.expect;
+      const good = t.state === d.expect && claims === (d.claims ?? 1);
       ok &&= good;
       io.out(
-        `  ${good ? 'ok  ' : 'FAIL'}  ${d.task.resource_class.padEnd(12)} ${d.label.padEnd(32)} ${t.state.padEnd(9)} (expected ${d.expect}, ${claims} claim${claims === 1 ? '' : 's'})`,
+        `  ${good ? 'ok  ' : 'FAIL'}  ${d.task.resource_class.padEnd(12)} ${d.label.padEnd(32)} ${t.state.padEnd(9)} (expected ${d.expect}, ${claims} claim${claims === 1 ? '' : 's'} of ${d.claims ?? 1})`,
       );
     }
     const peak = Math.max(...vmSizes);

@@ -21,4 +21,6 @@ it('runs the demo once and exits 0 with a summary', async () => {
   expect(stdout).toMatch(/claimed\s+demo\/small/);
   expect(stdout).toMatch(/failed\s+demo\/small\s+reason=exit-code/);
   expect(stdout).toMatch(/VM pool\s+grew to 3/);
+  expect(stdout).toMatch(/interrupted\s+demo\/spot\s+reason=evicted/);
+  expect(stdout).toMatch(/released\s+demo\/spot/);
 }, 240_000);
