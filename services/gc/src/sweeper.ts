@@ -113,13 +113,25 @@ export class GcSweeper {
         claimGraceMs: s.claimGraceMs,
         orphanGraceMs: s.orphanGraceMs,
       });
+      logger.debug(
+        {
+          listed: { pods: pods.length, secrets: secrets.length, claims: claims.length },
+          planned: {
+            pods: plan.pods.length,
+            secrets: plan.secrets.length,
+            reannounce: plan.reannounce.length,
+            interrupt: plan.interrupt.length,
+          },
+        },
+        'gc sweep planned',
+      );
       // Claims first: they are few, and a lost task should be reported before its Secret goes.
       for (const c of plan.reannounce)
         if (await this.#claimStep(() => this.#reannounce(c), report)) report.claims_reannounced++;
       for (const c of plan.interrupt)
         if (await this.#claimStep(() => this.#interrupt(c), report)) report.claims_interrupted++;
-      report.pods_deleted = await this.#deleteAll('pod', plan.pods, limiter, signal, report);
-      report.secrets_deleted = await this.#deleteAll('secret', plan.secrets, limiter, signal, report);
+      await this.#deleteAll('pod', plan.pods, limiter, signal, report);
+      await this.#deleteAll('secret', plan.secrets, limiter, signal, report);
     } catch (err) {
       if (!(err instanceof SweepStopped)) {
         outcome = 'failed';
@@ -173,9 +185,8 @@ export class GcSweeper {
     limiter: RateLimiter,
     signal: AbortSignal,
     report: GcSweepReport,
-  ): Promise<number> {
+  ): Promise<void> {
     const { core, settings, logger } = this.#d;
-    let deleted = 0;
     for (let i = 0; i < items.length; i += settings.batchSize) {
       if (signal.aborted) throw new SweepStopped('shutting down');
       if (i > 0 && !(await this.#lease.extend(settings.intervalMs)))
@@ -203,11 +214,11 @@ export class GcSweeper {
       );
       for (const [j, ok] of results.entries()) {
         if (!ok) continue;
-        deleted++;
+        if (kind === 'pod') report.pods_deleted++;
+        else report.secrets_deleted++;
         this.#metrics.deleted.inc({ kind, reason: batch[j]!.reason });
       }
     }
-    return deleted;
   }
 
   async #claimStep(step: () => Promise<void>, report: GcSweepReport): Promise<boolean> {

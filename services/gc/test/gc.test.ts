@@ -1,0 +1,278 @@
+// The GC against the test bed: it deletes only our old or orphaned objects, reconciles the
+// ledger with the pods (events on the bus), keeps its request rate within the bound as the
+// apiserver itself counts it, and a sweep stopped half-way loses nothing.
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import { type Bus, connectBus } from '@longshore/bus';
+import {
+  Labels,
+  MANAGED_BY,
+  redisKeys,
+  Subjects,
+  type TaskConfig,
+  taskObjectName,
+} from '@longshore/contracts';
+import { RedisClaimLedger } from '@longshore/ledger';
+import { createLogger } from '@longshore/logging';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { simplePod, tempNamespace, testKube } from '../../../testbed/test/kube-helpers.ts';
+import { type GcSettings, GcSweeper } from '../src/index.ts';
+
+const { kc, core } = testKube();
+const redis = new Redis(process.env.REDIS_URL!);
+const logger = createLogger({
+  name: 'gc-test',
+  level: (process.env.GC_TEST_LOG as 'debug' | undefined) ?? 'warn',
+});
+const cleanups: (() => Promise<unknown>)[] = [];
+let bus: Bus;
+
+beforeAll(async () => {
+  bus = await connectBus({ servers: process.env.NATS_URL!, prefix: `gc${hex()}`, name: 'gc-test' });
+  await bus.ensureStream();
+});
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+});
+afterAll(async () => {
+  await bus.close();
+  redis.disconnect();
+});
+
+function hex() {
+  return randomBytes(4).toString('hex');
+}
+
+const LABELS = { [Labels.managedBy]: MANAGED_BY };
+const taskLabels = (name: string) => ({ ...LABELS, [Labels.taskId]: name });
+
+async function namespace() {
+  const ns = await tempNamespace(core, 'gc');
+  cleanups.push(ns.cleanup);
+  return ns.name;
+}
+
+function sweeper(ns: string, s: Partial<GcSettings> = {}) {
+  const keyPrefix = `gc${hex()}`;
+  const ledger = new RedisClaimLedger({ redis, keyPrefix, tokenTtlMs: 600_000 });
+  cleanups.push(async () => {
+    const keys = await redis.keys(`${keyPrefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+  });
+  const settings: GcSettings = {
+    namespace: ns,
+    runner: 'gc-test',
+    intervalMs: 60_000,
+    thresholdMs: 2_000,
+    claimGraceMs: 60_000,
+    orphanGraceMs: 60_000,
+    maxRequestsPerSecond: 200,
+    batchSize: 100,
+    unsafeRetryClasses: new Set(),
+    ...s,
+  };
+  const make = () =>
+    new GcSweeper({
+      core,
+      bus,
+      ledger,
+      redis,
+      leaseKey: redisKeys(keyPrefix).lock('gc-sweep'),
+      settings,
+      logger,
+      registry: new Registry(),
+    });
+  return { ledger, make };
+}
+
+const pod = (name: string, labels: Record<string, string>): V1Pod => {
+  const p = simplePod(name, 'fate.test/hang');
+  p.metadata = { name, labels };
+  return p;
+};
+
+async function names(ns: string) {
+  const [pods, secrets] = await Promise.all([
+    core.listNamespacedPod({ namespace: ns }),
+    core.listNamespacedSecret({ namespace: ns }),
+  ]);
+  return {
+    pods: pods.items.map((p) => p.metadata!.name!).sort(),
+    secrets: secrets.items.map((s) => s.metadata!.name!).sort(),
+  };
+}
+
+async function createSecrets(ns: string, count: number, concurrency = 100) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        await core.createNamespacedSecret({
+          namespace: ns,
+          body: { metadata: { name: `bulk-${i}`, labels: LABELS }, stringData: { k: 'v' } },
+        });
+      }
+    }),
+  );
+}
+
+/** DELETEs of Secrets the apiserver has served so far, from its own /metrics. */
+async function apiserverSecretDeletes(kcfg: KubeConfig): Promise<number> {
+  const server = kcfg.getCurrentCluster()!.server;
+  const opts: Parameters<typeof request>[1] = { method: 'GET' };
+  await kcfg.applyToHTTPSOptions(opts);
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = request(`${server}/metrics`, opts, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        body += d;
+      });
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    if (!line.includes('verb="DELETE"') || !line.includes('resource="secrets"')) continue;
+    total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
+describe('gc', () => {
+  it('deletes only our old objects: young task pods and unlabelled objects survive', async () => {
+    const ns = await namespace();
+    const { make } = sweeper(ns);
+    await core.createNamespacedPod({ namespace: ns, body: pod('old-pod', LABELS) });
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: 'old-secret', labels: LABELS } },
+    });
+    await core.createNamespacedPod({ namespace: ns, body: pod('bare-pod', {}) });
+    await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'bare-secret' } } });
+    await sleep(3_000);
+    const young = taskObjectName('young', 1);
+    await core.createNamespacedPod({ namespace: ns, body: pod(young, taskLabels(young)) });
+
+    const report = await make().sweepOnce();
+
+    expect(report).toMatchObject({ pods_deleted: 1, secrets_deleted: 1, errors: 0 });
+    const left = await names(ns);
+    expect(left.pods).toEqual(['bare-pod', young].sort());
+    expect(left.secrets).toContain('bare-secret');
+    expect(left.secrets).not.toContain('old-secret');
+  });
+
+  it('reconciles the ledger with the pods: interrupts lost tasks, re-announces unlaunched claims, deletes orphans', async () => {
+    const ns = await namespace();
+    const { ledger, make } = sweeper(ns, {
+      thresholdMs: 3_600_000,
+      claimGraceMs: 1_000,
+      orphanGraceMs: 1_000,
+    });
+    const task = (id: string) => ({ task_id: id, resource_class: 'acme/small' }) as TaskConfig;
+    const file = async (id: string, launched: boolean) => {
+      await ledger.begin('runner-1', {
+        allocation: `a-${id}`,
+        resourceClass: 'acme/small',
+        token: 't',
+        claimedAt: new Date(Date.now() - 5_000).toISOString(),
+      });
+      await ledger.commit('runner-1', `a-${id}`, {
+        ...task(id),
+        job_name: 'j',
+        cmd: [],
+        working_directory: '~',
+        containers: [{ image: 'cimg/base:2024.01', environment: {} }],
+        ssh_advertise_addr: '',
+      } as TaskConfig);
+      if (launched) await ledger.mark(id, 1, 'launched');
+    };
+    await file('lost', true);
+    await file('unlaunched', false);
+    const orphanPod = taskObjectName('nobody', 1);
+    const orphanSecret = taskObjectName('gone', 1);
+    await core.createNamespacedPod({ namespace: ns, body: pod(orphanPod, taskLabels(orphanPod)) });
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: orphanSecret, labels: taskLabels(orphanSecret) } },
+    });
+    const seen: { name: string; payload: unknown }[] = [];
+    const sub = bus.subscribe([Subjects.taskInterrupted, Subjects.taskClaimed, Subjects.gcSwept], (e) => {
+      seen.push({ name: e.name, payload: e.payload });
+    });
+    cleanups.push(() => sub.stop());
+    await sleep(1_500);
+
+    const report = await make().sweepOnce();
+
+    expect(report).toMatchObject({
+      claims_interrupted: 1,
+      claims_reannounced: 1,
+      pods_deleted: 1,
+      secrets_deleted: 1,
+    });
+    expect(await names(ns)).toEqual({ pods: [], secrets: [] });
+    await expect
+      .poll(() => seen.map((e) => e.name).sort())
+      .toEqual(['gc.swept', 'task.claimed', 'task.interrupted']);
+    expect(seen.find((e) => e.name === 'task.interrupted')?.payload).toMatchObject({
+      task_id: 'lost',
+      runner: 'runner-1',
+      reason: 'lost',
+      error: 'task pod disappeared',
+      to_retry: false,
+    });
+    expect(seen.find((e) => e.name === 'task.claimed')?.payload).toMatchObject({ task_id: 'unlaunched' });
+  });
+
+  it('sweeps 10,000 Secrets within the request-rate bound, and a sweep stopped half-way loses nothing', async () => {
+    const ns = await namespace();
+    const N = Number(process.env.LONGSHORE_GC_TEST_OBJECTS ?? 10_000);
+    const rate = 200;
+    const { make } = sweeper(ns, { maxRequestsPerSecond: rate, batchSize: 100 });
+    let t = performance.now();
+    await createSecrets(ns, N);
+    await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'bare-secret' } } });
+    const createdMs = performance.now() - t;
+    await sleep(2_500);
+
+    // A first GC is stopped mid-sweep (as on SIGTERM or a kill), then a fresh one finishes.
+    const abort = new AbortController();
+    const first = make().sweepOnce(abort.signal);
+    await sleep(3_000);
+    abort.abort();
+    const stopped = await first;
+    expect(stopped.secrets_deleted).toBeGreaterThan(0);
+    expect(stopped.secrets_deleted).toBeLessThan(N);
+
+    const young = taskObjectName('young', 1);
+    await core.createNamespacedPod({ namespace: ns, body: pod(young, taskLabels(young)) });
+    const before = await apiserverSecretDeletes(kc);
+    t = performance.now();
+    const report = await make().sweepOnce();
+    const sweepMs = performance.now() - t;
+    const deletes = (await apiserverSecretDeletes(kc)) - before;
+    const measured = deletes / (sweepMs / 1000);
+    console.log(
+      `gc: created ${N} Secrets in ${Math.round(createdMs)} ms; stopped sweep deleted ${stopped.secrets_deleted}; ` +
+        `second sweep deleted ${report.secrets_deleted} in ${Math.round(sweepMs)} ms: ${measured.toFixed(1)} DELETE/s (limit ${rate})`,
+    );
+    expect(stopped.secrets_deleted + report.secrets_deleted).toBe(N);
+    // The apiserver is shared with other tests: its count may include a few of their deletes.
+    expect(deletes).toBeGreaterThanOrEqual(report.secrets_deleted);
+    expect(measured).toBeLessThanOrEqual(rate * 1.1);
+    const left = await names(ns);
+    expect(left.pods).toEqual([young]);
+    expect(left.secrets.filter((n) => n.startsWith('bulk-'))).toEqual([]);
+    expect(left.secrets).toContain('bare-secret');
+  }, 600_000);
+});
