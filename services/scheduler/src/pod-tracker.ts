@@ -54,7 +54,7 @@ function refOf(pod: V1Pod): TaskRef | undefined {
 export class PodTracker {
   readonly #d: PodTrackerDeps;
   /** pod uid -> what we last published for it. */
-  readonly #published = new Map<string, 'running' | 'ended'>();
+  readonly #published = new Map<string, 'scheduled' | 'running' | 'ended'>();
   readonly #inFlight = new Map<string, Promise<void>>();
   #informer: ReturnType<typeof makeInformer<V1Pod>> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -115,13 +115,25 @@ export class PodTracker {
     const ref = refOf(pod);
     if (!ref || this.#published.get(uid) === 'ended') return;
     if (pod.metadata?.deletionTimestamp) return; // the delete event will tell how it ended
+    if (this.#published.get(uid) === undefined) {
+      // First sight of this pod (in this process): whoever created it may have died before
+      // recording it. Mark its claim launched, so a redelivered claim never creates it again
+      // once it has run and gone, and announce it (the msg id drops a repeat).
+      await this.#d.ledger.mark(ref.taskId, ref.attempt, 'launched');
+      await this.#d.bus.publish(
+        Subjects.taskScheduled,
+        { ...this.#base(ref), pod: ref.pod, namespace: this.#d.settings.namespace },
+        { msgId: taskMsgId(ref.taskId, ref.attempt, 'scheduled') },
+      );
+      this.#published.set(uid, 'scheduled');
+    }
     const { imagePullTimeout, unschedulableTimeout } = this.#d.settings.taskPod;
     const state = classifyPod(pod, {
       now: new Date(),
       imagePullTimeoutMs: imagePullTimeout,
       unschedulableTimeoutMs: unschedulableTimeout,
     });
-    if (state.kind === 'running' && this.#published.get(uid) === undefined) {
+    if (state.kind === 'running' && this.#published.get(uid) === 'scheduled') {
       await this.#d.bus.publish(
         Subjects.taskRunning,
         {
