@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { CoreV1Api, V1ObjectMeta } from '@kubernetes/client-node';
 import type { Bus } from '@longshore/bus';
 import { type GcSweepReport, MANAGED_SELECTOR, Subjects, taskMsgId } from '@longshore/contracts';
-import { isConflict, isNotFound } from '@longshore/kube';
+import { isConflict, isNotFound, kubeErrorMessage } from '@longshore/kube';
 import type { ClaimLedger, ClaimRecord } from '@longshore/ledger';
 import type { Logger } from '@longshore/logging';
 import type { Redis } from 'ioredis';
@@ -207,7 +207,8 @@ export class GcSweeper {
           } catch (err) {
             if (isNotFound(err) || isConflict(err)) return false;
             report.errors++;
-            logger.warn({ err, kind, name: o.name }, 'gc could not delete');
+            // Left for the next sweep, which lists again.
+            logger.warn({ err: kubeErrorMessage(err), kind, name: o.name }, 'gc could not delete');
             return false;
           }
         }),
