@@ -18,6 +18,11 @@ export default defineConfig({
           include: ['{libs,services,tools}/*/test/**/*.test.ts', 'testbed/test/**/*.test.ts'],
           exclude: ['**/node_modules/**'],
           globalSetup: ['testbed/src/vitest-global-setup.ts'],
+          // One file at a time: the test bed (apiserver, etcd, kwok, NATS, Redis), the
+          // services under test and vitest share 2 cores; files running side by side
+          // starved the apiserver into timeouts. Files still isolate themselves, so they
+          // can share a test bed with other runs.
+          fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 180_000,
         },

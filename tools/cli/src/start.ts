@@ -26,7 +26,7 @@ export interface StartOptions {
   timeoutMs?: number;
 }
 
-const SERVICES = ['scheduler', 'claimer', 'vm-scaler'] as const;
+const SERVICES = ['scheduler', 'claimer', 'gc', 'constraints', 'vm-scaler'] as const;
 const PREFIX = 'longshore';
 
 export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Promise<number> {
@@ -63,6 +63,7 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
         namespace: opts.namespace,
         maxConcurrentTasks: 4,
         terminationGracePeriodSeconds: 60,
+        constraintChecker: { enable: true },
         resourceClasses: {
           [DEMO_CLASSES.small]: { token: tokens.small },
           [DEMO_CLASSES.arm]: {
