@@ -121,6 +121,12 @@ async function createSecrets(ns: string, count: number, concurrency = 100) {
   );
 }
 
+/** Secrets in the namespace, counted by the apiserver (a list of one). */
+async function countOf(ns: string): Promise<number> {
+  const page = await core.listNamespacedSecret({ namespace: ns, limit: 1 });
+  return page.items.length + (page.metadata?.remainingItemCount ?? 0);
+}
+
 /** DELETEs of Secrets the apiserver has served so far, from its own /metrics. */
 async function apiserverSecretDeletes(kcfg: KubeConfig): Promise<number> {
   const server = kcfg.getCurrentCluster()!.server;
@@ -248,7 +254,7 @@ describe('gc', () => {
     // A first GC is stopped mid-sweep (as on SIGTERM or a kill), then a fresh one finishes.
     const abort = new AbortController();
     const first = make().sweepOnce(abort.signal);
-    await sleep(3_000);
+    while ((await countOf(ns)) > N - 300) await sleep(100);
     abort.abort();
     const stopped = await first;
     expect(stopped.secrets_deleted).toBeGreaterThan(0);
@@ -264,9 +270,15 @@ describe('gc', () => {
     const measured = deletes / (sweepMs / 1000);
     console.log(
       `gc: created ${N} Secrets in ${Math.round(createdMs)} ms; stopped sweep deleted ${stopped.secrets_deleted}; ` +
-        `second sweep deleted ${report.secrets_deleted} in ${Math.round(sweepMs)} ms: ${measured.toFixed(1)} DELETE/s (limit ${rate})`,
+        `second sweep deleted ${report.secrets_deleted} (errors ${report.errors}) in ${Math.round(sweepMs)} ms: ` +
+        `${measured.toFixed(1)} DELETE/s (limit ${rate})`,
     );
-    expect(stopped.secrets_deleted + report.secrets_deleted).toBe(N);
+    // A busy apiserver may time some deletes out (504): the next sweep does them.
+    // (A timed-out delete may also have gone through: count what is left, not what was reported.)
+    let total = stopped.secrets_deleted + report.secrets_deleted;
+    for (let i = 0; i < 5 && (await countOf(ns)) > 1; i++)
+      total += (await make().sweepOnce()).secrets_deleted;
+    expect(total).toBeLessThanOrEqual(N);
     // The apiserver is shared with other tests: its count may include a few of their deletes.
     expect(deletes).toBeGreaterThanOrEqual(report.secrets_deleted);
     expect(measured).toBeLessThanOrEqual(rate * 1.1);
@@ -274,5 +286,5 @@ describe('gc', () => {
     expect(left.pods).toEqual([young]);
     expect(left.secrets.filter((n) => n.startsWith('bulk-'))).toEqual([]);
     expect(left.secrets).toContain('bare-secret');
-  }, 600_000);
+  }, 900_000);
 });
