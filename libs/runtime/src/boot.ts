@@ -37,29 +37,41 @@ export interface Service {
   kube(): KubeConfig;
   /** /livez, /readyz and /metrics on the configured http host and port. */
   serveHealth(ready: () => boolean | Promise<boolean>): Promise<void>;
+  /**
+   * Says why the service cannot run (one fatal log line), closes what was opened and exits:
+   * 2 for a configuration error, else 1.
+   */
+  fail(reason: string, err: unknown, code?: number): Promise<never>;
 }
 
 export async function bootService(name: string): Promise<Service> {
+  // The logger first, so even a bad config is reported as one JSON line.
+  const scrubber = new SecretScrubber();
+  const logger = createLogger({ name, scrubber });
+  let shutdown: Shutdown | undefined;
+  const fail = async (reason: string, err: unknown, code?: number): Promise<never> => {
+    const message = err instanceof Error ? err.message : String(err);
+    // A config error's message says it all (and never quotes a secret); others need their stack.
+    logger.fatal(err instanceof ConfigError ? { reason } : { reason, err }, message);
+    await shutdown?.run(reason);
+    process.exit(code ?? (err instanceof ConfigError ? 2 : 1));
+  };
   let cfg: LongshoreConfig;
   try {
     cfg = await loadLongshoreConfig();
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${name}: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
+    return fail('invalid configuration', err);
   }
-  const scrubber = new SecretScrubber();
   for (const s of configSecrets(cfg)) scrubber.add(s);
-  const logger = createLogger({ name, level: cfg.logging.level, scrubber });
+  logger.level = cfg.logging.level;
   for (const w of configWarnings(cfg)) logger.warn(w);
-  const shutdown = createShutdown({
+  const down = createShutdown({
     logger,
-    // Task drains can take the whole grace period; the kit's default suits the rest.
+    // The claimer drains its tasks on shutdown: that may take the whole grace period.
     timeoutMs: name === 'claimer' ? cfg.agent.terminationGracePeriodSeconds * 1000 : undefined,
   });
-  shutdown.installSignalHandlers();
+  shutdown = down;
+  down.installSignalHandlers();
   const registry = createMetricsRegistry(name);
   const instance = cfg.agent.name || hostname();
   let redis: Redis | undefined;
@@ -70,13 +82,13 @@ export async function bootService(name: string): Promise<Service> {
     logger,
     scrubber,
     registry,
-    shutdown,
+    shutdown: down,
     instance,
     redis: () => {
       if (!redis) {
         const r = new Redis(cfg.redis.url, { maxRetriesPerRequest: null });
         r.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-        shutdown.add('redis', () => r.quit());
+        down.add('redis', () => r.quit());
         redis = r;
       }
       return redis;
@@ -88,7 +100,7 @@ export async function bootService(name: string): Promise<Service> {
         name: `${name}-${instance}`,
         logger,
       }).then(async (b) => {
-        shutdown.add('bus', () => b.close());
+        down.add('bus', () => b.close());
         await b.ensureStream();
         return b;
       });
@@ -106,8 +118,9 @@ export async function bootService(name: string): Promise<Service> {
         ready,
         registry,
       });
-      shutdown.add('health', () => h.close());
+      down.add('health', () => h.close());
       logger.info({ url: h.url }, 'serving /livez, /readyz and /metrics');
     },
+    fail,
   };
 }

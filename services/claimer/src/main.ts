@@ -56,15 +56,11 @@ try {
   await svc.serveHealth(() => claimer.ready());
   logger.info({ runner: svc.instance, classes: Object.keys(tokens) }, 'claimer started');
 } catch (err) {
-  if (err instanceof TokenConfigError) {
-    logger.fatal(err.message);
-    process.stderr.write(`claimer: ${err.message}\n`);
-    await shutdown.run('invalid configuration');
-    process.exit(2);
-  }
-  logger.fatal({ err }, 'claimer could not start');
-  await shutdown.run('start-up failed');
-  process.exit(1);
+  await svc.fail(
+    err instanceof TokenConfigError ? 'invalid configuration' : 'start-up failed',
+    err,
+    err instanceof TokenConfigError ? 2 : undefined,
+  );
 }
 
 function firstIpv4(): string {

@@ -40,7 +40,5 @@ try {
   }
   logger.info({ enabled: cc.enable }, 'constraints started');
 } catch (err) {
-  logger.fatal({ err }, 'constraints could not start');
-  await shutdown.run('start-up failed');
-  process.exit(1);
+  await svc.fail('start-up failed', err);
 }

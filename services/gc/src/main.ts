@@ -49,7 +49,5 @@ try {
   }
   await svc.serveHealth(() => true);
 } catch (err) {
-  logger.fatal({ err }, 'gc could not start');
-  await shutdown.run('start-up failed');
-  process.exit(1);
+  await svc.fail('start-up failed', err);
 }

@@ -29,7 +29,5 @@ try {
   await svc.serveHealth(() => scheduler.ready());
   logger.info({ namespace, runner: svc.instance }, 'scheduler started');
 } catch (err) {
-  logger.fatal({ err }, 'scheduler could not start');
-  await shutdown.run('start-up failed');
-  process.exit(1);
+  await svc.fail('start-up failed', err);
 }
