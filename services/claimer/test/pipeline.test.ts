@@ -109,7 +109,7 @@ describe('claimer + scheduler', () => {
 
   it('autodetectPlatform: places a task pod on nodes its image can run on, as its registry says', async () => {
     // A registry on loopback (a server we do not own, so a stand-in) with an arm64-only image.
-    const registry = createServer((req, res) => {
+    const registry = createServer((_req, res) => {
       res.setHeader('content-type', 'application/vnd.oci.image.index.v1+json');
       res.end(JSON.stringify({ manifests: [{ platform: { os: 'linux', architecture: 'arm64' } }] }));
     });

@@ -7,6 +7,7 @@ import { Subjects, type TaskClaimed, taskMsgId, taskObjectName } from '@longshor
 import { isAlreadyExists, kubeErrorMessage, statusCodeOf } from '@longshore/kube';
 import type { ClaimLedger } from '@longshore/ledger';
 import type { Logger } from '@longshore/logging';
+import { announceScheduled } from './announce.ts';
 import type { ImagePlatforms } from './image-platforms.ts';
 import { buildTaskPod, TaskPodError } from './pod-builder.ts';
 import type { SchedulerSettings } from './settings.ts';
@@ -97,20 +98,9 @@ export class Launcher {
     return 'ack';
   }
 
-  async #announce(claim: TaskClaimed, pod: string): Promise<void> {
-    await this.#d.bus.publish(
-      Subjects.taskScheduled,
-      {
-        task_id: claim.task_id,
-        resource_class: claim.resource_class,
-        attempt: claim.attempt,
-        runner: this.#d.settings.runnerName,
-        at: new Date().toISOString(),
-        pod,
-        namespace: this.#d.settings.namespace,
-      },
-      { msgId: taskMsgId(claim.task_id, claim.attempt, 'scheduled') },
-    );
+  #announce(claim: TaskClaimed, pod: string): Promise<void> {
+    const t = { taskId: claim.task_id, resourceClass: claim.resource_class, attempt: claim.attempt, pod };
+    return announceScheduled(this.#d.bus, this.#d.settings, t);
   }
 
   /** A 4xx is the apiserver refusing what we built: the task fails with its message. 5xx retries. */

@@ -17,6 +17,7 @@ import {
 import { isNotFound } from '@longshore/kube';
 import type { ClaimLedger } from '@longshore/ledger';
 import type { Logger } from '@longshore/logging';
+import { announceScheduled } from './announce.ts';
 import { classifyPod, type PodState } from './classify.ts';
 import type { SchedulerSettings } from './settings.ts';
 
@@ -120,11 +121,7 @@ export class PodTracker {
       // recording it. Mark its claim launched, so a redelivered claim never creates it again
       // once it has run and gone, and announce it (the msg id drops a repeat).
       await this.#d.ledger.mark(ref.taskId, ref.attempt, 'launched');
-      await this.#d.bus.publish(
-        Subjects.taskScheduled,
-        { ...this.#base(ref), pod: ref.pod, namespace: this.#d.settings.namespace },
-        { msgId: taskMsgId(ref.taskId, ref.attempt, 'scheduled') },
-      );
+      await announceScheduled(this.#d.bus, this.#d.settings, ref);
       this.#published.set(uid, 'scheduled');
     }
     const { imagePullTimeout, unschedulableTimeout } = this.#d.settings.taskPod;

@@ -3,7 +3,7 @@
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { createLogger } from '@longshore/logging';
 import { createMetricsRegistry } from '@longshore/service-kit';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { tempNamespace, testKube } from '../../../testbed/test/kube-helpers.ts';
 import { createScalerMetrics, KubeVmInventory, VmReaper } from '../src/index.ts';
 
