@@ -1,4 +1,6 @@
 // Public surface of @longshore/testbed used by tests, the main job and benchmarks.
 export { ENV_FILE, REPO_ROOT, readTestbedEnv, type TestbedEnv } from './env.ts';
-export { defaultFleet, type NodeShape } from './fleet.ts';
+export { defaultFleet, KWOK_NODE_ANNOTATION, type NodeShape, nodeObject } from './fleet.ts';
+export { layout } from './layout.ts';
+export { BENCH_USERS, type BenchUser, benchToken } from './pki.ts';
 export { down, status, type UpOptions, type UpResult, up } from './up.ts';

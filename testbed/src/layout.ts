@@ -15,6 +15,9 @@ export const layout = {
   data: join(TESTBED_DIR, 'data'),
   state: join(TESTBED_DIR, 'state.json'),
   kubeconfig: join(TESTBED_DIR, 'kubeconfig'),
+  /** The apiserver's audit log: the benchmarks' users only (see pki.ts). */
+  auditLog: join(TESTBED_DIR, 'logs', 'audit.log'),
+  auditPolicy: join(TESTBED_DIR, 'audit-policy.yaml'),
   log: (c: Component) => join(TESTBED_DIR, 'logs', `${c}.log`),
   pid: (c: Component) => join(TESTBED_DIR, `${c}.pid`),
   etcdData: () =>

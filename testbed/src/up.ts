@@ -9,7 +9,7 @@ import { kubevirtVmCrds, virtualMachinePoolCrd } from './crds.ts';
 import { ENV_FILE, REPO_ROOT, type TestbedEnv } from './env.ts';
 import { defaultFleet, KWOK_NODE_ANNOTATION } from './fleet.ts';
 import { COMPONENTS, layout } from './layout.ts';
-import { ensurePki, kubeconfigYaml } from './pki.ts';
+import { auditPolicyYaml, ensurePki, kubeconfigYaml } from './pki.ts';
 import { httpOk, httpsGet, redisPing } from './probes.ts';
 import { freePort, isAlive, readPid, startProcess, stopProcess, TestbedError, waitFor } from './processes.ts';
 
@@ -184,6 +184,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
   ]);
 
   log('testbed: starting kube-apiserver');
+  writeFileSync(layout.auditPolicy, auditPolicyYaml());
   const apiPid = start('kube-apiserver', bin.apiserver, [
     `--etcd-servers=http://127.0.0.1:${ports.etcd}`,
     '--bind-address=127.0.0.1',
@@ -204,6 +205,13 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     '--enable-priority-and-fairness=false',
     '--max-requests-inflight=0',
     '--max-mutating-requests-inflight=0',
+    // For the benchmarks' request counts: only the bench users' requests are written
+    // (Metadata level), everyone else's are matched to `None` and cost nothing more.
+    `--audit-policy-file=${layout.auditPolicy}`,
+    `--audit-log-path=${layout.auditLog}`,
+    '--audit-log-format=json',
+    '--audit-log-maxsize=2048',
+    '--audit-log-maxbackup=1',
     '--v=0',
   ]);
   const caFile = join(pki.certDir, 'apiserver.crt');
