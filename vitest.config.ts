@@ -15,7 +15,11 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['{libs,services,tools}/*/test/**/*.test.ts', 'testbed/test/**/*.test.ts'],
+          include: [
+            '{libs,services,tools}/*/test/**/*.test.ts',
+            'testbed/test/**/*.test.ts',
+            'deploy/test/**/*.test.ts',
+          ],
           exclude: ['**/node_modules/**'],
           globalSetup: ['testbed/src/vitest-global-setup.ts'],
           // One file at a time: the test bed (apiserver, etcd, kwok, NATS, Redis), the
