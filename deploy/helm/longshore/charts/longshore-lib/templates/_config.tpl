@@ -1,0 +1,101 @@
+{{/*
+The Longshore configuration file (docs/config.md) every service reads from
+/etc/longshore/config.yaml: the values' agent and provisioner blocks as written, minus the
+keys that configure Deployments and minus every token (tokens live in Secrets only), plus
+the bus, redis, kube, http and logging blocks. NATS and Redis URLs come from the env.
+*/}}
+
+{{/* agent.* keys of CircleCI's chart that configure its Deployment (AGENT_CHART_KEYS). */}}
+{{- define "longshore.agentChartKeys" -}}
+{{- toJson (list "replicaCount" "image" "pullSecrets" "matchLabels" "podAnnotations" "podSecurityContext" "containerSecurityContext" "forceUpdate" "livenessProbe" "readinessProbe" "resources" "nodeSelector" "tolerations" "affinity" "pdb" "ssh" "taskImagePullSecrets" "serviceAccount" "rbac" "logging" "nameOverride" "fullnameOverride") -}}
+{{- end -}}
+
+{{- define "longshore.configYaml" -}}
+{{- $v := .Values -}}
+{{- $a := deepCopy ($v.agent | default dict) -}}
+{{- $agent := omit $a "token" -}}
+{{- range (include "longshore.agentChartKeys" . | fromJsonArray) }}{{ $agent = omit $agent . }}{{ end -}}
+{{- $classes := dict -}}
+{{- range $name, $rc := ($a.resourceClasses | default dict) -}}
+{{- $_ := set $classes $name (omit ($rc | default dict) "token") -}}
+{{- end -}}
+{{- $_ := set $agent "resourceClasses" $classes -}}
+{{- $_ := set $agent "customSecret" (include "longshore.tokenSecretName" .) -}}
+{{- $_ := set $agent "namespace" (include "longshore.taskNamespace" .) -}}
+{{- if and (index $v "runner-api-sim").enabled (not $a.runnerAPI) -}}
+{{- $_ := set $agent "runnerAPI" (include "longshore.simUrl" .) -}}
+{{- end -}}
+{{- $cfg := dict "agent" $agent -}}
+{{- if include "longshore.provisionerEnabled" . -}}
+{{- $p := deepCopy $v.provisioner -}}
+{{- $prov := omit $p "circleToken" -}}
+{{- if $p.resourceClass -}}
+{{- $_ := set $prov "resourceClass" (omit $p.resourceClass "token") -}}
+{{- end -}}
+{{- if $p.resourceClasses -}}
+{{- $list := list -}}
+{{- range $p.resourceClasses }}{{ $list = append $list (omit . "token") }}{{ end -}}
+{{- $_ := set $prov "resourceClasses" $list -}}
+{{- end -}}
+{{- $_ := set $prov "existingSecret" (include "longshore.provisionerSecretName" .) -}}
+{{- $_ := set $prov "namespace" (include "longshore.vmNamespace" .) -}}
+{{- if and (index $v "runner-api-sim").enabled (not $p.circleciAPIAddr) -}}
+{{- $_ := set $prov "circleciAPIAddr" (include "longshore.simUrl" .) -}}
+{{- end -}}
+{{- $_ := set $cfg "provisioner" $prov -}}
+{{- end -}}
+{{- $_ := set $cfg "bus" (dict "prefix" $v.bus.prefix) -}}
+{{- $_ := set $cfg "redis" (dict "keyPrefix" $v.redis.keyPrefix) -}}
+{{- $_ := set $cfg "kube" (dict "namespace" .Release.Namespace) -}}
+{{- $_ := set $cfg "http" (dict "port" $v.http.port) -}}
+{{- $_ := set $cfg "logging" (dict "level" (($v.logging | default dict).level | default "info")) -}}
+{{- toYaml $cfg -}}
+{{- end -}}
+
+{{/* The token Secret's data: one key per class with a token, "<namespace>.<name>" (seed 000). */}}
+{{- define "longshore.tokenData" -}}
+{{- $out := dict -}}
+{{- range $name, $rc := ((.Values.agent | default dict).resourceClasses | default dict) -}}
+{{- if and $rc $rc.token -}}
+{{- $_ := set $out (replace "/" "." $name) ($rc.token | toString | b64enc) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}
+
+{{/* The provisioner Secret's data, in seed 002's existingSecret form: circle-token and a
+config.yaml holding only each class's token (the rest of the class is in the config). */}}
+{{- define "longshore.provisionerData" -}}
+{{- $classes := dict -}}
+{{- range (include "longshore.provisionerClasses" . | fromJsonArray) -}}
+{{- $_ := set $classes .name (dict "token" (.token | toString)) -}}
+{{- end -}}
+circle-token: {{ .Values.provisioner.circleToken | toString | b64enc | quote }}
+config.yaml: {{ toYaml (dict "resourceClass" $classes) | b64enc | quote }}
+{{- end -}}
+
+{{/* The env every service gets: where its config is, and the NATS and Redis URLs. */}}
+{{- define "longshore.env" -}}
+- name: LONGSHORE_CONFIG
+  value: /etc/longshore/config.yaml
+{{ include "longshore.urlEnv" (dict "root" . "name" "NATS_URL" "key" "nats" "scheme" "nats" "port" 4222) }}
+{{ include "longshore.urlEnv" (dict "root" . "name" "REDIS_URL" "key" "redis" "scheme" "redis" "port" 6379) }}
+{{- end -}}
+
+{{/* One URL env entry: the bundled server's Service, an external url, or a Secret's key. */}}
+{{- define "longshore.urlEnv" -}}
+{{- $s := index .root.Values .key -}}
+- name: {{ .name }}
+{{- if $s.enabled }}
+  value: {{ printf "%s://%s-%s.%s.svc:%v" .scheme .root.Release.Name .key .root.Release.Namespace .port | quote }}
+{{- else if $s.existingSecret }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $s.existingSecret }}
+      key: {{ $s.existingSecretKey | default "url" }}
+{{- else if $s.url }}
+  value: {{ $s.url | quote }}
+{{- else }}
+{{- fail (printf "%s.enabled is false: set %s.url or %s.existingSecret (a Secret whose key %s.existingSecretKey holds the URL)" .key .key .key .key) }}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,208 @@
+{{/*
+The objects every Longshore service has: a ServiceAccount, RBAC (a Role with its binding,
+or a ClusterRole), and a Deployment running `node services/<svc>/src/main.ts` from the one
+Longshore image. Arguments are dicts with `root` (the umbrella's context) and `svc`.
+*/}}
+
+{{/*
+The ServiceAccount a service runs as. serviceAccount.* (seed 000) applies to every
+Longshore service: create=true gives each service its own account, <fullname>-<svc>
+(<serviceAccount.name>-<svc> when a name is set); create=false runs them all as
+serviceAccount.name, or the namespace's default account.
+*/}}
+{{- define "longshore.serviceAccountName" -}}
+{{- $sa := .root.Values.serviceAccount | default dict -}}
+{{- if $sa.create -}}
+{{- if $sa.name }}{{ printf "%s-%s" $sa.name .svc }}{{ else }}{{ include "longshore.svcName" . }}{{ end -}}
+{{- else -}}
+{{- $sa.name | default "default" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "longshore.serviceAccount" -}}
+{{- $sa := .root.Values.serviceAccount | default dict -}}
+{{- if $sa.create }}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ include "longshore.serviceAccountName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "longshore.labels" . | nindent 4 }}
+  {{- with $sa.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+automountServiceAccountToken: true
+{{- end }}
+{{- end -}}
+
+{{/* A Role in `namespace` with `rules`, bound to the service's account (rbac.create, seed 000). */}}
+{{- define "longshore.role" -}}
+{{- if (.root.Values.rbac | default dict).create }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ include "longshore.svcName" . }}
+  namespace: {{ .namespace }}
+  labels:
+    {{- include "longshore.labels" . | nindent 4 }}
+rules:
+  {{- toYaml .rules | nindent 2 }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ include "longshore.svcName" . }}
+  namespace: {{ .namespace }}
+  labels:
+    {{- include "longshore.labels" . | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ include "longshore.svcName" . }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "longshore.serviceAccountName" . }}
+    namespace: {{ .root.Release.Namespace }}
+{{- end }}
+{{- end -}}
+
+{{/* A ClusterRole with `rules` and its binding; named with the namespace, as it is cluster-wide. */}}
+{{- define "longshore.clusterRole" -}}
+{{- if (.root.Values.rbac | default dict).create }}
+{{- $name := printf "%s-%s" (include "longshore.svcName" .) .root.Release.Namespace }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "longshore.labels" . | nindent 4 }}
+rules:
+  {{- toYaml .rules | nindent 2 }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "longshore.labels" . | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: {{ $name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "longshore.serviceAccountName" . }}
+    namespace: {{ .root.Release.Namespace }}
+{{- end }}
+{{- end -}}
+
+{{/*
+A service's Deployment. Extra dict keys:
+  agentSide  the container runner's services: agent.* pod settings apply (seed 000)
+  grace      terminationGracePeriodSeconds
+  replicas   default 1
+  checksums  dict of annotation suffix -> content whose sha256 rolls the pods on change
+*/}}
+{{- define "longshore.deployment" -}}
+{{- $v := .root.Values -}}
+{{- $agent := $v.agent | default dict -}}
+{{- $own := index $v .svc | default dict -}}
+{{- $side := ternary $agent dict (default false .agentSide) -}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "longshore.svcName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "longshore.labels" . | nindent 4 }}
+spec:
+  replicas: {{ .replicas | default 1 }}
+  selector:
+    matchLabels:
+      {{- include "longshore.selectorLabels" . | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "longshore.labels" . | nindent 8 }}
+      annotations:
+        checksum/config: {{ include "longshore.configYaml" .root | sha256sum }}
+        {{- range $k, $content := (.checksums | default dict) }}
+        checksum/{{ $k }}: {{ $content | sha256sum }}
+        {{- end }}
+        {{- with (merge (dict) ($own.podAnnotations | default dict) ($side.podAnnotations | default dict)) }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      serviceAccountName: {{ include "longshore.serviceAccountName" . }}
+      terminationGracePeriodSeconds: {{ .grace | default 30 }}
+      securityContext:
+        {{- toYaml (merge (dict) ($side.podSecurityContext | default dict) $v.global.podSecurityContext) | nindent 8 }}
+      {{- with (concat ($v.global.imagePullSecrets | default list) ($side.pullSecrets | default list)) }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      containers:
+        - name: {{ .svc }}
+          image: {{ include "longshore.image" .root }}
+          imagePullPolicy: {{ $v.global.image.pullPolicy }}
+          command: ["node", "{{ .path | default (printf "services/%s/src/main.ts" .svc) }}"]
+          env:
+            {{- include "longshore.env" .root | nindent 12 }}
+            {{- with .env }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          ports:
+            - name: http
+              containerPort: {{ $v.http.port }}
+          livenessProbe:
+            httpGet:
+              path: /livez
+              port: http
+            periodSeconds: 10
+            failureThreshold: 6
+          readinessProbe:
+            httpGet:
+              path: /readyz
+              port: http
+            periodSeconds: 5
+          securityContext:
+            {{- toYaml (merge (dict) ($side.containerSecurityContext | default dict) $v.global.containerSecurityContext) | nindent 12 }}
+          resources:
+            {{- toYaml ($own.resources | default $side.resources | default dict) | nindent 12 }}
+          volumeMounts:
+            - name: config
+              mountPath: /etc/longshore
+              readOnly: true
+            - name: tmp
+              mountPath: /tmp
+      volumes:
+        - name: config
+          configMap:
+            name: {{ include "longshore.fullname" .root }}-config
+        - name: tmp
+          emptyDir: {}
+      {{- with ($own.nodeSelector | default $side.nodeSelector) }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with ($own.tolerations | default $side.tolerations) }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with ($own.affinity | default $side.affinity) }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end -}}
+
+{{/* The grace period of the services that drain tasks: agent.terminationGracePeriodSeconds (seed 000). */}}
+{{- define "longshore.grace" -}}
+{{- $a := .Values.agent | default dict -}}
+{{- if hasKey $a "terminationGracePeriodSeconds" }}{{ $a.terminationGracePeriodSeconds | int64 }}{{ else }}18300{{ end -}}
+{{- end -}}
