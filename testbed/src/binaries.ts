@@ -10,6 +10,7 @@ import { TestbedError } from './processes.ts';
 export const KUBE_VERSION = process.env.KUBE_VERSION ?? 'v1.34.4';
 export const KWOK_VERSION = process.env.KWOK_VERSION ?? 'v0.8.0';
 export const ETCD_VERSION = process.env.ETCD_VERSION ?? 'v3.6.6';
+export const HELM_VERSION = process.env.HELM_VERSION ?? 'v3.22.0';
 
 function cacheBin(): string {
   return join(process.env.LONGSHORE_CACHE ?? join(homedir(), '.cache', 'longshore'), 'bin');
@@ -50,4 +51,9 @@ export function versionOf(bin: string, args = ['--version']): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** helm, which the deploy tests run to lint and render the chart (they install no release). */
+export function helmBinary(): string {
+  return built('helm', HELM_VERSION);
 }

@@ -1,0 +1,427 @@
+// The umbrella chart, rendered by the real helm: it lints and renders for the default
+// values and the seeds' example values, rejects typos naming the key, and renders what the
+// services read, checked with the services' own code (the config loader, the claimer's
+// token lookup, the provisioner Secret parser, the vm-scaler's pool names).
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type LongshoreConfig,
+  loadLongshoreConfig,
+  parseProvisionerSecret,
+  provisionerClasses,
+} from '@longshore/config';
+import { describe, expect, it } from 'vitest';
+import { resolveTokens } from '../../services/claimer/src/tokens.ts';
+import { poolNameFor } from '../../services/vm-scaler/src/vm-pool.ts';
+import {
+  CONTAINER_AGENT_VALUES,
+  configText,
+  find,
+  lint,
+  type Manifest,
+  PROVISIONER_VALUES,
+  podTemplate,
+  secretData,
+  template,
+  templateRaw,
+  type ValuesInput,
+} from './chart-render.ts';
+
+const SERVICES = ['claimer', 'scheduler', 'gc', 'constraints', 'vm-scaler'] as const;
+const BOTH_SEEDS: ValuesInput = { files: [CONTAINER_AGENT_VALUES, PROVISIONER_VALUES] };
+// Release "ls" in namespace "longshore": objects are named ls-longshore-<service>.
+const NAME = 'ls-longshore';
+
+/** The rendered config.yaml through the real loader, with no env (as in the pod, minus URLs). */
+async function loadRendered(objects: readonly Manifest[]): Promise<LongshoreConfig> {
+  const dir = await mkdtemp(join(tmpdir(), 'longshore-config-'));
+  try {
+    const file = join(dir, 'config.yaml');
+    await writeFile(file, configText(objects));
+    return await loadLongshoreConfig({ file, env: {} });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function annotation(objects: readonly Manifest[], svc: string, key: string): string | undefined {
+  return podTemplate(find(objects, 'Deployment', `${NAME}-${svc}`)).metadata.annotations?.[key];
+}
+
+function rules(objects: readonly Manifest[], kind: 'Role' | 'ClusterRole', name: string): unknown {
+  return find(objects, kind, name).rules;
+}
+
+describe('helm lint and helm template', () => {
+  const cases: [string, ValuesInput][] = [
+    ['the default values', {}],
+    ["seed 000's example values (container-agent)", { files: [CONTAINER_AGENT_VALUES] }],
+    ["seed 002's example values (Runner Provisioner)", { files: [PROVISIONER_VALUES] }],
+    ['both seeds at once', BOTH_SEEDS],
+  ];
+
+  it.each(cases)('pass for %s, and every object carries the common labels', async (_what, input) => {
+    const l = await lint(input);
+    expect(l.stdout + l.stderr).toContain('0 chart(s) failed');
+    expect(l.code).toBe(0);
+    const objects = await template(input);
+    expect(objects.length).toBeGreaterThan(5);
+    for (const o of objects) {
+      expect(o.metadata.labels, `${o.kind}/${o.metadata.name}`).toMatchObject({
+        'app.kubernetes.io/instance': 'ls',
+        'app.kubernetes.io/part-of': 'longshore',
+      });
+      expect(o.metadata.labels?.['app.kubernetes.io/name']).toBeTruthy();
+      expect(o.metadata.labels?.['app.kubernetes.io/component']).toBeTruthy();
+    }
+  });
+
+  it('renders the vm-scaler only when the values configure a provisioner', async () => {
+    const agentOnly = await template({ files: [CONTAINER_AGENT_VALUES] });
+    expect(agentOnly.filter((o) => o.kind === 'Deployment').map((o) => o.metadata.name)).toEqual(
+      ['claimer', 'scheduler', 'gc', 'constraints'].map((s) => `${NAME}-${s}`),
+    );
+    const both = await template(BOTH_SEEDS);
+    expect(find(both, 'Deployment', `${NAME}-vm-scaler`)).toBeDefined();
+  });
+
+  it('fails on a misspelt key, naming it (helm lint and helm template)', async () => {
+    const typo = { values: { agent: { maxConcurentTasks: 5 } } };
+    const expected = "- at '/agent': additional properties 'maxConcurentTasks' not allowed";
+    const l = await lint(typo);
+    expect(l.code).not.toBe(0);
+    expect(l.stdout + l.stderr).toContain(expected);
+    const t = await templateRaw(typo);
+    expect(t.code).not.toBe(0);
+    expect(t.stderr).toContain(expected);
+  });
+
+  it('fails on misspelt keys at any depth and on wrong types, naming each', async () => {
+    const t = await templateRaw({
+      values: {
+        agent: { resourceClasses: { 'a/b': { tokn: 'x' } }, maxRunTime: 5 },
+        provisioner: { resourceClass: { name: 'a/b', minReplica: 1 } },
+        servceAccount: { create: true },
+      },
+    });
+    expect(t.code).not.toBe(0);
+    expect(t.stderr).toContain("at '/agent/resourceClasses/a~1b': additional properties 'tokn' not allowed");
+    expect(t.stderr).toContain("at '/agent/maxRunTime': got number, want string");
+    expect(t.stderr).toContain(
+      "at '/provisioner/resourceClass': additional properties 'minReplica' not allowed",
+    );
+    expect(t.stderr).toContain("at '': additional properties 'servceAccount' not allowed");
+  });
+
+  it('fails when a resource class has no token and no customSecret holds it', async () => {
+    const t = await templateRaw({ values: { agent: { resourceClasses: { 'acme/small': {} } } } });
+    expect(t.code).not.toBe(0);
+    expect(t.stderr).toContain(
+      'agent.resourceClasses["acme/small"].token: required (or set agent.customSecret',
+    );
+  });
+});
+
+describe('what the services read', () => {
+  it('the config file is accepted by the config loader and says what the values say', async () => {
+    const cfg = await loadRendered(await template(BOTH_SEEDS));
+    expect(Object.keys(cfg.agent.resourceClasses)).toEqual([
+      'circleci-runner/resourceClass',
+      'circleci-runner/resourceClass2',
+    ]);
+    expect(cfg.agent.resourceClasses['circleci-runner/resourceClass']?.metadata).toEqual({
+      annotations: { 'custom.io': 'my-annotation' },
+    });
+    expect(cfg.agent.customSecret).toBe(`${NAME}-tokens`);
+    expect(cfg.agent.namespace).toBe('longshore');
+    expect(cfg.kube.namespace).toBe('longshore');
+    expect(cfg.agent.maxRunTime).toBe(5 * 3_600_000);
+    expect(cfg.agent.terminationGracePeriodSeconds).toBe(18300);
+    expect(cfg.agent.runnerAPI).toBe('https://runner.circleci.com');
+    expect(cfg.provisioner?.existingSecret).toBe(`${NAME}-provisioner`);
+    expect(cfg.provisioner?.resourceClass).toMatchObject({
+      name: 'my-org/my-runner',
+      minReplicas: 3,
+      maxReplicas: 10,
+    });
+    expect(cfg.http.port).toBe(8080);
+  });
+
+  it('the default values give a config the loader accepts', async () => {
+    const cfg = await loadRendered(await template());
+    expect(cfg.agent.resourceClasses).toEqual({});
+    expect(cfg.provisioner).toBeUndefined();
+  });
+
+  it('keeps every token out of the ConfigMap', async () => {
+    const text = configText(await template(BOTH_SEEDS));
+    for (const secret of ['TOKEN1', 'TOKEN2', 'your-runner-token', 'your-circle-api-token']) {
+      expect(text).not.toContain(secret);
+    }
+  });
+
+  it("the claimer finds every class's token in the rendered Secret (keys <namespace>.<name>)", async () => {
+    const objects = await template(BOTH_SEEDS);
+    const cfg = await loadRendered(objects);
+    const secret = find(objects, 'Secret', `${NAME}-tokens`);
+    expect(Object.keys(secretData(secret)).sort()).toEqual([
+      'circleci-runner.resourceClass',
+      'circleci-runner.resourceClass2',
+    ]);
+    const tokens = await resolveTokens(cfg.agent.resourceClasses, cfg.agent.customSecret, async (name) =>
+      name === secret.metadata.name ? secretData(secret) : undefined,
+    );
+    expect(tokens).toEqual({
+      'circleci-runner/resourceClass': 'TOKEN1',
+      'circleci-runner/resourceClass2': 'TOKEN2',
+    });
+  });
+
+  it('the vm-scaler reads its classes and tokens from the rendered provisioner Secret', async () => {
+    const objects = await template(BOTH_SEEDS);
+    const cfg = await loadRendered(objects);
+    const secret = find(objects, 'Secret', `${NAME}-provisioner`);
+    const parsed = parseProvisionerSecret(secretData(secret), secret.metadata.name);
+    expect(parsed.circleToken).toBe('your-circle-api-token');
+    const [only, ...rest] = provisionerClasses(cfg, parsed);
+    expect(rest).toEqual([]);
+    expect(only).toMatchObject({
+      name: 'my-org/my-runner',
+      token: 'your-runner-token',
+      minReplicas: 3,
+      maxReplicas: 10,
+    });
+    expect(only?.spec).toMatchObject({ domain: { resources: { requests: { memory: '2Gi', cpu: '1' } } } });
+  });
+
+  it('agent.customSecret: no token Secret is rendered and the claimer may read only that Secret', async () => {
+    // Seed 000's custom-secret example: a class with no settings is an empty (null) entry.
+    const objects = await template({
+      values: {
+        agent: {
+          customSecret: 'my-tokens',
+          resourceClasses: {
+            'circleci-runner/resourceClass': { metadata: { annotations: { 'custom.io': 'x' } } },
+            'circleci-runner/resourceClass2': null,
+          },
+        },
+      },
+    });
+    expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
+    expect((await loadRendered(objects)).agent.customSecret).toBe('my-tokens');
+    expect(rules(objects, 'Role', `${NAME}-claimer`)).toEqual([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['my-tokens'], verbs: ['get'] },
+    ]);
+  });
+
+  it("provisioner.existingSecret: no provisioner Secret is rendered; the vm-scaler reads the user's", async () => {
+    const objects = await template({
+      values: { provisioner: { existingSecret: 'my-secret', resourceClass: { name: 'my-org/my-runner' } } },
+    });
+    expect(objects.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name)).toEqual([
+      `${NAME}-tokens`,
+    ]);
+    expect((await loadRendered(objects)).provisioner?.existingSecret).toBe('my-secret');
+    const get = (
+      rules(objects, 'Role', `${NAME}-vm-scaler`) as { verbs: string[]; resourceNames?: string[] }[]
+    )[0];
+    expect(get).toMatchObject({ verbs: ['get'] });
+    expect(get?.resourceNames).toContain('my-secret');
+  });
+
+  it('a config change changes checksum/config, so every service rolls; a token change rolls the claimer', async () => {
+    const before = await template(BOTH_SEEDS);
+    const again = await template(BOTH_SEEDS);
+    const changed = await template({ ...BOTH_SEEDS, values: { agent: { maxConcurrentTasks: 7 } } });
+    const newToken = await template({
+      ...BOTH_SEEDS,
+      values: { agent: { resourceClasses: { 'circleci-runner/resourceClass': { token: 'TOKEN1b' } } } },
+    });
+    for (const svc of SERVICES) {
+      const was = annotation(before, svc, 'checksum/config');
+      expect(was).toMatch(/^[0-9a-f]{64}$/);
+      expect(annotation(again, svc, 'checksum/config')).toBe(was);
+      expect(annotation(changed, svc, 'checksum/config'), svc).not.toBe(was);
+      expect(annotation(newToken, svc, 'checksum/config'), svc).toBe(was);
+    }
+    expect(annotation(newToken, 'claimer', 'checksum/secret')).not.toBe(
+      annotation(before, 'claimer', 'checksum/secret'),
+    );
+    expect(annotation(before, 'vm-scaler', 'checksum/secret')).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('Deployments', () => {
+  it('run node services/<svc>/src/main.ts from the one image, with the config, probes and a locked-down pod', async () => {
+    const objects = await template(BOTH_SEEDS);
+    for (const svc of SERVICES) {
+      const pod = podTemplate(find(objects, 'Deployment', `${NAME}-${svc}`));
+      const [c, ...more] = pod.spec.containers;
+      expect(more).toEqual([]);
+      expect(c?.image).toBe('ghcr.io/longshore/longshore:0.1.0');
+      expect(c?.command).toEqual(['node', `services/${svc}/src/main.ts`]);
+      expect(c?.env).toEqual([
+        { name: 'LONGSHORE_CONFIG', value: '/etc/longshore/config.yaml' },
+        { name: 'NATS_URL', value: 'nats://ls-nats.longshore.svc:4222' },
+        { name: 'REDIS_URL', value: 'redis://ls-redis.longshore.svc:6379' },
+      ]);
+      expect(c?.livenessProbe?.httpGet?.path).toBe('/livez');
+      expect(c?.readinessProbe?.httpGet?.path).toBe('/readyz');
+      expect(pod.spec.serviceAccountName).toBe(`${NAME}-${svc}`);
+      expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 });
+      expect(c?.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      });
+    }
+  });
+
+  it('give the claimer and scheduler agent.terminationGracePeriodSeconds (seed 000), so tasks drain', async () => {
+    const dflt = await template();
+    const set = await template({ values: { agent: { terminationGracePeriodSeconds: 600 } } });
+    for (const svc of ['claimer', 'scheduler']) {
+      expect(podTemplate(find(dflt, 'Deployment', `${NAME}-${svc}`)).spec.terminationGracePeriodSeconds).toBe(
+        18300,
+      );
+      expect(podTemplate(find(set, 'Deployment', `${NAME}-${svc}`)).spec.terminationGracePeriodSeconds).toBe(
+        600,
+      );
+    }
+  });
+
+  it('use an external NATS and Redis by URL or from a Secret, without bundling them', async () => {
+    const objects = await template({
+      values: {
+        nats: { enabled: false, url: 'nats://nats.example:4222' },
+        redis: { enabled: false, existingSecret: 'redis-creds', existingSecretKey: 'uri' },
+      },
+    });
+    expect(objects.filter((o) => o.kind === 'StatefulSet')).toEqual([]);
+    const env = podTemplate(find(objects, 'Deployment', `${NAME}-claimer`)).spec.containers[0]?.env;
+    expect(env).toContainEqual({ name: 'NATS_URL', value: 'nats://nats.example:4222' });
+    expect(env).toContainEqual({
+      name: 'REDIS_URL',
+      valueFrom: { secretKeyRef: { name: 'redis-creds', key: 'uri' } },
+    });
+    const missing = await templateRaw({ values: { nats: { enabled: false } } });
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('nats.enabled is false: set nats.url or nats.existingSecret');
+  });
+
+  it('the bundled NATS runs JetStream', async () => {
+    const nats = find(await template(), 'StatefulSet', 'ls-nats');
+    const c = podTemplate(nats).spec.containers[0] as { image: string; args?: string[] };
+    expect(c.image).toBe('nats:2.10-alpine');
+    expect(c.args).toContain('-js');
+  });
+});
+
+describe('RBAC per service', () => {
+  it('grants each service only the calls its code makes', async () => {
+    const objects = await template({
+      ...BOTH_SEEDS,
+      values: { agent: { constraintChecker: { enable: true } } },
+    });
+    const pool = poolNameFor('my-org/my-runner');
+    expect(rules(objects, 'Role', `${NAME}-claimer`)).toEqual([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: [`${NAME}-tokens`], verbs: ['get'] },
+    ]);
+    expect(rules(objects, 'Role', `${NAME}-scheduler`)).toEqual([
+      { apiGroups: [''], resources: ['pods'], verbs: ['create', 'list', 'watch', 'delete'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'delete'] },
+    ]);
+    expect(rules(objects, 'Role', `${NAME}-gc`)).toEqual([
+      { apiGroups: [''], resources: ['pods', 'secrets'], verbs: ['list', 'delete'] },
+    ]);
+    expect(rules(objects, 'ClusterRole', `${NAME}-constraints-longshore`)).toEqual([
+      { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] },
+    ]);
+    expect(rules(objects, 'Role', `${NAME}-vm-scaler`)).toEqual([
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: [`${pool}-cloud-init`, `${NAME}-provisioner`],
+        verbs: ['get'],
+      },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      { apiGroups: ['pool.kubevirt.io'], resources: ['virtualmachinepools'], verbs: ['create'] },
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances'], verbs: ['list'] },
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachines'], verbs: ['delete'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: [`${pool}-cloud-init`], verbs: ['update'] },
+      {
+        apiGroups: ['pool.kubevirt.io'],
+        resources: ['virtualmachinepools'],
+        resourceNames: [pool],
+        verbs: ['get', 'update'],
+      },
+      {
+        apiGroups: ['pool.kubevirt.io'],
+        resources: ['virtualmachinepools/scale'],
+        resourceNames: [pool],
+        verbs: ['get', 'patch'],
+      },
+    ]);
+    // Each Role is bound to its own service's account, and no other.
+    for (const svc of ['claimer', 'scheduler', 'gc', 'vm-scaler']) {
+      expect(find(objects, 'RoleBinding', `${NAME}-${svc}`).subjects).toEqual([
+        { kind: 'ServiceAccount', name: `${NAME}-${svc}`, namespace: 'longshore' },
+      ]);
+    }
+  });
+
+  it('names the pools and cloud-init Secrets exactly as the vm-scaler does', async () => {
+    const names = ['my-org/my-runner', 'Acme_Corp/Big..Box--2_', `x/${'y'.repeat(60)}`];
+    const objects = await template({
+      values: {
+        provisioner: {
+          circleToken: 'api',
+          resourceClasses: names.map((name) => ({ name, token: 't' })),
+        },
+      },
+    });
+    const scale = (
+      rules(objects, 'Role', `${NAME}-vm-scaler`) as { resources: string[]; resourceNames?: string[] }[]
+    ).find((r) => r.resources.includes('virtualmachinepools/scale'));
+    expect(scale?.resourceNames).toEqual(names.map(poolNameFor));
+  });
+
+  it('gives the constraint checker no ClusterRole while it is off (the default)', async () => {
+    expect((await template()).filter((o) => o.kind.startsWith('Cluster'))).toEqual([]);
+  });
+
+  it('rbac.create false renders no Roles for the services; serviceAccount.create false runs them as the named account', async () => {
+    const objects = await template({
+      values: { rbac: { create: false }, serviceAccount: { create: false, name: 'ci' } },
+    });
+    expect(
+      objects.filter(
+        (o) => o.kind.includes('Role') && o.metadata.labels?.['app.kubernetes.io/component'] !== 'logging',
+      ),
+    ).toEqual([]);
+    for (const svc of ['claimer', 'scheduler', 'gc', 'constraints']) {
+      expect(podTemplate(find(objects, 'Deployment', `${NAME}-${svc}`)).spec.serviceAccountName).toBe('ci');
+    }
+  });
+});
+
+describe('the Runner API simulator', () => {
+  it('is off by default; when on, the runner and the provisioner talk to it, and it knows their classes', async () => {
+    expect((await template()).some((o) => o.metadata.name.includes('runner-api-sim'))).toBe(false);
+    const objects = await template({ ...BOTH_SEEDS, values: { 'runner-api-sim': { enabled: true } } });
+    const url = `http://${NAME}-runner-api-sim.longshore.svc:8787`;
+    const cfg = await loadRendered(objects);
+    expect(cfg.agent.runnerAPI).toBe(url);
+    expect(cfg.provisioner?.circleciAPIAddr).toBe(url);
+    find(objects, 'Service', `${NAME}-runner-api-sim`);
+    const pod = podTemplate(find(objects, 'Deployment', `${NAME}-runner-api-sim`));
+    expect(pod.spec.containers[0]?.command).toEqual(['node', 'tools/runner-api-sim/src/main.ts']);
+    expect(pod.spec.automountServiceAccountToken).toBe(false);
+    expect(secretData(find(objects, 'Secret', `${NAME}-runner-api-sim`))).toEqual({
+      LONGSHORE_SIM_CLASSES:
+        'circleci-runner/resourceClass=TOKEN1;circleci-runner/resourceClass2=TOKEN2;my-org/my-runner=your-runner-token',
+      LONGSHORE_SIM_API_TOKEN: 'your-circle-api-token',
+    });
+  });
+});
