@@ -1,0 +1,93 @@
+// Every object the chart renders passes a server-side dry run on the test bed's
+// kube-apiserver (RBAC on, v1.34): schema, defaulting and admission, cluster-scoped objects
+// included, without anything being stored.
+import { type KubernetesObject, KubernetesObjectApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempNamespace, testKube } from '../../testbed/test/kube-helpers.ts';
+import {
+  CONTAINER_AGENT_VALUES,
+  type Manifest,
+  PROVISIONER_VALUES,
+  template,
+  type ValuesInput,
+} from './chart-render.ts';
+
+const { kc, core } = testKube();
+const api = KubernetesObjectApi.makeApiClient(kc);
+let ns: Awaited<ReturnType<typeof tempNamespace>>;
+
+beforeAll(async () => {
+  ns = await tempNamespace(core, 'chart-dry-run');
+});
+afterAll(async () => {
+  await ns?.cleanup();
+});
+
+/** Dry-runs each object; returns the failures, each naming the object and the apiserver's reason. */
+async function dryRun(objects: readonly Manifest[]): Promise<string[]> {
+  const failures: string[] = [];
+  for (const o of objects) {
+    try {
+      await api.create(o as KubernetesObject, undefined, 'All');
+    } catch (err) {
+      const body = (err as { body?: unknown }).body;
+      failures.push(`${o.kind}/${o.metadata.name}: ${typeof body === 'string' ? body : String(err)}`);
+    }
+  }
+  return failures;
+}
+
+const cases: [string, ValuesInput][] = [
+  ['the default values', {}],
+  [
+    "both seeds' example values with every optional part on",
+    {
+      files: [CONTAINER_AGENT_VALUES, PROVISIONER_VALUES],
+      values: {
+        agent: {
+          constraintChecker: { enable: true },
+          podAnnotations: { team: 'ci' },
+          resources: { limits: { cpu: 1 } },
+        },
+        'runner-api-sim': { enabled: true },
+        nats: { persistence: { enabled: true } },
+        redis: { persistence: { enabled: true } },
+      },
+    },
+  ],
+  [
+    'customSecret, existingSecret and external NATS and Redis',
+    {
+      values: {
+        agent: { customSecret: 'my-tokens', resourceClasses: { 'acme/small': null } },
+        provisioner: { existingSecret: 'my-secret' },
+        nats: { enabled: false, url: 'nats://nats.example:4222' },
+        redis: { enabled: false, existingSecret: 'redis-creds' },
+      },
+    },
+  ],
+];
+
+describe('server-side dry run on the test bed apiserver', () => {
+  it.each(cases)('accepts every object rendered for %s', async (_what, input) => {
+    const objects = await template(input, { namespace: ns.name });
+    expect(objects.length).toBeGreaterThan(5);
+    expect(await dryRun(objects)).toEqual([]);
+  });
+
+  it('is a real check: a Deployment whose selector misses its pod labels is refused', async () => {
+    const objects = await template({}, { namespace: ns.name });
+    const d = structuredClone(objects.find((o) => o.kind === 'Deployment')) as Manifest & {
+      spec: { selector: { matchLabels: Record<string, string> } };
+    };
+    d.spec.selector.matchLabels = { 'app.kubernetes.io/component': 'elsewhere' };
+    const [failure, ...more] = await dryRun([d]);
+    expect(more).toEqual([]);
+    expect(failure).toContain('selector');
+  });
+
+  it('stores nothing', async () => {
+    const roles = await kc.makeApiClient(RbacAuthorizationV1Api).listNamespacedRole({ namespace: ns.name });
+    expect(roles.items).toEqual([]);
+  });
+});
