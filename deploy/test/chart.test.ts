@@ -154,6 +154,16 @@ describe('what the services read', () => {
     expect(cfg.provisioner).toBeUndefined();
   });
 
+  it("takes seed 000's own GC keys (kubeGCEnabled, kubeGCThreshold), and drops the GC's Role when it is off", async () => {
+    const objects = await template({ values: { agent: { kubeGCEnabled: false, kubeGCThreshold: '6h' } } });
+    const cfg = await loadRendered(objects);
+    expect(cfg.agent.gc).toMatchObject({ enabled: false, threshold: 6 * 3_600_000 });
+    expect(objects.some((o) => o.kind === 'Role' && o.metadata.name === `${NAME}-gc`)).toBe(false);
+    const on = await template({ values: { agent: { gc: { threshold: '6h' } } } });
+    expect((await loadRendered(on)).agent.gc).toMatchObject({ enabled: true, threshold: 6 * 3_600_000 });
+    find(on, 'Role', `${NAME}-gc`);
+  });
+
   it('keeps every token out of the ConfigMap', async () => {
     const text = configText(await template(BOTH_SEEDS));
     for (const secret of ['TOKEN1', 'TOKEN2', 'your-runner-token', 'your-circle-api-token']) {
