@@ -66,7 +66,7 @@ export async function helm(args: readonly string[], input: ValuesInput = {}): Pr
 }
 
 export function lint(input: ValuesInput = {}): Promise<HelmResult> {
-  return helm(['lint', CHART, '--strict'], input);
+  return helm(['lint', CHART, '--strict', '--with-subcharts'], input);
 }
 
 /** `helm template`; throws with helm's message when it fails. */

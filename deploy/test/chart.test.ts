@@ -397,6 +397,28 @@ describe('RBAC per service', () => {
     expect(scale?.resourceNames).toEqual(names.map(poolNameFor));
   });
 
+  it('puts serviceAccount.annotations on every service account (e.g. for cloud IAM)', async () => {
+    const objects = await template({
+      ...BOTH_SEEDS,
+      values: { serviceAccount: { annotations: { 'iam.example/role': 'longshore' } } },
+    });
+    for (const svc of SERVICES) {
+      expect(find(objects, 'ServiceAccount', `${NAME}-${svc}`).metadata.annotations).toEqual({
+        'iam.example/role': 'longshore',
+      });
+    }
+  });
+
+  it("renders seed 000's logging account and Role unless logging.serviceAccount.create is false", async () => {
+    const objects = await template();
+    find(objects, 'ServiceAccount', `${NAME}-logging`);
+    expect(rules(objects, 'Role', `${NAME}-logging`)).toEqual([
+      { apiGroups: [''], resources: ['pods', 'pods/log'], verbs: ['get', 'watch'] },
+    ]);
+    const off = await template({ values: { logging: { serviceAccount: { create: false } } } });
+    expect(off.some((o) => o.metadata.name === `${NAME}-logging`)).toBe(false);
+  });
+
   it('gives the constraint checker no ClusterRole while it is off (the default)', async () => {
     expect((await template()).filter((o) => o.kind.startsWith('Cluster'))).toEqual([]);
   });
