@@ -12,7 +12,7 @@ that one Secret. Drains on SIGTERM: agent.terminationGracePeriodSeconds (seed 00
 )) $ctx) }}
 {{ include "longshore.deployment" (merge (dict
   "agentSide" true
-  "replicas" ($agent.replicaCount | default 1)
+  "replicas" (ternary $agent.replicaCount 1 (hasKey $agent "replicaCount"))
   "grace" (include "longshore.grace" .)
   "checksums" (dict "secret" (ternary $agent.customSecret (include "longshore.tokenData" .) (not (empty $agent.customSecret))))
 ) $ctx) }}

@@ -105,7 +105,7 @@ subjects:
 A service's Deployment. Extra dict keys:
   agentSide  the container runner's services: agent.* pod settings apply (seed 000)
   grace      terminationGracePeriodSeconds
-  replicas   default 1
+  replicas   default 1 (agent.replicaCount 0 is kept: scaled to zero)
   checksums  dict of annotation suffix -> content whose sha256 rolls the pods on change
 */}}
 {{- define "longshore.deployment" -}}
@@ -122,7 +122,7 @@ metadata:
   labels:
     {{- include "longshore.labels" . | nindent 4 }}
 spec:
-  replicas: {{ .replicas | default 1 }}
+  replicas: {{ hasKey . "replicas" | ternary .replicas 1 }}
   selector:
     matchLabels:
       {{- include "longshore.selectorLabels" . | nindent 6 }}
