@@ -40,7 +40,11 @@ export interface ValuesInput {
   values?: unknown;
 }
 
-export async function helm(args: readonly string[], input: ValuesInput = {}): Promise<HelmResult> {
+export async function helm(
+  args: readonly string[],
+  input: ValuesInput = {},
+  env: Record<string, string> = {},
+): Promise<HelmResult> {
   const dir = await mkdtemp(join(tmpdir(), 'longshore-chart-'));
   try {
     const valueArgs = (input.files ?? []).flatMap((f) => ['--values', f]);
@@ -52,7 +56,13 @@ export async function helm(args: readonly string[], input: ValuesInput = {}): Pr
     try {
       const { stdout, stderr } = await run(helmBinary(), [...args, ...valueArgs], {
         maxBuffer: 64 * 1024 * 1024,
-        env: { ...process.env, HELM_CACHE_HOME: join(dir, 'cache'), HELM_CONFIG_HOME: join(dir, 'config') },
+        env: {
+          ...process.env,
+          HELM_CACHE_HOME: join(dir, 'cache'),
+          HELM_CONFIG_HOME: join(dir, 'config'),
+          HELM_DATA_HOME: join(dir, 'data'),
+          ...env,
+        },
       });
       return { code: 0, stdout, stderr };
     } catch (err) {

@@ -9,7 +9,6 @@ set -euo pipefail
 
 KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
-HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.6}"
 CACHE="${LONGSHORE_CACHE:-$HOME/.cache/longshore}"
 BIN="$CACHE/bin"
@@ -75,24 +74,28 @@ build_kwok() {
   mv "$gobin/kwok" "$out"; rm -rf "$gobin"
 }
 
-# helm renders and lints deploy/helm in the deploy tests (no release is installed: the tests
-# apply the rendered objects themselves).
-build_helm() {
-  local out="$BIN/helm-$HELM_VERSION"
-  [ -x "$out" ] && return 0
-  need_go helm
-  echo "build-binaries: building helm $HELM_VERSION" >&2
-  local gobin; gobin=$(mktemp -d)
-  GOBIN="$gobin" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-  mv "$gobin/helm" "$out"; rm -rf "$gobin"
+# deploycheck (deploy/check) statically checks docker-compose.yml and the Dockerfile with
+# Docker's own libraries (no Docker engine here). Keyed by a hash of its sources; prints
+# the binary's path on stdout.
+build_deploycheck() {
+  local src; src="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../deploy/check" && pwd)"
+  local key; key=$(cat "$src/go.mod" "$src/go.sum" "$src"/*.go | sha256sum | cut -c1-12)
+  local out="$BIN/deploycheck-$key"
+  if [ ! -x "$out" ]; then
+    need_go deploycheck
+    echo "build-binaries: building deploycheck $key (cold build: expect a few minutes)" >&2
+    (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$out.tmp" .)
+    mv "$out.tmp" "$out"
+  fi
+  echo "$out"
 }
 
 case "${1:-all}" in
   kube-apiserver|kube-scheduler) build_kube "$1" ;;
   kwok) build_kwok ;;
-  helm) build_helm ;;
   etcd) build_etcd ;;
-  all) build_etcd; build_kwok; build_kube kube-apiserver; build_kube kube-scheduler; build_helm ;;
+  all) build_etcd; build_kwok; build_kube kube-apiserver; build_kube kube-scheduler ;;
+  deploycheck) build_deploycheck ;;
   path) echo "$BIN" ;;
-  *) echo "usage: $0 [all|etcd|kube-apiserver|kube-scheduler|kwok|helm|path]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|etcd|kube-apiserver|kube-scheduler|kwok|path]" >&2; exit 2 ;;
 esac
