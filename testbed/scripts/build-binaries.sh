@@ -9,6 +9,7 @@ set -euo pipefail
 
 KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.6}"
 CACHE="${LONGSHORE_CACHE:-$HOME/.cache/longshore}"
 BIN="$CACHE/bin"
@@ -74,6 +75,18 @@ build_kwok() {
   mv "$gobin/kwok" "$out"; rm -rf "$gobin"
 }
 
+# helm renders and lints deploy/helm in the deploy tests (no release is installed: the tests
+# apply the rendered objects themselves).
+build_helm() {
+  local out="$BIN/helm-$HELM_VERSION"
+  [ -x "$out" ] && return 0
+  need_go helm
+  echo "build-binaries: building helm $HELM_VERSION" >&2
+  local gobin; gobin=$(mktemp -d)
+  GOBIN="$gobin" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  mv "$gobin/helm" "$out"; rm -rf "$gobin"
+}
+
 # deploycheck (deploy/check) statically checks docker-compose.yml and the Dockerfile with
 # Docker's own libraries (no Docker engine here). Keyed by a hash of its sources; prints
 # the binary's path on stdout.
@@ -93,9 +106,10 @@ build_deploycheck() {
 case "${1:-all}" in
   kube-apiserver|kube-scheduler) build_kube "$1" ;;
   kwok) build_kwok ;;
+  helm) build_helm ;;
   etcd) build_etcd ;;
-  all) build_etcd; build_kwok; build_kube kube-apiserver; build_kube kube-scheduler ;;
+  all) build_etcd; build_kwok; build_kube kube-apiserver; build_kube kube-scheduler; build_helm ;;
   deploycheck) build_deploycheck ;;
   path) echo "$BIN" ;;
-  *) echo "usage: $0 [all|etcd|kube-apiserver|kube-scheduler|kwok|path]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|etcd|kube-apiserver|kube-scheduler|kwok|helm|deploycheck|path]" >&2; exit 2 ;;
 esac
