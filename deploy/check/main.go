@@ -121,9 +121,9 @@ type lintJSON struct {
 }
 
 type dockerfileJSON struct {
-	MetaArgs []string    `json:"metaArgs"`
-	Stages   []stageJSON `json:"stages"`
-	Warnings []lintJSON  `json:"warnings"`
+	MetaArgs map[string]string `json:"metaArgs"`
+	Stages   []stageJSON       `json:"stages"`
+	Warnings []lintJSON        `json:"warnings"`
 }
 
 // fakeResolver answers every base image lookup with an empty linux/amd64 image, so the lint
@@ -157,10 +157,13 @@ func checkDockerfile(file string) error {
 	if err != nil {
 		return err
 	}
-	out := dockerfileJSON{Stages: []stageJSON{}}
+	out := dockerfileJSON{MetaArgs: map[string]string{}, Stages: []stageJSON{}}
 	for _, a := range metaArgs {
 		for _, kv := range a.Args {
-			out.MetaArgs = append(out.MetaArgs, kv.Key)
+			out.MetaArgs[kv.Key] = ""
+			if kv.Value != nil {
+				out.MetaArgs[kv.Key] = *kv.Value
+			}
 		}
 	}
 	for _, s := range stages {
