@@ -1,9 +1,10 @@
 // Every object the chart renders passes a server-side dry run on the test bed's
 // kube-apiserver (RBAC on, v1.34): schema, defaulting and admission, cluster-scoped objects
 // included, without anything being stored.
-import { type KubernetesObject, KubernetesObjectApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { KubernetesObjectApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempNamespace, testKube } from '../../testbed/test/kube-helpers.ts';
+import { dryRun as dryRunOn } from './chart-dry-run.ts';
 import {
   CONTAINER_AGENT_VALUES,
   type Manifest,
@@ -15,6 +16,7 @@ import {
 const { kc, core } = testKube();
 const api = KubernetesObjectApi.makeApiClient(kc);
 let ns: Awaited<ReturnType<typeof tempNamespace>>;
+const dryRun = (objects: readonly Manifest[]) => dryRunOn(api, objects);
 
 beforeAll(async () => {
   ns = await tempNamespace(core, 'chart-dry-run');
@@ -22,20 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await ns?.cleanup();
 });
-
-/** Dry-runs each object; returns the failures, each naming the object and the apiserver's reason. */
-async function dryRun(objects: readonly Manifest[]): Promise<string[]> {
-  const failures: string[] = [];
-  for (const o of objects) {
-    try {
-      await api.create(o as KubernetesObject, undefined, 'All');
-    } catch (err) {
-      const body = (err as { body?: unknown }).body;
-      failures.push(`${o.kind}/${o.metadata.name}: ${typeof body === 'string' ? body : String(err)}`);
-    }
-  }
-  return failures;
-}
 
 const cases: [string, ValuesInput][] = [
   ['the default values', {}],

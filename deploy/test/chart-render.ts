@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { type LongshoreConfig, loadLongshoreConfig } from '@longshore/config';
 import { parseAllDocuments, stringify } from 'yaml';
 import { helmBinary } from '../../testbed/src/binaries.ts';
 
@@ -149,4 +150,16 @@ export function secretData(secret: Manifest): Record<string, string> {
   return Object.fromEntries(
     Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
   );
+}
+
+/** The rendered config.yaml through the real loader, with no env (as in the pod, minus URLs). */
+export async function loadRendered(objects: readonly Manifest[]): Promise<LongshoreConfig> {
+  const dir = await mkdtemp(join(tmpdir(), 'longshore-config-'));
+  try {
+    const file = join(dir, 'config.yaml');
+    await writeFile(file, configText(objects));
+    return await loadLongshoreConfig({ file, env: {} });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -2,15 +2,7 @@
 // values and the seeds' example values, rejects typos naming the key, and renders what the
 // services read, checked with the services' own code (the config loader, the claimer's
 // token lookup, the provisioner Secret parser, the vm-scaler's pool names).
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  type LongshoreConfig,
-  loadLongshoreConfig,
-  parseProvisionerSecret,
-  provisionerClasses,
-} from '@longshore/config';
+import { parseProvisionerSecret, provisionerClasses } from '@longshore/config';
 import { describe, expect, it } from 'vitest';
 import { resolveTokens } from '../../services/claimer/src/tokens.ts';
 import { poolNameFor } from '../../services/vm-scaler/src/vm-pool.ts';
@@ -19,6 +11,7 @@ import {
   configText,
   find,
   lint,
+  loadRendered,
   type Manifest,
   PROVISIONER_VALUES,
   podTemplate,
@@ -32,18 +25,6 @@ const SERVICES = ['claimer', 'scheduler', 'gc', 'constraints', 'vm-scaler'] as c
 const BOTH_SEEDS: ValuesInput = { files: [CONTAINER_AGENT_VALUES, PROVISIONER_VALUES] };
 // Release "ls" in namespace "longshore": objects are named ls-longshore-<service>.
 const NAME = 'ls-longshore';
-
-/** The rendered config.yaml through the real loader, with no env (as in the pod, minus URLs). */
-async function loadRendered(objects: readonly Manifest[]): Promise<LongshoreConfig> {
-  const dir = await mkdtemp(join(tmpdir(), 'longshore-config-'));
-  try {
-    const file = join(dir, 'config.yaml');
-    await writeFile(file, configText(objects));
-    return await loadLongshoreConfig({ file, env: {} });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 function annotation(objects: readonly Manifest[], svc: string, key: string): string | undefined {
   return podTemplate(find(objects, 'Deployment', `${NAME}-${svc}`)).metadata.annotations?.[key];
