@@ -2,11 +2,14 @@
 The claimer: claims tasks per resource class. Its only Kubernetes call is reading the
 token Secret (services/claimer/src/main.ts, readNamespacedSecret), so its Role is `get` on
 that one Secret. Drains on SIGTERM: agent.terminationGracePeriodSeconds (seed 000, 18300).
+agent.pdb (CircleCI's chart: a PodDisruptionBudget for its one Deployment) covers the
+claimer, the service agent.replicaCount scales.
 */}}
 {{- define "longshore.claimer" -}}
 {{- $ctx := dict "root" . "svc" "claimer" -}}
 {{- $agent := .Values.agent | default dict -}}
 {{- include "longshore.serviceAccount" $ctx }}
+{{- include "longshore.pdb" $ctx }}
 {{ include "longshore.role" (merge (dict "namespace" (include "longshore.taskNamespace" .) "rules" (list
   (dict "apiGroups" (list "") "resources" (list "secrets") "resourceNames" (list (include "longshore.tokenSecretName" .)) "verbs" (list "get"))
 )) $ctx) }}

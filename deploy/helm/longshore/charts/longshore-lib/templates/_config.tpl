@@ -7,7 +7,7 @@ the bus, redis, kube, http and logging blocks. NATS and Redis URLs come from the
 
 {{/* agent.* keys of CircleCI's chart that configure its Deployment (AGENT_CHART_KEYS). */}}
 {{- define "longshore.agentChartKeys" -}}
-{{- toJson (list "replicaCount" "image" "pullSecrets" "matchLabels" "podAnnotations" "podSecurityContext" "containerSecurityContext" "forceUpdate" "livenessProbe" "readinessProbe" "resources" "nodeSelector" "tolerations" "affinity" "pdb" "ssh" "taskImagePullSecrets" "serviceAccount" "rbac" "logging" "nameOverride" "fullnameOverride") -}}
+{{- toJson (list "replicaCount" "image" "pullSecrets" "matchLabels" "deploymentAnnotations" "deploymentLabels" "podAnnotations" "podSecurityContext" "containerSecurityContext" "forceUpdate" "environment" "log" "loggingLevel" "dnsConfig" "livenessProbe" "readinessProbe" "resources" "nodeSelector" "tolerations" "affinity" "pdb" "existingConfigMap" "serviceContainers" "ssh" "taskImagePullSecrets" "serviceAccount" "rbac" "logging" "nameOverride" "fullnameOverride") -}}
 {{- end -}}
 
 {{- define "longshore.configYaml" -}}
@@ -22,6 +22,14 @@ the bus, redis, kube, http and logging blocks. NATS and Redis URLs come from the
 {{- $_ := set $agent "resourceClasses" $classes -}}
 {{- $_ := set $agent "customSecret" (include "longshore.tokenSecretName" .) -}}
 {{- $_ := set $agent "namespace" (include "longshore.taskNamespace" .) -}}
+{{- /* The chart's orchestrator.image and logging.image name the task pods' init and logging
+images (agent.taskPod.initImage, loggingImage), unless agent.taskPod sets them itself. */ -}}
+{{- $taskPod := deepCopy ($a.taskPod | default dict) -}}
+{{- $init := include "longshore.imageRef" ((($v.orchestrator | default dict).image) | default dict) -}}
+{{- if and $init (not $taskPod.initImage) }}{{ $_ := set $taskPod "initImage" $init }}{{ end -}}
+{{- $logImg := include "longshore.imageRef" (omit ((($v.logging | default dict).image) | default dict) "digest") -}}
+{{- if and $logImg (not $taskPod.loggingImage) }}{{ $_ := set $taskPod "loggingImage" $logImg }}{{ end -}}
+{{- if $taskPod }}{{ $_ := set $agent "taskPod" $taskPod }}{{ end -}}
 {{- if and (index $v "runner-api-sim").enabled (not $a.runnerAPI) -}}
 {{- $_ := set $agent "runnerAPI" (include "longshore.simUrl" .) -}}
 {{- end -}}
@@ -48,8 +56,39 @@ the bus, redis, kube, http and logging blocks. NATS and Redis URLs come from the
 {{- $_ := set $cfg "redis" (dict "keyPrefix" $v.redis.keyPrefix) -}}
 {{- $_ := set $cfg "kube" (dict "namespace" .Release.Namespace) -}}
 {{- $_ := set $cfg "http" (dict "port" $v.http.port) -}}
-{{- $_ := set $cfg "logging" (dict "level" (($v.logging | default dict).level | default "info")) -}}
+{{- $_ := set $cfg "logging" (dict "level" (include "longshore.logLevel" .)) -}}
 {{- toYaml $cfg -}}
+{{- end -}}
+
+{{/*
+The services' log level: logging.level (Longshore's), else the chart's agent.loggingLevel or
+agent.log.level (debug, info, warn, error map directly; "warning" is warn), else info.
+*/}}
+{{- define "longshore.logLevel" -}}
+{{- $a := .Values.agent | default dict -}}
+{{- $level := ((.Values.logging | default dict).level) | default $a.loggingLevel | default (($a.log | default dict).level) | default "info" -}}
+{{- if eq $level "warning" }}warn{{ else }}{{ $level }}{{ end -}}
+{{- end -}}
+
+{{/*
+An image reference from registry, repository, tag and digest, composed as CircleCI's chart
+does: "" without a repository; the digest (sha256: assumed when it has no algorithm) wins
+over the tag; neither gives the bare repository.
+*/}}
+{{- define "longshore.imageRef" -}}
+{{- if .repository -}}
+{{- $ref := .repository -}}
+{{- if .registry }}{{ $ref = printf "%s/%s" .registry .repository }}{{ end -}}
+{{- if .digest -}}
+{{- $d := .digest -}}
+{{- if not (regexMatch "^[a-zA-Z0-9]+:" $d) }}{{ $d = printf "sha256:%s" $d }}{{ end -}}
+{{- printf "%s@%s" $ref $d -}}
+{{- else if .tag -}}
+{{- printf "%s:%v" $ref .tag -}}
+{{- else -}}
+{{- $ref -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The token Secret's data: one key per class with a token, "<namespace>.<name>" (seed 000). */}}

@@ -9,6 +9,9 @@ The ServiceAccount a service runs as. serviceAccount.* (seed 000) applies to eve
 Longshore service: create=true gives each service its own account, <fullname>-<svc>
 (<serviceAccount.name>-<svc> when a name is set); create=false runs them all as
 serviceAccount.name, or the namespace's default account.
+serviceAccount.automountServiceAccountToken goes on the accounts, as in CircleCI's chart;
+the pods still mount their token (automountServiceAccountToken: true in the pod spec wins),
+because every service talks to the apiserver with it.
 */}}
 {{- define "longshore.serviceAccountName" -}}
 {{- $sa := .root.Values.serviceAccount | default dict -}}
@@ -34,7 +37,7 @@ metadata:
   annotations:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-automountServiceAccountToken: true
+automountServiceAccountToken: {{ ternary $sa.automountServiceAccountToken true (hasKey $sa "automountServiceAccountToken") }}
 {{- end }}
 {{- end -}}
 
@@ -107,6 +110,9 @@ A service's Deployment. Extra dict keys:
   grace      terminationGracePeriodSeconds
   replicas   default 1 (agent.replicaCount 0 is kept: scaled to zero)
   checksums  dict of annotation suffix -> content whose sha256 rolls the pods on change
+The agent-side services also get the chart's agent.deploymentLabels and
+deploymentAnnotations (on the Deployment; the chart's own labels win), agent.environment
+(after Longshore's env, which it cannot replace) and agent.dnsConfig.ndots.
 */}}
 {{- define "longshore.deployment" -}}
 {{- $v := .root.Values -}}
@@ -120,7 +126,11 @@ metadata:
   name: {{ include "longshore.svcName" . }}
   namespace: {{ .root.Release.Namespace }}
   labels:
-    {{- include "longshore.labels" . | nindent 4 }}
+    {{- toYaml (merge (include "longshore.labels" . | fromYaml) (include "longshore.stringMap" ($side.deploymentLabels | default dict) | fromYaml)) | nindent 4 }}
+  {{- with ($side.deploymentAnnotations) }}
+  annotations:
+    {{- include "longshore.stringMap" . | nindent 4 }}
+  {{- end }}
 spec:
   replicas: {{ hasKey . "replicas" | ternary .replicas 1 }}
   selector:
@@ -140,6 +150,7 @@ spec:
         {{- end }}
     spec:
       serviceAccountName: {{ include "longshore.serviceAccountName" . }}
+      automountServiceAccountToken: true
       terminationGracePeriodSeconds: {{ .grace | default 30 }}
       securityContext:
         {{- toYaml (merge (dict) ($side.podSecurityContext | default dict) $v.global.podSecurityContext) | nindent 8 }}
@@ -156,6 +167,9 @@ spec:
             {{- include "longshore.env" .root | nindent 12 }}
             {{- with .env }}
             {{- toYaml . | nindent 12 }}
+            {{- end }}
+            {{- with (include "longshore.userEnv" (dict "env" ($side.environment | default dict) "reserved" (list "LONGSHORE_CONFIG" "NATS_URL" "REDIS_URL"))) }}
+            {{- . | trim | nindent 12 }}
             {{- end }}
           ports:
             - name: http
@@ -187,6 +201,14 @@ spec:
             name: {{ include "longshore.fullname" .root }}-config
         - name: tmp
           emptyDir: {}
+      {{- with ($side.dnsConfig | default dict) }}
+      {{- if hasKey . "ndots" }}
+      dnsConfig:
+        options:
+          - name: ndots
+            value: {{ .ndots | toString | quote }}
+      {{- end }}
+      {{- end }}
       {{- with ($own.nodeSelector | default $side.nodeSelector) }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}
@@ -205,4 +227,53 @@ spec:
 {{- define "longshore.grace" -}}
 {{- $a := .Values.agent | default dict -}}
 {{- if hasKey $a "terminationGracePeriodSeconds" }}{{ $a.terminationGracePeriodSeconds | int64 }}{{ else }}18300{{ end -}}
+{{- end -}}
+
+
+{{/* A map's values as strings (labels, annotations), as YAML. */}}
+{{- define "longshore.stringMap" -}}
+{{- $out := dict -}}
+{{- range $k, $v := . }}{{ $_ := set $out $k (toString $v) }}{{ end -}}
+{{- if $out }}{{ toYaml $out }}{{ end -}}
+{{- end -}}
+
+{{/* agent.environment (name -> value) as env entries; Longshore's own names are refused. */}}
+{{- define "longshore.userEnv" -}}
+{{- $reserved := .reserved -}}
+{{- range $k, $v := .env }}
+{{- if has $k $reserved }}{{ fail (printf "agent.environment.%s: set by the chart, not overridable" $k) }}{{ end }}
+- name: {{ $k | quote }}
+  value: {{ toString $v | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* A PodDisruptionBudget for a service's pods from agent.pdb (create, minAvailable or maxUnavailable). */}}
+{{- define "longshore.pdb" -}}
+{{- $pdb := (.root.Values.agent | default dict).pdb | default dict -}}
+{{- if $pdb.create }}
+{{- $min := $pdb.minAvailable -}}
+{{- $max := $pdb.maxUnavailable -}}
+{{- if and (not (kindIs "invalid" $min)) (not (kindIs "invalid" $max)) }}
+{{- fail "agent.pdb: set minAvailable or maxUnavailable, not both (a PodDisruptionBudget takes one)" }}
+{{- end }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "longshore.svcName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "longshore.labels" . | nindent 4 }}
+spec:
+  {{- if not (kindIs "invalid" $min) }}
+  minAvailable: {{ toJson $min }}
+  {{- else if not (kindIs "invalid" $max) }}
+  maxUnavailable: {{ toJson $max }}
+  {{- else }}
+  minAvailable: 1
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "longshore.selectorLabels" . | nindent 6 }}
+{{- end }}
 {{- end -}}
