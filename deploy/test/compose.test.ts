@@ -5,114 +5,48 @@
 // the repository: every service has a container, every path they name exists and is in
 // the image, the mounted config passes the real config loader with the container's env,
 // and the simulator, k3s and the services share tokens, ports, namespaces and paths.
-import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, relative } from 'node:path';
-import { promisify } from 'node:util';
 import { type LongshoreConfig, loadLongshoreConfig, provisionerClasses } from '@longshore/config';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { kubevirtVmCrds, virtualMachinePoolCrd } from '../../testbed/src/crds.ts';
 import { parseClasses } from '../../tools/runner-api-sim/src/config.ts';
 import { pointAt } from '../docker/kubeconfig.ts';
-
-const run = promisify(execFile);
-const REPO = join(import.meta.dirname, '..', '..');
-const COMPOSE_FILE = join(REPO, 'docker-compose.yml');
-const DOCKERFILE = join(REPO, 'Dockerfile');
-const CONFIG_IN_CONTAINER = '/etc/longshore/longshore.yaml';
-const SERVICES = readdirSync(join(REPO, 'services'), { withFileTypes: true })
-  .filter((d) => d.isDirectory())
-  .map((d) => d.name);
-
-// The parts of compose-go's resolved project that the checks read.
-interface ComposeVolume {
-  type: 'bind' | 'volume' | string;
-  source: string;
-  target: string;
-  read_only?: boolean;
-}
-interface ComposeService {
-  image?: string;
-  build?: { context: string; dockerfile: string };
-  command?: string[] | null;
-  entrypoint?: string[] | null;
-  environment?: Record<string, string | null>;
-  volumes?: ComposeVolume[];
-  ports?: { target: number; published?: string; host_ip?: string }[];
-  depends_on?: Record<string, { condition: string }>;
-  healthcheck?: { test?: string[] };
-  profiles?: string[];
-  user?: string;
-}
-interface ComposeProject {
-  services: Record<string, ComposeService>;
-  volumes: Record<string, unknown>;
-}
-interface DockerInstruction {
-  name: string;
-  sources?: string[];
-  dest?: string;
-  from?: string;
-  args?: string[];
-  shell?: boolean;
-  user?: string;
-}
-interface DockerfileModel {
-  metaArgs: Record<string, string>;
-  stages: { name: string; base: string; instructions: DockerInstruction[] }[];
-  warnings: { rule: string; message: string; line: number }[];
-}
+import {
+  BUILD_TIMEOUT_MS,
+  COMPOSE_FILE,
+  CONFIG_IN_CONTAINER,
+  type ComposeProject,
+  type ComposeService,
+  DOCKERFILE,
+  type DockerfileModel,
+  deploycheck as deploycheckWith,
+  env,
+  healthPort,
+  loadDockerModel,
+  program,
+  REPO,
+  SERVICES,
+} from './docker-model.ts';
 
 let checker: string;
 let project: ComposeProject;
 let dockerfile: DockerfileModel;
 let context: Set<string>;
-
-async function deploycheck(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(checker, args, { maxBuffer: 32 * 1024 * 1024, cwd: REPO });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const deploycheck = (...args: string[]) => deploycheckWith(checker, ...args);
 
 beforeAll(async () => {
-  // Built (or found in the cache, keyed by its sources) like the test bed's Go binaries.
-  const built = spawnSync('bash', [join(REPO, 'testbed', 'scripts', 'build-binaries.sh'), 'deploycheck'], {
-    encoding: 'utf8',
-  });
-  if (built.status !== 0) throw new Error(`building deploycheck failed:\n${built.stderr}`);
-  checker = built.stdout.trim().split('\n').at(-1) ?? '';
-  const compose = await deploycheck('compose', COMPOSE_FILE);
-  if (compose.code !== 0) throw new Error(`docker-compose.yml does not load:\n${compose.stderr}`);
-  project = JSON.parse(compose.stdout) as ComposeProject;
-  const df = await deploycheck('dockerfile', DOCKERFILE);
-  if (df.code !== 0) throw new Error(`Dockerfile does not pass:\n${df.stderr}`);
-  dockerfile = JSON.parse(df.stdout) as DockerfileModel;
-  const ctx = await deploycheck('context', REPO);
-  if (ctx.code !== 0) throw new Error(`build context: ${ctx.stderr}`);
-  context = new Set(ctx.stdout.split('\n').filter(Boolean));
-}, 15 * 60_000); // a cold Go build of BuildKit's frontend takes minutes on 2 cores
+  ({ checker, project, dockerfile, context } = await loadDockerModel());
+}, BUILD_TIMEOUT_MS);
 
 const service = (name: string): ComposeService => {
   const s = project.services[name];
   if (!s) throw new Error(`docker-compose.yml has no service ${name}`);
   return s;
 };
-/** The program a Longshore container runs: the .ts file node is given. */
-const program = (s: ComposeService): string | undefined =>
-  [...(s.entrypoint ?? []), ...(s.command ?? [])].find((a) => a.endsWith('.ts'));
 const builtServices = () => Object.entries(project.services).filter(([, s]) => s.build !== undefined);
-const env = (s: ComposeService): Record<string, string> =>
-  Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, v ?? '']));
-const healthPort = (s: ComposeService): number | undefined => {
-  const url = s.healthcheck?.test?.join(' ').match(/https?:\/\/[^/'"\s]+:(\d+)\//);
-  return url ? Number(url[1]) : undefined;
-};
 /** The host file bind-mounted at `target` in the container. */
 const boundFile = (s: ComposeService, target: string): string | undefined =>
   s.volumes?.find((v) => v.type === 'bind' && v.target === target)?.source;

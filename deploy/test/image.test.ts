@@ -1,0 +1,237 @@
+// The image's file tree, assembled here as the Dockerfile would assemble it (no Docker
+// engine here): the build context that .dockerignore leaves, the dependency install
+// command taken from the Dockerfile's own RUN line, the final stage's COPY lines. Then the
+// compose file's containers run from that tree, with their compose environment, against
+// the test bed instead of the compose stack's servers: the simulator playing the agent and
+// every service. A task must complete and the machine pool must grow, which shows that the
+// image holds every module the programs load and nothing from the repository's own
+// node_modules or dev dependencies stands in for it.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, posix } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { readTestbedEnv } from '@longshore/testbed';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempNamespace, testKube } from '../../testbed/test/kube-helpers.ts';
+import {
+  BUILD_TIMEOUT_MS,
+  type ComposeService,
+  type DockerModel,
+  env,
+  loadDockerModel,
+  program,
+  REPO,
+  SERVICES,
+} from './docker-model.ts';
+
+let model: DockerModel;
+let root: string; // temp dir: app/ is the image's /app, logs/ the programs' output
+let app: string;
+const procs: { name: string; child: ChildProcess }[] = [];
+const id = randomBytes(3).toString('hex');
+const kube = testKube();
+let ns: Awaited<ReturnType<typeof tempNamespace>> | undefined;
+let namespace = '';
+let simUrl = '';
+const healthUrls: Record<string, string> = {};
+
+const POOLS = { group: 'pool.kubevirt.io', version: 'v1beta1', plural: 'virtualmachinepools' } as const;
+
+/** Copies the context's files under `src` to `dest` in the image, as COPY does. */
+function copy(src: string, dest: string): void {
+  const from = posix.normalize(src).replace(/\/$/, '');
+  const files = [...model.context].filter((f) => from === '.' || f === from || f.startsWith(`${from}/`));
+  if (files.length === 0) throw new Error(`COPY ${src}: nothing in the build context`);
+  for (const f of files) {
+    const rel = f === from ? posix.basename(f) : from === '.' ? f : f.slice(from.length + 1);
+    const target = join(app, dest, rel);
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(join(REPO, f), target);
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+function start(name: string, s: ComposeService, overrides: Record<string, string>): void {
+  const entry = program(s);
+  if (!entry) throw new Error(`${name} runs no program`);
+  const log = openSync(join(root, 'logs', `${name}.log`), 'a');
+  const child = spawn(process.execPath, [entry], {
+    cwd: app,
+    env: { PATH: process.env.PATH, ...env(s), ...overrides },
+    stdio: ['ignore', log, log],
+  });
+  procs.push({ name, child });
+}
+
+async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    for (const p of procs) {
+      if (p.child.exitCode !== null) {
+        const log = readFileSync(join(root, 'logs', `${p.name}.log`), 'utf8').slice(-2000);
+        throw new Error(`${p.name} exited (${p.child.exitCode}) while waiting for ${what}:\n${log}`);
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+const json = async (url: string, init?: RequestInit) => {
+  const r = await fetch(url, init);
+  if (!r.ok) throw new Error(`${url}: ${r.status}`);
+  return (await r.json()) as Record<string, unknown>;
+};
+
+beforeAll(async () => {
+  model = await loadDockerModel();
+  root = mkdtempSync(join(tmpdir(), 'longshore-image-'));
+  app = join(root, 'app');
+  mkdirSync(join(root, 'logs'), { recursive: true });
+  mkdirSync(app);
+
+  // Stage "manifests": the context's package.json files and the lockfile.
+  for (const f of model.context) {
+    if (!/(^|\/)package(-lock)?\.json$/.test(f)) continue;
+    mkdirSync(dirname(join(app, f)), { recursive: true });
+    copyFileSync(join(REPO, f), join(app, f));
+  }
+  // Stage "deps": the Dockerfile's own install command (the npm cache makes it quick).
+  const install = model.dockerfile.stages
+    .flatMap((s) => s.instructions)
+    .find((i) => i.name === 'RUN' && i.args?.join(' ').includes('npm ci'));
+  if (!install?.args) throw new Error('the Dockerfile has no npm ci');
+  const npm = spawnSync('sh', ['-c', install.args.join(' ')], {
+    cwd: app,
+    encoding: 'utf8',
+    env: { ...process.env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' },
+  });
+  if (npm.status !== 0) throw new Error(`npm ci failed:\n${npm.stderr}`);
+  // The final stage's COPY lines from the build context.
+  for (const c of model.dockerfile.stages.at(-1)!.instructions) {
+    if (c.name !== 'COPY' || c.from) continue;
+    for (const src of c.sources ?? []) copy(src, c.dest ?? '.');
+  }
+
+  const bed = readTestbedEnv();
+  ns = await tempNamespace(kube.core, 'image-tree');
+  namespace = ns.name;
+
+  // The compose containers, with the test bed's servers, this test's namespace and
+  // prefixes, and loopback ports in place of the compose network's names.
+  const simPort = await freePort();
+  simUrl = `http://127.0.0.1:${simPort}`;
+  const servers = { NATS_URL: bed.NATS_URL, REDIS_URL: bed.REDIS_URL, KUBECONFIG: bed.KUBECONFIG };
+  const sim = model.project.services.sim!;
+  start('sim', sim, {
+    ...servers,
+    LONGSHORE_SIM_HOST: '127.0.0.1',
+    LONGSHORE_SIM_PORT: String(simPort),
+    LONGSHORE_SIM_AGENT_NAMESPACE: namespace,
+    LONGSHORE_SIM_LOG_LEVEL: 'warn',
+  });
+  for (const svc of SERVICES) {
+    const port = await freePort();
+    healthUrls[svc] = `http://127.0.0.1:${port}/readyz`;
+    start(svc, model.project.services[svc]!, {
+      ...servers,
+      // The mounted config is the repository's file; LONGSHORE_CONFIG names its mount point.
+      LONGSHORE_CONFIG: join(REPO, 'deploy', 'docker', 'longshore.yaml'),
+      LONGSHORE__http__host: '127.0.0.1',
+      LONGSHORE__http__port: String(port),
+      LONGSHORE__bus__prefix: `image${id}`,
+      LONGSHORE__redis__keyPrefix: `image${id}`,
+      LONGSHORE__agent__namespace: namespace,
+      LONGSHORE__agent__runnerAPI: simUrl,
+      LONGSHORE__provisioner__namespace: namespace,
+      LONGSHORE__provisioner__circleciAPIAddr: simUrl,
+    });
+  }
+}, BUILD_TIMEOUT_MS);
+
+afterAll(async () => {
+  await Promise.all(
+    procs.map(async ({ child }) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    }),
+  );
+  if (ns) {
+    // The vm-scaler's pool first: the namespace cleanup knows pods and Secrets only.
+    await kube.kc
+      .makeApiClient(CustomObjectsApi)
+      .deleteCollectionNamespacedCustomObject({ ...POOLS, namespace: ns.name })
+      .catch(() => {});
+    await ns.cleanup();
+  }
+  if (root) rmSync(root, { recursive: true, force: true });
+}, 60_000);
+
+describe("the image's file tree", () => {
+  it('holds production dependencies only, with the workspace packages as symlinks', () => {
+    const ls = spawnSync('sh', ['-c', 'ls node_modules; ls -l node_modules/@longshore'], {
+      cwd: app,
+      encoding: 'utf8',
+    });
+    for (const dev of ['vitest', 'typescript', '@biomejs'])
+      expect(ls.stdout).not.toMatch(new RegExp(`^${dev}$`, 'm'));
+    expect(ls.stdout).toMatch(/claimer -> \.\.\/\.\.\/services\/claimer/);
+  });
+
+  it('runs the simulator and every service until ready', async () => {
+    await waitFor('the simulator', 60_000, async () =>
+      (await fetch(`${simUrl}/readyz`)).ok ? true : undefined,
+    );
+    for (const svc of SERVICES) {
+      await waitFor(`${svc} /readyz`, 60_000, async () =>
+        (await fetch(healthUrls[svc]!)).ok ? true : undefined,
+      );
+    }
+  }, 120_000);
+
+  it('runs a task to completion and grows the machine pool', async () => {
+    const headers = { 'content-type': 'application/json' };
+    const { task_id } = await json(`${simUrl}/sim/tasks`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ resource_class: 'longshore/dev', image: 'fate.test/succeed:1s' }),
+    });
+    await json(`${simUrl}/sim/tasks`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ resource_class: 'longshore/machine', image: 'machine', count: 2 }),
+    });
+    const state = await waitFor('the task to end', 60_000, async () => {
+      const t = await json(`${simUrl}/sim/tasks/${task_id}`);
+      return t.state === 'completed' || t.state === 'failed' ? t.state : undefined;
+    });
+    expect(state).toBe('completed');
+    const objects = kube.kc.makeApiClient(CustomObjectsApi);
+    const replicas = await waitFor('the pool to grow', 30_000, async () => {
+      const list = (await objects.listNamespacedCustomObject({ ...POOLS, namespace })) as {
+        items: { spec?: { replicas?: number } }[];
+      };
+      const r = list.items[0]?.spec?.replicas;
+      return r === 2 ? r : undefined;
+    });
+    expect(replicas).toBe(2);
+  }, 120_000);
+});
