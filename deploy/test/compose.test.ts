@@ -306,6 +306,8 @@ describe('docker-compose.yml', () => {
       const output = env(k3s).K3S_KUBECONFIG_OUTPUT!;
       const outVolume = k3s.volumes?.find((v) => output.startsWith(`${v.target}/`));
       expect(outVolume?.type, 'k3s writes its kubeconfig to a named volume').toBe('volume');
+      // ...and only there, so its own health check must name that file.
+      expect(k3s.healthcheck?.test).toContain(`--kubeconfig=${output}`);
 
       const kc = service('kubeconfig');
       expect(kc.depends_on?.k3s?.condition).toBe('service_healthy');
