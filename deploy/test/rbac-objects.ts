@@ -78,20 +78,27 @@ export function componentOf(o: KubeObject): string | undefined {
   return o.metadata.labels?.['app.kubernetes.io/component'];
 }
 
+export interface AccountRef {
+  name: string;
+  namespace: string;
+}
+
 /** The ServiceAccount of each account, by its component label. */
-export function serviceAccounts(objects: readonly KubeObject[]): Record<Account, string> {
-  const out: Partial<Record<Account, string>> = {};
+export function serviceAccounts(objects: readonly KubeObject[]): Record<Account, AccountRef> {
+  const out: Partial<Record<Account, AccountRef>> = {};
   for (const o of objects) {
     if (o.kind !== 'ServiceAccount') continue;
     const c = componentOf(o) as Account | undefined;
     if (c === undefined || !(ACCOUNTS as readonly string[]).includes(c))
       throw new Error(`ServiceAccount ${o.metadata.name} belongs to no known component (${c})`);
-    if (out[c]) throw new Error(`two ServiceAccounts for ${c}: ${out[c]} and ${o.metadata.name}`);
-    out[c] = o.metadata.name;
+    if (out[c]) throw new Error(`two ServiceAccounts for ${c}: ${out[c].name} and ${o.metadata.name}`);
+    if (!o.metadata.namespace)
+      throw new Error(`ServiceAccount ${o.metadata.name} is rendered without a namespace`);
+    out[c] = { name: o.metadata.name, namespace: o.metadata.namespace };
   }
   const missing = ACCOUNTS.filter((s) => !out[s]);
   if (missing.length > 0) throw new Error(`no ServiceAccount labelled for: ${missing.join(', ')}`);
-  return out as Record<Account, string>;
+  return out as Record<Account, AccountRef>;
 }
 
 /** Every rule of every rendered Role and ClusterRole, with where it came from. */
@@ -121,13 +128,13 @@ export function wildcardRules(objects: readonly KubeObject[]): string[] {
 }
 
 /**
- * Applies objects with the admin client, each in `namespace` when namespaced. Returns a
- * cleanup that deletes them again, the cluster-scoped ones above all (they outlive the
- * namespace).
+ * Applies objects with the admin client: namespaced ones where the chart put them, which
+ * must be one of `namespaces` (the first when the chart left it out). Returns a cleanup
+ * that deletes them again, the cluster-scoped ones above all (they outlive namespaces).
  */
 export async function applyAll(
   kc: KubeConfig,
-  namespace: string,
+  namespaces: readonly string[],
   objects: readonly KubeObject[],
 ): Promise<() => Promise<void>> {
   const api = KubernetesObjectApi.makeApiClient(kc);
@@ -141,12 +148,15 @@ export async function applyAll(
   };
   try {
     for (const o of objects) {
-      const namespaced = !o.kind.startsWith('Cluster');
-      if (namespaced && o.metadata.namespace !== undefined && o.metadata.namespace !== namespace)
-        throw new Error(
-          `${o.kind} ${o.metadata.name} is rendered into ${o.metadata.namespace}, not ${namespace}`,
-        );
-      const body = namespaced ? { ...o, metadata: { ...o.metadata, namespace } } : o;
+      let body = o;
+      if (!o.kind.startsWith('Cluster')) {
+        const ns = o.metadata.namespace ?? namespaces[0]!;
+        if (!namespaces.includes(ns))
+          throw new Error(
+            `${o.kind} ${o.metadata.name} is rendered into ${ns}, not one of ${namespaces.join(', ')}`,
+          );
+        body = { ...o, metadata: { ...o.metadata, namespace: ns } };
+      }
       await api.create(body);
       created.push(body);
     }
