@@ -42,6 +42,11 @@ export async function renderChart(release: string, namespace: string, values: un
   if (configMaps.length !== 1)
     throw new Error(`expected one ConfigMap with config.yaml, got ${configMaps.length}`);
   const config = parse((configMaps[0]!.data as Record<string, string>)['config.yaml']!) as ChartConfig;
+  // The services read their tokens from the chart's Secrets, which is what the Roles allow.
+  if (!config.agent?.customSecret || !config.provisioner?.existingSecret)
+    throw new Error(
+      'the chart config names no token Secret (agent.customSecret, provisioner.existingSecret)',
+    );
   const workloads: Partial<Record<Service, Workload>> = {};
   for (const d of objects.filter((o) => o.kind === 'Deployment')) {
     const svc = d.metadata.labels?.['app.kubernetes.io/component'] as Service | undefined;
