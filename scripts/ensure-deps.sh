@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine, and nothing when it is all there:
-# Debian packages for the servers, Node 24, the npm workspace, and the Go-built binaries.
+# Debian packages for the servers, Node 24, the npm workspace, and the Go-built binaries
+# (test bed servers, helm, and deploy/check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +27,5 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
 fi
 
 bash testbed/scripts/build-binaries.sh all
+# The Docker-file checker the deploy tests run (keyed by its sources; prints its path).
+bash testbed/scripts/build-binaries.sh deploycheck >/dev/null
