@@ -159,12 +159,21 @@ describe("CircleCI's container-agent chart's values, every key", () => {
       roleRef: { kind: 'Role', name: role },
       subjects: [{ kind: 'ServiceAccount', name: 'acme-log-shipper', namespace: 'longshore' }],
     });
-    // Defaults: <fullname>-logging, no token Secret.
+    // The scheduler mounts that Secret in task pods' logging containers.
+    expect((await loadRendered(objects)).agent.taskPod.loggingTokenSecret).toBe('acme-log-shipper-token');
+    // Defaults: <fullname>-logging, and its token Secret <fullname>-logging-token.
     const dflt = await template();
     find(dflt, 'Role', `${NAME}-logging`);
-    expect(dflt.some((o) => o.kind === 'Secret' && o.type === 'kubernetes.io/service-account-token')).toBe(
+    expect(find(dflt, 'Secret', `${NAME}-logging-token`).metadata.annotations).toEqual({
+      'kubernetes.io/service-account.name': `${NAME}-logging`,
+    });
+    expect((await loadRendered(dflt)).agent.taskPod.loggingTokenSecret).toBe(`${NAME}-logging-token`);
+    // An account the user manages and no Secret named: the pod's own account, nothing rendered.
+    const own = await template({ values: { logging: { serviceAccount: { create: false } } } });
+    expect(own.some((o) => o.kind === 'Secret' && o.type === 'kubernetes.io/service-account-token')).toBe(
       false,
     );
+    expect((await loadRendered(own)).agent.taskPod.loggingTokenSecret).toBeUndefined();
   });
 
   it('agent.pdb gives the claimer a PodDisruptionBudget on its own pods; none by default', async () => {

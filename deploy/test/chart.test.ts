@@ -199,7 +199,10 @@ describe('what the services read', () => {
         },
       },
     });
-    expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
+    // Only the logging account's token Secret, which holds no resource class token.
+    expect(objects.filter((o) => o.kind === 'Secret').map((o) => o.type)).toEqual([
+      'kubernetes.io/service-account-token',
+    ]);
     expect((await loadRendered(objects)).agent.customSecret).toBe('my-tokens');
     expect(rules(objects, 'Role', `${NAME}-claimer`)).toEqual([
       { apiGroups: [''], resources: ['secrets'], resourceNames: ['my-tokens'], verbs: ['get'] },
@@ -211,6 +214,7 @@ describe('what the services read', () => {
       values: { provisioner: { existingSecret: 'my-secret', resourceClass: { name: 'my-org/my-runner' } } },
     });
     expect(objects.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name)).toEqual([
+      `${NAME}-logging-token`,
       `${NAME}-tokens`,
     ]);
     expect((await loadRendered(objects)).provisioner?.existingSecret).toBe('my-secret');

@@ -84,6 +84,11 @@ const TaskPodBlock = block(
     binDir: z.string().startsWith('/', 'must be an absolute path').default('/opt/circleci/bin'),
     /** Image of the logging container added when a job has service containers. */
     loggingImage: z.string().min(1).default('circleci/logging-collector:3'),
+    /**
+     * A service-account-token Secret (the chart's logging.serviceAccount.secret.name) that the
+     * logging container mounts as its Kubernetes credentials; unset, it gets the pod's own.
+     */
+    loggingTokenSecret: optionalString(),
     /** A task pod that cannot pull its image for this long fails its task. */
     imagePullTimeout: duration({ allowZero: false }).prefault('2m'),
     /** A task pod the cluster cannot schedule for this long fails its task. */

@@ -19,6 +19,7 @@ import {
   INJECTED_NON_ROOT_UID,
   LOGGING_CONTAINER,
   LOGGING_RESOURCES,
+  LOGGING_TOKEN_VOLUME,
   READINESS_FILE,
   STATUS_DIR,
   STATUS_VOLUME,
@@ -412,6 +413,38 @@ describe('buildTaskPod: service containers', () => {
     expect(alone.pod.spec?.hostAliases).toBeUndefined();
     expect(goatOf(alone.secret).readiness_file_path).toBe('');
   });
+
+  it('mounts the logging token Secret as in-cluster credentials in the logging container only', () => {
+    const withToken = (task: ReturnType<typeof withServices> | undefined) => {
+      const base = input(task === undefined ? {} : { task });
+      return buildTaskPod({
+        ...base,
+        settings: {
+          ...base.settings,
+          taskPod: { ...base.settings.taskPod, loggingTokenSecret: 'logging-token' },
+        },
+      });
+    };
+    const { pod } = withToken(withServices({ image: 'cimg/postgres:16.1', name: 'db' }));
+    expect(pod.spec?.volumes).toContainEqual({
+      name: LOGGING_TOKEN_VOLUME,
+      secret: { secretName: 'logging-token' },
+    });
+    expect(container(pod, LOGGING_CONTAINER).volumeMounts).toEqual([
+      { name: STATUS_VOLUME, mountPath: STATUS_DIR },
+      {
+        name: LOGGING_TOKEN_VOLUME,
+        mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
+        readOnly: true,
+      },
+    ]);
+    for (const c of pod.spec?.containers ?? []) {
+      if (c.name !== LOGGING_CONTAINER)
+        expect(c.volumeMounts?.some((m) => m.name === LOGGING_TOKEN_VOLUME) ?? false).toBe(false);
+    }
+    // No service containers, no logging container: the Secret is not mounted at all.
+    expect(withToken(undefined).pod.spec?.volumes?.some((v) => v.name === LOGGING_TOKEN_VOLUME)).toBe(false);
+  });
 });
 
 describe('buildTaskPod: the Secret', () => {
@@ -533,9 +566,12 @@ describe('buildTaskPod: purity and errors', () => {
         }),
       ),
     ).toBe(
-      `cannot build the task pod: agent.resourceClasses["${RC}"].spec.volumes[1].name: "${BIN_VOLUME}" is reserved for the volume the runner shares with the task agent; rename it`,
+      `cannot build the task pod: agent.resourceClasses["${RC}"].spec.volumes[1].name: "${BIN_VOLUME}" is reserved for a volume the runner adds to task pods; rename it`,
     );
     expect(fails(spec({ volumes: [{ name: STATUS_VOLUME, emptyDir: {} }] }))).toContain('volumes[0].name');
+    expect(fails(spec({ volumes: [{ name: LOGGING_TOKEN_VOLUME, emptyDir: {} }] }))).toContain(
+      'volumes[0].name',
+    );
     expect(fails(spec({ initContainers: [{ name: INIT_CONTAINER, image: 'x' }] }))).toContain(
       'spec.initContainers[0].name',
     );

@@ -77,6 +77,14 @@ export const STATUS_DIR = '/opt/circleci/status';
  * before it starts the task agent, so steps do not run before their databases are up.
  */
 export const READINESS_FILE = `${STATUS_DIR}/ready`;
+/**
+ * With taskPod.loggingTokenSecret set: that Secret (a service-account token, ca.crt and
+ * namespace) mounted where Kubernetes clients look for in-cluster credentials, in the
+ * logging container only. The ServiceAccount admission plugin leaves a container that
+ * already mounts this path alone, so the pod's own account does not shadow it.
+ */
+export const LOGGING_TOKEN_VOLUME = 'circleci-logging-token';
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** The logging container's requests and limits: seed 000's defaults. */
 export const LOGGING_RESOURCES = {
   requests: { cpu: '50m', memory: '64Mi' },
@@ -126,7 +134,12 @@ export interface TaskPodInput {
     namespace: string;
     runnerApiUrl: string;
     maxRunTimeMs: number;
-    taskPod: { initImage: string; binDir: string; loggingImage: string };
+    taskPod: {
+      initImage: string;
+      binDir: string;
+      loggingImage: string;
+      loggingTokenSecret?: string | undefined;
+    };
     /** autodetectPlatform: the OS/arch pairs the primary image supports; undefined = no constraint. */
     platforms?: Platform[];
   };
@@ -231,7 +244,7 @@ function podSpec(
   serviceJobs: readonly JobContainer[],
   specPath: Path,
 ): V1PodSpec {
-  const { binDir, initImage, loggingImage } = input.settings.taskPod;
+  const { binDir, initImage, loggingImage, loggingTokenSecret } = input.settings.taskPod;
   const spec = structuredClone(input.classConfig.spec ?? {});
   if (!isRecord(spec)) throw new TaskPodError(specPath, 'must be a mapping');
   const templatePath = [...specPath, 'containers', 0];
@@ -244,6 +257,7 @@ function podSpec(
   const userVolumes = recordListAt(spec, 'volumes', specPath);
   checkReserved(userVolumes, userInit, templateMounts, binDir, specPath);
   const hasServices = serviceJobs.length > 0;
+  const loggingToken = hasServices && loggingTokenSecret !== undefined;
   const injectedSc = injectedSecurityContext(spec, specPath);
 
   const binMount = (): V1VolumeMount => ({ name: BIN_VOLUME, mountPath: binDir });
@@ -289,7 +303,12 @@ function podSpec(
           name: LOGGING_CONTAINER,
           image: loggingImage,
           resources: structuredClone(LOGGING_RESOURCES),
-          volumeMounts: [statusMount()],
+          volumeMounts: [
+            statusMount(),
+            ...(loggingToken
+              ? [{ name: LOGGING_TOKEN_VOLUME, mountPath: SERVICE_ACCOUNT_DIR, readOnly: true }]
+              : []),
+          ],
           ...(injectedSc ? { securityContext: { ...injectedSc } } : {}),
         },
       ]
@@ -302,6 +321,7 @@ function podSpec(
     ...asKube<V1Volume[]>(userVolumes),
     { name: BIN_VOLUME, emptyDir: {} },
     ...(hasServices ? [{ name: STATUS_VOLUME, emptyDir: {} }] : []),
+    ...(loggingToken ? [{ name: LOGGING_TOKEN_VOLUME, secret: { secretName: loggingTokenSecret } }] : []),
   ];
   out.restartPolicy = 'Never';
   out.activeDeadlineSeconds = activeDeadline(spec, input.settings.maxRunTimeMs, specPath);
@@ -323,10 +343,10 @@ function checkReserved(
   specPath: Path,
 ): void {
   volumes.forEach((v, i) => {
-    if (v.name === BIN_VOLUME || v.name === STATUS_VOLUME) {
+    if (v.name === BIN_VOLUME || v.name === STATUS_VOLUME || v.name === LOGGING_TOKEN_VOLUME) {
       throw new TaskPodError(
         [...specPath, 'volumes', i, 'name'],
-        `"${v.name}" is reserved for the volume the runner shares with the task agent; rename it`,
+        `"${v.name}" is reserved for a volume the runner adds to task pods; rename it`,
       );
     }
   });

@@ -29,6 +29,8 @@ images (agent.taskPod.initImage, loggingImage), unless agent.taskPod sets them i
 {{- if and $init (not $taskPod.initImage) }}{{ $_ := set $taskPod "initImage" $init }}{{ end -}}
 {{- $logImg := include "longshore.imageRef" (omit ((($v.logging | default dict).image) | default dict) "digest") -}}
 {{- if and $logImg (not $taskPod.loggingImage) }}{{ $_ := set $taskPod "loggingImage" $logImg }}{{ end -}}
+{{- $logToken := include "longshore.loggingTokenSecret" . -}}
+{{- if and $logToken (not $taskPod.loggingTokenSecret) }}{{ $_ := set $taskPod "loggingTokenSecret" $logToken }}{{ end -}}
 {{- if $taskPod }}{{ $_ := set $agent "taskPod" $taskPod }}{{ end -}}
 {{- if and (index $v "runner-api-sim").enabled (not $a.runnerAPI) -}}
 {{- $_ := set $agent "runnerAPI" (include "longshore.simUrl" .) -}}

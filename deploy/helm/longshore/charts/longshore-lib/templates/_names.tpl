@@ -57,6 +57,17 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- (.Values.agent | default dict).customSecret | default (printf "%s-tokens" (include "longshore.fullname" .)) -}}
 {{- end -}}
 
+{{/* The logging containers' service-account-token Secret (seed 000: "a custom service account
+token for logging containers"): logging.serviceAccount.secret.name, else, when the chart
+creates the account, <account>-token. Empty: the logging containers get the pod's account. */}}
+{{- define "longshore.loggingTokenSecret" -}}
+{{- $sa := (.Values.logging | default dict).serviceAccount | default dict -}}
+{{- $named := ($sa.secret | default dict).name -}}
+{{- if $named -}}{{ $named }}
+{{- else if $sa.create -}}{{ printf "%s-token" ($sa.name | default (include "longshore.svcName" (dict "root" . "svc" "logging"))) }}
+{{- end -}}
+{{- end -}}
+
 {{/* The Secret in seed 002's existingSecret form: provisioner.existingSecret, else ours. */}}
 {{- define "longshore.provisionerSecretName" -}}
 {{- (.Values.provisioner | default dict).existingSecret | default (printf "%s-provisioner" (include "longshore.fullname" .)) -}}
