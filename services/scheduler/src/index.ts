@@ -6,5 +6,6 @@ export {
   parseImageRef,
   RegistryImagePlatforms,
 } from './image-platforms.ts';
+export { buildTaskPod, type TaskPodInput } from './pod-builder.ts';
 export { type RunningScheduler, type SchedulerDeps, startScheduler } from './scheduler.ts';
 export { type SchedulerSettings, schedulerSettings } from './settings.ts';

@@ -1,0 +1,116 @@
+// Longshore's services as their own processes, as deployed: one Node process per service,
+// each with the shared config file and its own bench user's kubeconfig. Peak RSS and CPU
+// time come from /proc, read from outside the process.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { REPO_ROOT } from '@longshore/testbed';
+
+export const SERVICES = ['claimer', 'scheduler', 'gc', 'constraints', 'vm-scaler'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export interface ProcStats {
+  /** VmHWM: the peak resident set size, MB. */
+  peakRssMb: number;
+  /** utime + stime, seconds. */
+  cpuSeconds: number;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat; 100 on Linux everywhere we run. */
+const CLK_TCK = 100;
+
+export function procStats(pid: number): ProcStats | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const hwm = /VmHWM:\s+(\d+)\s+kB/.exec(status);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    return { peakRssMb: Number(hwm?.[1] ?? 0) / 1024, cpuSeconds: (utime + stime) / CLK_TCK };
+  } catch {
+    return undefined;
+  }
+}
+
+export class ServiceProcs {
+  readonly procs = new Map<ServiceName, ChildProcess>();
+  readonly #urls = new Map<ServiceName, string>();
+  readonly #logDir: string;
+
+  constructor(logDir: string) {
+    this.#logDir = logDir;
+  }
+
+  start(
+    svc: ServiceName,
+    configFile: string,
+    kubeconfig: string,
+    extraEnv: Record<string, string> = {},
+  ): void {
+    const log = createWriteStream(join(this.#logDir, `bench-${svc}.log`), { flags: 'a' });
+    // LONGSHORE_BENCH_CPU_PROF=<dir>: V8 CPU profiles of every service, for finding hot spots.
+    const prof = process.env.LONGSHORE_BENCH_CPU_PROF;
+    const flags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+    const child = spawn(process.execPath, [...flags, join(REPO_ROOT, 'services', svc, 'src', 'main.ts')], {
+      env: { PATH: process.env.PATH, LONGSHORE_CONFIG: configFile, KUBECONFIG: kubeconfig, ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let buffered = '';
+    const onData = (d: Buffer) => {
+      log.write(d);
+      if (this.#urls.has(svc)) return;
+      buffered += d.toString();
+      const m = /"url":"(http:\/\/[^"]+)".*serving \/livez/.exec(buffered);
+      if (m) this.#urls.set(svc, m[1]!);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', () => log.end());
+    this.procs.set(svc, child);
+  }
+
+  /** Waits for every started service to answer /readyz; throws naming one that died or never did. */
+  async ready(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (const [svc, child] of this.procs) {
+      for (;;) {
+        if (child.exitCode !== null)
+          throw new Error(`${svc} exited (${child.exitCode}); see .testbed/logs/bench-${svc}.log`);
+        const url = this.#urls.get(svc);
+        if (url) {
+          const ok = await fetch(`${url}/readyz`)
+            .then((r) => r.ok)
+            .catch(() => false);
+          if (ok) break;
+        }
+        if (Date.now() > deadline) throw new Error(`${svc} not ready after ${timeoutMs} ms`);
+        await sleep(100);
+      }
+    }
+  }
+
+  stats(): Partial<Record<ServiceName, ProcStats>> {
+    const out: Partial<Record<ServiceName, ProcStats>> = {};
+    for (const [svc, child] of this.procs) {
+      const s = child.pid === undefined ? undefined : procStats(child.pid);
+      if (s) out[svc] = s;
+    }
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      [...this.procs.values()].map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+}
