@@ -4,7 +4,8 @@
 // developer's personal context could create pods in the wrong cluster.
 import { existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { PooledKubeConfig } from './pooled.ts';
 
 /** No usable Kubernetes configuration. The message says what was tried. */
 export class KubeConfigError extends Error {
@@ -41,14 +42,14 @@ export function loadKubeConfig(options: LoadKubeConfigOptions = {}): KubeConfig 
 
 /** Loads one file, or several merged as kubectl merges $KUBECONFIG (first file's context wins). */
 function fromFiles(files: readonly string[], origin: string): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new PooledKubeConfig();
   for (const [i, file] of files.entries()) {
     if (!existsSync(file)) throw new KubeConfigError(`kubeconfig ${file} (from ${origin}) does not exist`);
     try {
       if (i === 0) {
         kc.loadFromFile(file);
       } else {
-        const more = new KubeConfig();
+        const more = new PooledKubeConfig();
         more.loadFromFile(file);
         kc.mergeConfig(more, true);
       }
@@ -78,7 +79,7 @@ function inCluster(host: string, port: string, saDir: string): KubeConfig {
   const server = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const nsFile = join(saDir, 'namespace');
   const namespace = existsSync(nsFile) ? readTrimmed(nsFile) : undefined;
-  const kc = new KubeConfig();
+  const kc = new PooledKubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: 'inCluster', server, caFile: join(saDir, 'ca.crt'), skipTLSVerify: false }],
     users: [

@@ -19,3 +19,4 @@ export {
   kubeStatusOf,
   statusCodeOf,
 } from './errors.ts';
+export { PooledKubeConfig } from './pooled.ts';

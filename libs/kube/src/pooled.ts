@@ -1,0 +1,30 @@
+// client-node 2.0 builds a new undici Agent for every API call (KubeConfig's
+// applySecurityAuthentication), so every request opens its own TCP and TLS connection,
+// parses the CA again, and leaves the old agent's keep-alive socket behind. Measured on
+// the test bed (bench/): TLS set-up was the scheduler's largest CPU cost. This KubeConfig
+// keeps one Agent per (cluster, user), as client-node already does for its watch agents,
+// so API calls reuse kept-alive connections. Credentials in headers (tokens, token files)
+// are still applied per request; a rotated client certificate file takes a restart, as
+// with client-node's own watch agents.
+import { KubeConfig, type RequestContext } from '@kubernetes/client-node';
+
+type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+
+export class PooledKubeConfig extends KubeConfig {
+  readonly #dispatchers = new Map<string, Dispatcher>();
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    const fresh = context.getDispatcher();
+    if (fresh === undefined) return;
+    const key = JSON.stringify([this.getCurrentCluster()?.name ?? '', this.getCurrentUser()?.name ?? '']);
+    const pooled = this.#dispatchers.get(key);
+    if (pooled === undefined) {
+      this.#dispatchers.set(key, fresh);
+    } else {
+      context.setDispatcher(pooled);
+      // Never connected: closing it costs nothing and frees it at once.
+      void fresh.close().catch(() => {});
+    }
+  }
+}
