@@ -98,6 +98,7 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
     ledger: d.ledger,
     bus: d.bus,
     capacity,
+    scrubber: d.scrubber,
     logger: d.logger.child({ unit: 'finisher' }),
     metrics: { finished: (how) => finished.inc({ how }) },
   });

@@ -93,6 +93,7 @@ export class ClaimTaker {
         );
         await ledger.abandon(runner, p.allocation);
         this.#d.capacity.release(p.resourceClass);
+        this.#d.scrubber.delete(p.token);
         return;
       }
       logger.warn(
@@ -132,6 +133,7 @@ export class ClaimTaker {
       this.#d.logger.error({ err: (err as Error).message }, 'could not give the claim back either');
     } finally {
       this.#d.capacity.release(resourceClass);
+      this.#d.scrubber.delete(claim.task_token);
     }
   }
 }
