@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { PooledKubeConfig } from '@longshore/kube';
 import { type BenchUser, benchToken, layout, nodeObject } from '@longshore/testbed';
 import { stringify } from 'yaml';
 
@@ -40,8 +41,13 @@ export function benchKubeconfig(admin: KubeConfig, user: BenchUser, dir: string)
   return file;
 }
 
+/**
+ * A bench user's client. Keep-alive connections, as the services' own clients have
+ * (@longshore/kube's PooledKubeConfig): client-node alone opens a TCP and TLS connection
+ * per request, which would make the baseline slower than a sensible minimal client.
+ */
 export function loadKube(file: string): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new PooledKubeConfig();
   kc.loadFromFile(file);
   return kc;
 }
