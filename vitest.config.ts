@@ -8,7 +8,10 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{libs,services,tools,testbed,bench}/*/src/**/*.test.ts', '{testbed,bench}/src/**/*.test.ts'],
+          include: [
+            '{libs,services,tools,testbed,bench}/*/src/**/*.test.ts',
+            '{testbed,bench}/src/**/*.test.ts',
+          ],
           exclude: ['**/node_modules/**'],
         },
       },
