@@ -194,7 +194,11 @@ async function main(): Promise<number> {
   return 0;
 }
 
-process.exitCode = await main().catch((err: unknown) => {
+const code = await main().catch((err: unknown) => {
   process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
   return 1;
 });
+// Everything the run started is stopped by now (services, simulator, bus, watches, nodes),
+// but client-node keeps two idle keep-alive connections to the apiserver after its watches
+// stop, and they held the process open after the results were written. Exit explicitly.
+process.exit(code);
