@@ -1,13 +1,19 @@
 // What the benchmarks need from the test bed's apiserver: kubeconfigs for the bench users
 // (whose requests the audit log counts), a namespace of their own, and extra kwok nodes
 // that are removed again afterwards.
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '@longshore/kube';
-import { type BenchUser, benchToken, layout, nodeObject } from '@longshore/testbed';
+import {
+  type BenchUser,
+  benchToken,
+  layout,
+  nodeObject,
+  type TempNamespace,
+  tempNamespace,
+} from '@longshore/testbed';
 import { stringify } from 'yaml';
 
 /** Label on everything the bench creates outside its namespace (nodes), valued with the run id. */
@@ -52,29 +58,9 @@ export function loadKube(file: string): KubeConfig {
   return kc;
 }
 
-export interface BenchNamespace {
-  name: string;
-  cleanup(): Promise<void>;
-}
-
-/**
- * A namespace for one phase. The test bed runs no controller-manager: cleanup empties it
- * and clears its finalizer, the namespace controller's job.
- */
-export async function benchNamespace(core: CoreV1Api, stem: string): Promise<BenchNamespace> {
-  const name = `${stem}-${randomBytes(3).toString('hex')}`;
-  await core.createNamespace({ body: { metadata: { name, labels: { [BENCH_LABEL]: stem } } } });
-  return {
-    name,
-    cleanup: async () => {
-      await core.deleteCollectionNamespacedPod({ namespace: name, gracePeriodSeconds: 0 }).catch(() => {});
-      await core.deleteCollectionNamespacedSecret({ namespace: name }).catch(() => {});
-      await core.deleteNamespace({ name }).catch(() => {});
-      await core
-        .replaceNamespaceFinalize({ name, body: { metadata: { name }, spec: { finalizers: [] } } })
-        .catch(() => {});
-    },
-  };
+/** A namespace for one phase, labelled BENCH_LABEL=stem (the test bed's tempNamespace). */
+export function benchNamespace(core: CoreV1Api, stem: string): Promise<TempNamespace> {
+  return tempNamespace(core, stem, BENCH_LABEL);
 }
 
 const isReady = (n: { status?: { conditions?: { type: string; status: string }[] } }) =>

@@ -126,19 +126,13 @@ async function main(): Promise<number> {
           const ours = r.kubeRequests.requests.filter((q) => q.user !== 'bench-baseline');
           const all = countRequests(ours);
           const podLists = ours.filter((q) => q.verb === 'list' && q.resource === 'pods').length;
+          const { kubeRequests: _counted, ...load } = r;
           results.longshore = {
-            tasks: r.tasks,
-            completed: r.completed,
-            duplicated: r.duplicated,
-            lost: r.lost,
-            elapsedMs: r.elapsedMs,
-            tasksPerSecond: r.tasksPerSecond,
-            stages: r.stages,
+            ...load,
             kubePerTask: audit
               ? { writes: all.writes / r.tasks, reads: all.reads / r.tasks, podLists: podLists / r.tasks }
               : undefined,
             kubeByService: countByUser(ours),
-            runnerApi: r.runnerApi,
             services: Object.fromEntries(
               Object.entries(procs).map(([svc, s]) => [
                 svc,
@@ -152,14 +146,8 @@ async function main(): Promise<number> {
           const n = Math.round(opts.rate * opts.rateSeconds);
           log(`fixed load: ${opts.rate} tasks/s for ${opts.rateSeconds} s`);
           const r = await fleet.runLoad({ tasks: n, image: opts.image, rate: opts.rate, audit: undefined });
-          results.fixedLoad = {
-            rate: opts.rate,
-            tasks: r.tasks,
-            completed: r.completed,
-            duplicated: r.duplicated,
-            lost: r.lost,
-            stages: r.stages,
-          };
+          const { tasks, completed, duplicated, lost, stages } = r;
+          results.fixedLoad = { rate: opts.rate, tasks, completed, duplicated, lost, stages };
         }
         if (has('scaler')) {
           log(`vm-scaler: ${opts.scalerChanges} queue changes`);

@@ -2,7 +2,7 @@
 // Markdown table (also printed).
 import { cpus, loadavg, totalmem } from 'node:os';
 import type { RequestCounts } from './audit.ts';
-import { STAGE_LABEL, STAGES } from './longshore.ts';
+import { type LoadResult, STAGE_LABEL, STAGES } from './longshore.ts';
 import type { ProcStats } from './procs.ts';
 import { type Percentiles, round } from './stats.ts';
 import type { ScalerResult } from './vm-scaler.ts';
@@ -39,27 +39,13 @@ export interface Results {
     createToEndMs: Percentiles | undefined;
     kube: RequestCounts | undefined;
   };
-  longshore?: {
-    tasks: number;
-    completed: number;
-    duplicated: number;
-    lost: number;
-    elapsedMs: number;
-    tasksPerSecond: number | undefined;
-    stages: Record<string, Percentiles | undefined>;
+  /** The load run's figures, its audit window replaced by the counts taken from it. */
+  longshore?: Omit<LoadResult, 'kubeRequests'> & {
     kubePerTask: { writes: number; reads: number; podLists: number } | undefined;
     kubeByService: Record<string, RequestCounts>;
-    runnerApi: { perTask: number; byEndpoint: Record<string, number> };
     services: Record<string, ProcStats & { cpuSecondsInRun: number }>;
   };
-  fixedLoad?: {
-    rate: number;
-    tasks: number;
-    completed: number;
-    duplicated: number;
-    lost: number;
-    stages: Record<string, Percentiles | undefined>;
-  };
+  fixedLoad?: Pick<LoadResult, 'tasks' | 'completed' | 'duplicated' | 'lost' | 'stages'> & { rate: number };
   scaler?: ScalerResult;
   ratio?: number | undefined;
 }

@@ -31,7 +31,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { tempNamespace, testKube } from '../../testbed/test/kube-helpers.ts';
+import { tempNamespace, testKube, vmWithInstance } from '../../testbed/test/kube-helpers.ts';
 import { kubeconfigFor, loadKubeconfigText, mintToken, ServiceProcesses } from './rbac-fleet.ts';
 import {
   ACCOUNTS,
@@ -254,37 +254,9 @@ function chartValues(simUrl: string, prefix: string, places?: Record<Place, stri
   };
 }
 
-async function finishedVm(custom: CustomObjectsApi, namespace: string, name: string, pool: string) {
+function finishedVm(custom: CustomObjectsApi, namespace: string, name: string, pool: string) {
   const labels = { [Labels.managedBy]: MANAGED_BY, 'longshore.io/vm-pool': pool };
-  const vm = (await custom.createNamespacedCustomObject({
-    ...KUBEVIRT,
-    plural: 'virtualmachines',
-    namespace,
-    body: { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: { name, labels }, spec: {} },
-  })) as { metadata: { uid: string } };
-  await custom.createNamespacedCustomObject({
-    ...KUBEVIRT,
-    plural: 'virtualmachineinstances',
-    namespace,
-    body: {
-      apiVersion: 'kubevirt.io/v1',
-      kind: 'VirtualMachineInstance',
-      metadata: {
-        name,
-        labels,
-        ownerReferences: [
-          {
-            apiVersion: 'kubevirt.io/v1',
-            kind: 'VirtualMachine',
-            name,
-            uid: vm.metadata.uid,
-            controller: true,
-          },
-        ],
-      },
-      status: { phase: 'Succeeded' },
-    },
-  });
+  return vmWithInstance(custom, namespace, name, labels, 'Succeeded');
 }
 
 /** The JSON log records of a service. */

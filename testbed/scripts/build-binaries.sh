@@ -65,27 +65,22 @@ build_etcd() {
   mv "$out.tmp" "$out"
 }
 
-build_kwok() {
-  local out="$BIN/kwok-$KWOK_VERSION"
+# `go install`s a plain main package into the cache as <name>-<version>.
+go_install_as() { # $1 = name, $2 = version, $3 = package path
+  local out="$BIN/$1-$2"
   [ -x "$out" ] && return 0
-  need_go kwok
-  echo "build-binaries: building kwok $KWOK_VERSION" >&2
+  need_go "$1"
+  echo "build-binaries: building $1 $2" >&2
   local gobin; gobin=$(mktemp -d)
-  GOBIN="$gobin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-  mv "$gobin/kwok" "$out"; rm -rf "$gobin"
+  GOBIN="$gobin" go install -trimpath -ldflags "-s -w" "$3@$2"
+  mv "$gobin/$1" "$out"; rm -rf "$gobin"
 }
+
+build_kwok() { go_install_as kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok; }
 
 # helm renders and lints deploy/helm in the deploy tests (no release is installed: the tests
 # apply the rendered objects themselves).
-build_helm() {
-  local out="$BIN/helm-$HELM_VERSION"
-  [ -x "$out" ] && return 0
-  need_go helm
-  echo "build-binaries: building helm $HELM_VERSION" >&2
-  local gobin; gobin=$(mktemp -d)
-  GOBIN="$gobin" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-  mv "$gobin/helm" "$out"; rm -rf "$gobin"
-}
+build_helm() { go_install_as helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm; }
 
 # deploycheck (deploy/check) statically checks docker-compose.yml and the Dockerfile with
 # Docker's own libraries (no Docker engine here). Keyed by a hash of its sources; prints

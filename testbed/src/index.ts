@@ -2,5 +2,6 @@
 export { ENV_FILE, REPO_ROOT, readTestbedEnv, type TestbedEnv } from './env.ts';
 export { defaultFleet, KWOK_NODE_ANNOTATION, type NodeShape, nodeObject } from './fleet.ts';
 export { layout } from './layout.ts';
+export { type TempNamespace, tempNamespace } from './namespaces.ts';
 export { BENCH_USERS, type BenchUser, benchToken } from './pki.ts';
 export { down, status, type UpOptions, type UpResult, up } from './up.ts';

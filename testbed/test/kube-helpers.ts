@@ -1,7 +1,6 @@
 // Small helpers for integration tests that talk to the test bed's apiserver.
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { readTestbedEnv } from '../src/env.ts';
 
 export function testKube() {
@@ -10,26 +9,7 @@ export function testKube() {
   return { kc, core: kc.makeApiClient(CoreV1Api) };
 }
 
-/**
- * Creates a namespace unique to one test file; returns it and a cleanup function. The test
- * bed runs no controller-manager, so cleanup does the namespace controller's job: delete
- * the pods and Secrets, then clear the namespace's finalizer so it really goes away.
- */
-export async function tempNamespace(core: CoreV1Api, stem: string) {
-  const name = `${stem}-${randomBytes(3).toString('hex')}`;
-  await core.createNamespace({ body: { metadata: { name, labels: { 'longshore.io/test': stem } } } });
-  return {
-    name,
-    cleanup: async () => {
-      await core.deleteCollectionNamespacedPod({ namespace: name, gracePeriodSeconds: 0 }).catch(() => {});
-      await core.deleteCollectionNamespacedSecret({ namespace: name }).catch(() => {});
-      await core.deleteNamespace({ name }).catch(() => {});
-      await core
-        .replaceNamespaceFinalize({ name, body: { metadata: { name }, spec: { finalizers: [] } } })
-        .catch(() => {});
-    },
-  };
-}
+export { tempNamespace } from '../src/namespaces.ts';
 
 /** Polls a pod until pred holds; returns it. The error says what was last seen. */
 export async function waitForPod(
@@ -59,4 +39,54 @@ export function simplePod(name: string, image: string, extra: Partial<V1Pod['spe
       ...extra,
     },
   };
+}
+
+const KUBEVIRT = { group: 'kubevirt.io', version: 'v1' } as const;
+
+/**
+ * A VirtualMachine and its VirtualMachineInstance in the given phase, as KubeVirt would
+ * have made them for a pool (the test bed has the CRDs, not KubeVirt). Returns the VM's uid.
+ */
+export async function vmWithInstance(
+  custom: CustomObjectsApi,
+  namespace: string,
+  name: string,
+  labels: Record<string, string>,
+  phase: string,
+): Promise<string> {
+  const vm = (await custom.createNamespacedCustomObject({
+    ...KUBEVIRT,
+    plural: 'virtualmachines',
+    namespace,
+    body: {
+      apiVersion: 'kubevirt.io/v1',
+      kind: 'VirtualMachine',
+      metadata: { name, labels },
+      spec: { runStrategy: 'Once' },
+    },
+  })) as { metadata: { uid: string } };
+  await custom.createNamespacedCustomObject({
+    ...KUBEVIRT,
+    plural: 'virtualmachineinstances',
+    namespace,
+    body: {
+      apiVersion: 'kubevirt.io/v1',
+      kind: 'VirtualMachineInstance',
+      metadata: {
+        name,
+        labels,
+        ownerReferences: [
+          {
+            apiVersion: 'kubevirt.io/v1',
+            kind: 'VirtualMachine',
+            name,
+            uid: vm.metadata.uid,
+            controller: true,
+          },
+        ],
+      },
+      status: { phase },
+    },
+  });
+  return vm.metadata.uid;
 }

@@ -4,7 +4,11 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { createLogger } from '@longshore/logging';
 import { createMetricsRegistry } from '@longshore/service-kit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempNamespace, testKube } from '../../../testbed/test/kube-helpers.ts';
+import {
+  vmWithInstance as createVmWithInstance,
+  tempNamespace,
+  testKube,
+} from '../../../testbed/test/kube-helpers.ts';
 import { createScalerMetrics, KubeVmInventory, VmReaper } from '../src/index.ts';
 
 const kube = testKube();
@@ -19,43 +23,8 @@ afterEach(async () => {
 const labels = { 'app.kubernetes.io/managed-by': 'longshore', 'longshore.io/vm-pool': 'pool-a' };
 
 /** A pool VM and its instance in the given phase, as KubeVirt would have made them. */
-async function vmWithInstance(namespace: string, name: string, phase: string): Promise<string> {
-  const vm = (await custom.createNamespacedCustomObject({
-    ...KUBEVIRT,
-    plural: 'virtualmachines',
-    namespace,
-    body: {
-      apiVersion: 'kubevirt.io/v1',
-      kind: 'VirtualMachine',
-      metadata: { name, labels },
-      spec: { runStrategy: 'Once' },
-    },
-  })) as { metadata: { uid: string } };
-  await custom.createNamespacedCustomObject({
-    ...KUBEVIRT,
-    plural: 'virtualmachineinstances',
-    namespace,
-    body: {
-      apiVersion: 'kubevirt.io/v1',
-      kind: 'VirtualMachineInstance',
-      metadata: {
-        name,
-        labels,
-        ownerReferences: [
-          {
-            apiVersion: 'kubevirt.io/v1',
-            kind: 'VirtualMachine',
-            name,
-            uid: vm.metadata.uid,
-            controller: true,
-          },
-        ],
-      },
-      status: { phase },
-    },
-  });
-  return vm.metadata.uid;
-}
+const vmWithInstance = (namespace: string, name: string, phase: string): Promise<string> =>
+  createVmWithInstance(custom, namespace, name, labels, phase);
 
 async function vmNames(namespace: string): Promise<string[]> {
   const list = (await custom.listNamespacedCustomObject({
