@@ -55,7 +55,11 @@ export interface ConsumerHandle {
   readonly durable: string;
   /** The one filter subject used on the server (see filterSubjectFor). */
   readonly filterSubject: string;
-  /** Stops pulling, gives back buffered messages, and waits for running handlers. */
+  /**
+   * Stops pulling, gives back buffered messages, and waits for running handlers. A message
+   * the server sent just as the pull was cancelled never reaches the client; the server
+   * hands it out again once its ack wait runs out.
+   */
   stop(): Promise<void>;
 }
 

@@ -29,6 +29,9 @@ it('stop() waits for the in-flight handler, whose ack still lands', async () => 
   await bus.publish(Subjects.taskClaimed, claimed('t1'), { msgId: 't1' });
   await bus.publish(Subjects.taskClaimed, claimed('t2'), { msgId: 't2' });
   await eventually(() => expect(started).toEqual(['t1']));
+  // Both are in this client's hands before it stops: t2 buffered behind t1. (One still on
+  // its way from the server when the pull is cancelled waits out its ack wait instead.)
+  await eventually(async () => expect((await world.consumerInfo('stopper')).num_ack_pending).toBe(2));
   let stopped = false;
   const stopping = handle.stop().then(() => {
     stopped = true;
