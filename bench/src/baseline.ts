@@ -2,7 +2,8 @@
 // apiserver and kwok nodes, exactly the objects the scheduler creates per task (the task
 // Secret and Pod, built by the scheduler's own buildTaskPod from the same config), at the
 // same concurrency (agent.maxConcurrentTasks), follows each pod to its end through one
-// watch, as the scheduler does, and deletes both.
+// watch, as the scheduler does, and deletes both. Like the scheduler, it sends each pair
+// (the two creates, the two deletes) at once.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, makeInformer, type V1Pod } from '@kubernetes/client-node';
 import { MANAGED_SELECTOR, TaskConfig } from '@longshore/contracts';
@@ -91,12 +92,17 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
       const name = pod.metadata!.name!;
       const ended = new Promise<void>((resolve) => waiting.set(name, resolve));
       const t0 = Date.now();
-      await core.createNamespacedSecret({ namespace: ns, body: secret });
-      await core.createNamespacedPod({ namespace: ns, body: pod });
+      // Each pair at once, as the scheduler sends them.
+      await Promise.all([
+        core.createNamespacedSecret({ namespace: ns, body: secret }),
+        core.createNamespacedPod({ namespace: ns, body: pod }),
+      ]);
       await ended;
       const t1 = Date.now();
-      await core.deleteNamespacedPod({ name, namespace: ns, gracePeriodSeconds: 0 });
-      await core.deleteNamespacedSecret({ name, namespace: ns });
+      await Promise.all([
+        core.deleteNamespacedPod({ name, namespace: ns, gracePeriodSeconds: 0 }),
+        core.deleteNamespacedSecret({ name, namespace: ns }),
+      ]);
       const t2 = Date.now();
       result.createToEndMs.push(t1 - t0);
       result.endToDeletedMs.push(t2 - t1);

@@ -107,6 +107,34 @@ describe('claimer + scheduler', () => {
     expect(tExit!.history.filter((e) => e.type === 'failed')).toHaveLength(1);
   });
 
+  it('fails a task whose pod the apiserver refuses, says why, and leaves neither pod nor Secret', async () => {
+    fleet = await Fleet.start({
+      classes: {
+        'e2e/bad': {
+          token: 'tok-bad-0000001',
+          spec: { containers: [{ resources: { limits: { cpu: 'lots' } } }] },
+        },
+      },
+    });
+    fleet.spawn('scheduler');
+    fleet.spawn('claimer');
+    const id = await fleet.admin.enqueue({ resource_class: 'e2e/bad', image: 'fate.test/succeed:300ms' });
+    const [t] = await fleet.waitForTasksEnded([id]);
+    expect(t!.state).toBe('failed');
+    expect(t!.history.at(-1)).toMatchObject({
+      message: expect.stringContaining('quantities must match the regular expression'),
+    });
+    expect(claimsOf(t!)).toBe(1);
+    // The Secret, created alongside the refused pod, is deleted again.
+    await fleet.waitFor('the task Secret to be removed', async () => {
+      const o = await fleet!.taskObjects();
+      return o.pods.length === 0 && o.secrets.length === 0 ? o : undefined;
+    });
+    expect(fleet.events$('task.failed').map((e) => e.payload)).toEqual([
+      expect.objectContaining({ task_id: id, reason: 'rejected', to_retry: false }),
+    ]);
+  });
+
   it('autodetectPlatform: places a task pod on nodes its image can run on, as its registry says', async () => {
     // A registry on loopback (a server we do not own, so a stand-in) with an arm64-only image.
     const registry = createServer((_req, res) => {

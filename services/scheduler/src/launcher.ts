@@ -81,16 +81,21 @@ export class Launcher {
       if (err instanceof TaskPodError) return this.#reject(claim, err.message);
       throw err;
     }
+    // The Secret and the Pod are created at once: one apiserver round trip per claim, not
+    // two. The pod needs the Secret only when the kubelet sets up its containers, long after
+    // both requests have returned (and the kubelet retries a missing Secret). If either is
+    // refused, #reject deletes both; if either fails otherwise, the claim is redelivered and
+    // whichever exists already answers AlreadyExists.
     const namespace = settings.namespace;
-    try {
-      await this.#d.core.createNamespacedSecret({ namespace, body: objects.secret });
-    } catch (err) {
-      if (!isAlreadyExists(err)) return this.#kubeFailure(claim, err, 'task Secret');
+    const [secret, pod] = await Promise.allSettled([
+      this.#d.core.createNamespacedSecret({ namespace, body: objects.secret }),
+      this.#d.core.createNamespacedPod({ namespace, body: objects.pod }),
+    ]);
+    if (secret.status === 'rejected' && !isAlreadyExists(secret.reason)) {
+      return this.#kubeFailure(claim, secret.reason, 'task Secret');
     }
-    try {
-      await this.#d.core.createNamespacedPod({ namespace, body: objects.pod });
-    } catch (err) {
-      if (!isAlreadyExists(err)) return this.#kubeFailure(claim, err, 'task pod');
+    if (pod.status === 'rejected' && !isAlreadyExists(pod.reason)) {
+      return this.#kubeFailure(claim, pod.reason, 'task pod');
     }
     await ledger.mark(claim.task_id, claim.attempt, 'launched');
     await this.#announce(claim, objects.pod.metadata!.name!);
@@ -115,12 +120,9 @@ export class Launcher {
   async #reject(claim: TaskClaimed, error: string): Promise<HandlerResult> {
     const { settings } = this.#d;
     this.#d.logger.warn({ task_id: claim.task_id, attempt: claim.attempt, error }, 'task pod rejected');
-    await this.#d.core
-      .deleteNamespacedSecret({
-        name: taskObjectName(claim.task_id, claim.attempt),
-        namespace: settings.namespace,
-      })
-      .catch(() => {});
+    // The verdict first: if the apiserver took the pod (and refused the Secret), deleting it
+    // makes the pod tracker announce an interrupted end under the same msg id, which the
+    // stream then drops as a repeat of this one.
     await this.#d.bus.publish(
       Subjects.taskFailed,
       {
@@ -135,6 +137,14 @@ export class Launcher {
       },
       { msgId: taskMsgId(claim.task_id, claim.attempt, 'ended') },
     );
+    // Whichever of the two the apiserver took (the other is a 404, ignored). One left by a
+    // crash here is the GC's.
+    const name = taskObjectName(claim.task_id, claim.attempt);
+    const namespace = settings.namespace;
+    await Promise.all([
+      this.#d.core.deleteNamespacedSecret({ name, namespace }).catch(() => {}),
+      this.#d.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(() => {}),
+    ]);
     this.#d.metrics.launched('rejected');
     return 'ack';
   }

@@ -222,9 +222,13 @@ export class PodTracker {
     const quiet = (err: unknown) => {
       if (!isNotFound(err)) throw err;
     };
-    if (!podGone)
-      await this.#d.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(quiet);
-    await this.#d.core.deleteNamespacedSecret({ name, namespace }).catch(quiet);
+    // Both at once, one round trip: the pod has ended, nothing reads the Secret any more.
+    await Promise.all([
+      podGone
+        ? undefined
+        : this.#d.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(quiet),
+      this.#d.core.deleteNamespacedSecret({ name, namespace }).catch(quiet),
+    ]);
   }
 
   #base(ref: TaskRef) {
