@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildDist, imageNodeOptions } from '@longshore/build';
 import { loadLongshoreConfig } from '@longshore/config';
 import { schedulerSettings } from '@longshore/scheduler';
 import { layout, REPO_ROOT, up } from '@longshore/testbed';
@@ -102,6 +103,9 @@ async function main(): Promise<number> {
     }
 
     if (has('longshore') || has('fixed-load') || has('scaler')) {
+      await buildDist();
+      results.servicesRun = { programs: 'bundles (npm run build)', nodeOptions: imageNodeOptions() };
+      log(`bundles built in dist/; NODE_OPTIONS=${results.servicesRun.nodeOptions}`);
       const ns = await benchNamespace(core, 'bench-ls');
       const fleet = new LongshoreFleet({
         runId,

@@ -1,10 +1,12 @@
 // Longshore's services as their own processes, as deployed: one Node process per service,
-// each with the shared config file and its own bench user's kubeconfig. Peak RSS and CPU
-// time come from /proc, read from outside the process.
+// running its bundle (dist/<svc>.mjs, built by main.ts before the run) with the image's
+// NODE_OPTIONS, each with the shared config file and its own bench user's kubeconfig. Peak
+// RSS and CPU time come from /proc, read from outside the process.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { imageNodeOptions, programPath } from '@longshore/build';
 import { REPO_ROOT } from '@longshore/testbed';
 
 export const SERVICES = ['claimer', 'scheduler', 'gc', 'constraints', 'vm-scaler'] as const;
@@ -39,6 +41,7 @@ export class ServiceProcs {
   readonly procs = new Map<ServiceName, ChildProcess>();
   readonly #urls = new Map<ServiceName, string>();
   readonly #logDir: string;
+  readonly #nodeOptions = imageNodeOptions();
 
   constructor(logDir: string) {
     this.#logDir = logDir;
@@ -54,8 +57,14 @@ export class ServiceProcs {
     // LONGSHORE_BENCH_CPU_PROF=<dir>: V8 CPU profiles of every service, for finding hot spots.
     const prof = process.env.LONGSHORE_BENCH_CPU_PROF;
     const flags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
-    const child = spawn(process.execPath, [...flags, join(REPO_ROOT, 'services', svc, 'src', 'main.ts')], {
-      env: { PATH: process.env.PATH, LONGSHORE_CONFIG: configFile, KUBECONFIG: kubeconfig, ...extraEnv },
+    const child = spawn(process.execPath, [...flags, join(REPO_ROOT, programPath(svc))], {
+      env: {
+        PATH: process.env.PATH,
+        NODE_OPTIONS: this.#nodeOptions,
+        LONGSHORE_CONFIG: configFile,
+        KUBECONFIG: kubeconfig,
+        ...extraEnv,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let buffered = '';

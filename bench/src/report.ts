@@ -32,6 +32,8 @@ export interface Results {
   options: Record<string, unknown>;
   /** False when the running test bed writes no audit log: Kubernetes request counts are missing. */
   kubeRequestsCounted: boolean;
+  /** How the services ran: their bundles (dist/) with the image's NODE_OPTIONS. */
+  servicesRun?: { programs: string; nodeOptions: string };
   baseline?: {
     tasks: number;
     elapsedMs: number;
@@ -145,6 +147,11 @@ export function markdown(r: Results): string {
     r.kubeRequestsCounted
       ? 'Kubernetes requests: from the apiserver audit log, per bench user (one per service).'
       : 'Kubernetes requests: NOT counted (the running test bed writes no audit log; restart it).',
+    ...(r.servicesRun
+      ? [
+          `Services: ${r.servicesRun.programs}, NODE_OPTIONS=${r.servicesRun.nodeOptions} (as the image runs them).`,
+        ]
+      : []),
     '',
     '| | figure | target | |',
     '|---|---|---|---|',

@@ -2,6 +2,8 @@
 // values and the seeds' example values, rejects typos naming the key, and renders what the
 // services read, checked with the services' own code (the config loader, the claimer's
 // token lookup, the provisioner Secret parser, the vm-scaler's pool names).
+
+import { programPath } from '@longshore/build';
 import { parseProvisionerSecret, provisionerClasses } from '@longshore/config';
 import { describe, expect, it } from 'vitest';
 import { resolveTokens } from '../../services/claimer/src/tokens.ts';
@@ -248,14 +250,14 @@ describe('what the services read', () => {
 });
 
 describe('Deployments', () => {
-  it('run node services/<svc>/src/main.ts from the one image, with the config, probes and a locked-down pod', async () => {
+  it('run node dist/<svc>.mjs (its bundle) from the one image, with the config, probes and a locked-down pod', async () => {
     const objects = await template(BOTH_SEEDS);
     for (const svc of SERVICES) {
       const pod = podTemplate(find(objects, 'Deployment', `${NAME}-${svc}`));
       const [c, ...more] = pod.spec.containers;
       expect(more).toEqual([]);
       expect(c?.image).toBe('ghcr.io/longshore/longshore:0.1.0');
-      expect(c?.command).toEqual(['node', `services/${svc}/src/main.ts`]);
+      expect(c?.command).toEqual(['node', programPath(svc)]);
       expect(c?.env).toEqual([
         { name: 'LONGSHORE_CONFIG', value: '/etc/longshore/config.yaml' },
         { name: 'NATS_URL', value: 'nats://ls-nats.longshore.svc:4222' },
@@ -433,7 +435,7 @@ describe('the Runner API simulator', () => {
     expect(cfg.provisioner?.circleciAPIAddr).toBe(url);
     find(objects, 'Service', `${NAME}-runner-api-sim`);
     const pod = podTemplate(find(objects, 'Deployment', `${NAME}-runner-api-sim`));
-    expect(pod.spec.containers[0]?.command).toEqual(['node', 'tools/runner-api-sim/src/main.ts']);
+    expect(pod.spec.containers[0]?.command).toEqual(['node', programPath('runner-api-sim')]);
     expect(pod.spec.automountServiceAccountToken).toBe(false);
     expect(secretData(find(objects, 'Secret', `${NAME}-runner-api-sim`))).toEqual({
       LONGSHORE_SIM_CLASSES:

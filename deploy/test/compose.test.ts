@@ -8,6 +8,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, relative } from 'node:path';
+import { PROGRAMS, type ProgramName, programPath } from '@longshore/build';
 import { type LongshoreConfig, loadLongshoreConfig, provisionerClasses } from '@longshore/config';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
@@ -90,7 +91,9 @@ describe('Dockerfile', () => {
 
   it('is multi-stage on Node 24 and runs node as a non-root user', () => {
     expect(dockerfile.stages.length).toBeGreaterThan(1);
+    const names = new Set(dockerfile.stages.map((st) => st.name));
     for (const stage of dockerfile.stages) {
+      if (names.has(stage.base)) continue; // built on an earlier stage
       const base = stage.base.replace(/^\$\{?(\w+)\}?$/, (_, arg: string) => dockerfile.metaArgs[arg] ?? '');
       expect(base, `stage ${stage.name}`).toMatch(/^node:24(\.[\d.]+)?-(alpine|bookworm-slim)/);
     }
@@ -117,14 +120,19 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('installs the production dependencies of every service, the simulator and the CLI', () => {
+  it('installs the production dependencies of every service, the simulator, the CLI and the bundler', () => {
     const install = dockerfile.stages
       .flatMap((s) => s.instructions)
       .find((i) => i.name === 'RUN' && i.args?.join(' ').includes('npm ci'));
     const cmd = install?.args?.join(' ') ?? '';
     expect(cmd).toMatch(/--omit=dev/);
     const workspaces = [...cmd.matchAll(/--workspace[= ](\S+)/g)].map((m) => m[1]);
-    const wanted = [...SERVICES.map((s) => `services/${s}`), 'tools/runner-api-sim', 'tools/cli'];
+    const wanted = [
+      ...SERVICES.map((s) => `services/${s}`),
+      'tools/runner-api-sim',
+      'tools/cli',
+      'tools/build',
+    ];
     expect(workspaces.sort()).toEqual(wanted.sort());
   });
 
@@ -153,6 +161,7 @@ describe('Dockerfile', () => {
       ...SERVICES.map((s) => `services/${s}`),
       'tools/runner-api-sim',
       'tools/cli',
+      'tools/build',
     ];
     for (const dir of dirs) {
       const pkg = JSON.parse(readFileSync(join(REPO, dir, 'package.json'), 'utf8')) as {
@@ -174,10 +183,11 @@ describe('Dockerfile', () => {
 });
 
 describe('docker-compose.yml', () => {
-  it('has a container for every service in services/, running its main.ts from the image', () => {
+  it('has a container for every service in services/, running its bundle from the image', () => {
     for (const svc of SERVICES) {
       const s = service(svc);
-      expect(program(s), svc).toBe(`services/${svc}/src/main.ts`);
+      expect(program(s), svc).toBe(programPath(svc as ProgramName));
+      expect(PROGRAMS[svc as ProgramName], svc).toBe(`services/${svc}/src/main.ts`);
       expect(s.build, `${svc} is built from the Dockerfile`).toMatchObject({
         context: REPO,
         dockerfile: 'Dockerfile',
@@ -185,19 +195,23 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('runs programs that exist and are in the image', () => {
+  it('runs programs the build stage bundles, from sources in the build context, copied into the final stage', () => {
+    const build = dockerfile.stages.find((st) => st.name === 'build');
+    const bundles = build?.instructions.find(
+      (i) => i.name === 'RUN' && i.args?.join(' ').includes('tools/build'),
+    );
+    expect(bundles?.args?.join(' '), 'the build stage runs the bundler into dist').toMatch(
+      /tools\/build\/src\/main\.ts dist$/,
+    );
+    const copied = finalStage().instructions.find((i) => i.name === 'COPY' && i.from === 'build');
+    expect(copied).toMatchObject({ sources: ['/app/dist/'], dest: 'dist/' });
     for (const [name, s] of builtServices()) {
       const prog = program(s);
-      expect(prog, `${name} runs a .ts program`).toBeDefined();
-      expect(existsSync(join(REPO, prog!)), `${name}: ${prog} exists`).toBe(true);
-      expect(context.has(prog!), `${name}: ${prog} is in the build context`).toBe(true);
-      const copied = finalStage().instructions.some(
-        (i) =>
-          i.name === 'COPY' &&
-          !i.from &&
-          (i.sources ?? []).some((src) => prog!.startsWith(src.replace(/\/?$/, '/')) || prog === src),
-      );
-      expect(copied, `${name}: ${prog} is copied into the final stage`).toBe(true);
+      const entry = Object.entries(PROGRAMS).find(([p]) => programPath(p as ProgramName) === prog);
+      expect(entry, `${name} runs one of the bundles (${prog})`).toBeDefined();
+      const source = entry![1];
+      expect(existsSync(join(REPO, source)), `${name}: ${source} exists`).toBe(true);
+      expect(context.has(source), `${name}: ${source} is in the build context`).toBe(true);
     }
   });
 
@@ -312,7 +326,7 @@ describe('docker-compose.yml', () => {
       const kc = service('kubeconfig');
       expect(kc.depends_on?.k3s?.condition).toBe('service_healthy');
       const [script, source, dest, server] = kc.command ?? [];
-      expect(script).toBe('deploy/docker/kubeconfig.ts');
+      expect(script).toBe(programPath('kubeconfig'));
       expect(server).toBe('https://k3s:6443');
       // It reads the file k3s writes, through the same volume.
       const kcIn = kc.volumes?.find((v) => v.source === outVolume!.source);
@@ -331,8 +345,8 @@ describe('docker-compose.yml', () => {
   it('offers the bus tap as a tool: docker compose run --rm tap', () => {
     const tap = service('tap');
     expect(tap.profiles).toEqual(['tools']);
-    expect(program(tap)).toBe('tools/cli/src/cli.ts');
-    expect(tap.entrypoint).toEqual(['node', 'tools/cli/src/cli.ts', 'tap']);
+    expect(program(tap)).toBe(programPath('longshore'));
+    expect(tap.entrypoint).toEqual(['node', programPath('longshore'), 'tap']);
     expect(new URL(env(tap).NATS_URL ?? '').hostname).toBe('nats');
     expect(tap.depends_on?.nats?.condition).toBe('service_healthy');
   });

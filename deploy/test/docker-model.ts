@@ -41,6 +41,10 @@ export interface ComposeProject {
 }
 export interface DockerInstruction {
   name: string;
+  /** The instruction as written (flags resolved), e.g. `ENV NODE_ENV=production`. */
+  original?: string;
+  /** WORKDIR's path. */
+  path?: string;
   sources?: string[];
   dest?: string;
   from?: string;
@@ -107,9 +111,9 @@ export async function loadDockerModel(): Promise<DockerModel> {
   };
 }
 
-/** The program a Longshore container runs: the .ts file node is given. */
+/** The program a Longshore container runs: the bundle (dist/<name>.mjs) node is given. */
 export const program = (s: ComposeService): string | undefined =>
-  [...(s.entrypoint ?? []), ...(s.command ?? [])].find((a) => a.endsWith('.ts'));
+  [...(s.entrypoint ?? []), ...(s.command ?? [])].find((a) => a.endsWith('.mjs'));
 
 /** A container's environment, unset values as empty strings. */
 export const env = (s: ComposeService): Record<string, string> =>

@@ -1,6 +1,7 @@
 // The image's file tree, assembled here as the Dockerfile would assemble it (no Docker
-// engine here): the build context that .dockerignore leaves, the dependency install
-// command taken from the Dockerfile's own RUN line, the final stage's COPY lines. Then the
+// engine here): every stage replayed from the Dockerfile's own instructions, on the build
+// context that .dockerignore leaves (the dependency install, the bundling, the copies
+// between stages). Then the
 // compose file's containers run from that tree, with their compose environment, against
 // the test bed instead of the compose stack's servers: the simulator playing the agent and
 // every service. A task must complete and the machine pool must grow, which shows that the
@@ -8,18 +9,29 @@
 // node_modules or dev dependencies stands in for it.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CustomObjectsApi } from '@kubernetes/client-node';
+import { imageNodeOptions, PROGRAMS } from '@longshore/build';
 import { readTestbedEnv } from '@longshore/testbed';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempNamespace, testKube } from '../../testbed/test/kube-helpers.ts';
 import {
   BUILD_TIMEOUT_MS,
   type ComposeService,
+  type DockerInstruction,
   type DockerModel,
   env,
   loadDockerModel,
@@ -29,8 +41,9 @@ import {
 } from './docker-model.ts';
 
 let model: DockerModel;
-let root: string; // temp dir: app/ is the image's /app, logs/ the programs' output
-let app: string;
+let root: string; // temp dir: stages/<name>/ each stage's WORKDIR, logs/ the programs' output
+let image: Stage; // the final stage
+let app: string; // its WORKDIR, the image's /app
 const procs: { name: string; child: ChildProcess }[] = [];
 const id = randomBytes(3).toString('hex');
 const kube = testKube();
@@ -41,17 +54,89 @@ const healthUrls: Record<string, string> = {};
 
 const POOLS = { group: 'pool.kubevirt.io', version: 'v1beta1', plural: 'virtualmachinepools' } as const;
 
-/** Copies the context's files under `src` to `dest` in the image, as COPY does. */
-function copy(src: string, dest: string): void {
+/** Copies the context's files under `src` to `dest` (below `dir`), as COPY does. */
+function copyFromContext(src: string, dir: string, dest: string): void {
   const from = posix.normalize(src).replace(/\/$/, '');
   const files = [...model.context].filter((f) => from === '.' || f === from || f.startsWith(`${from}/`));
   if (files.length === 0) throw new Error(`COPY ${src}: nothing in the build context`);
   for (const f of files) {
     const rel = f === from ? posix.basename(f) : from === '.' ? f : f.slice(from.length + 1);
-    const target = join(app, dest, rel);
+    const target = join(dir, dest, rel);
     mkdirSync(dirname(target), { recursive: true });
     copyFileSync(join(REPO, f), target);
   }
+}
+
+/** A stage's file system: `dir` stands in for its WORKDIR, the one absolute path mapped. */
+interface Stage {
+  dir: string;
+  workdir: string | undefined;
+  env: Record<string, string>;
+}
+
+/**
+ * Replays every stage of the Dockerfile, each in a directory of its own: FROM an earlier
+ * stage copies it, WORKDIR names the directory (once per stage, before anything lands in
+ * it), COPY copies from the build context or from an earlier stage, RUN runs its command
+ * there with sh, ENV is kept for the programs. Returns the final stage.
+ */
+function replayStages(): Stage {
+  const done = new Map<string, Stage>();
+  let last: Stage | undefined;
+  for (const st of model.dockerfile.stages) {
+    const base = done.get(st.base);
+    const stage: Stage = {
+      dir: join(root, 'stages', st.name),
+      workdir: base?.workdir,
+      env: { ...base?.env },
+    };
+    if (base) cpSync(base.dir, stage.dir, { recursive: true, verbatimSymlinks: true });
+    else mkdirSync(stage.dir, { recursive: true });
+    const where = (i: DockerInstruction) => `stage ${st.name}, ${i.original ?? i.name}`;
+    for (const i of st.instructions) {
+      const name = i.name.toLowerCase();
+      if (name === 'workdir') {
+        if (stage.workdir !== undefined && stage.workdir !== i.path)
+          throw new Error(`${where(i)}: this replay maps one WORKDIR per stage`);
+        stage.workdir = i.path;
+      } else if (name === 'copy') {
+        if (stage.workdir === undefined) throw new Error(`${where(i)}: COPY before WORKDIR`);
+        const dest = i.dest ?? '.';
+        if (dest.startsWith('/')) throw new Error(`${where(i)}: absolute COPY destination`);
+        if (!i.from) {
+          for (const src of i.sources ?? []) copyFromContext(src, stage.dir, dest);
+          continue;
+        }
+        const from = done.get(i.from);
+        if (!from?.workdir) throw new Error(`${where(i)}: no earlier stage ${i.from} with a WORKDIR`);
+        for (const src of i.sources ?? []) {
+          const rel = posix.relative(from.workdir, src);
+          if (rel.startsWith('..')) throw new Error(`${where(i)}: ${src} is outside ${from.workdir}`);
+          cpSync(join(from.dir, rel), join(stage.dir, dest), { recursive: true, verbatimSymlinks: true });
+        }
+      } else if (name === 'run') {
+        const run = spawnSync('sh', ['-c', (i.args ?? []).join(' ')], {
+          cwd: stage.dir,
+          encoding: 'utf8',
+          env: {
+            ...process.env,
+            ...stage.env,
+            // Quick with the npm cache; the real build has its own (a cache mount).
+            npm_config_prefer_offline: 'true',
+            npm_config_update_notifier: 'false',
+          },
+        });
+        if (run.status !== 0) throw new Error(`${where(i)} failed:\n${run.stderr}`);
+      } else if (name === 'env') {
+        for (const m of (i.original ?? '').replace(/^ENV\s+/i, '').matchAll(/(\w+)=(\S*)/g))
+          stage.env[m[1]!] = m[2]!;
+      }
+    }
+    done.set(st.name, stage);
+    last = stage;
+  }
+  if (!last) throw new Error('the Dockerfile has no stage');
+  return last;
 }
 
 async function freePort(): Promise<number> {
@@ -69,7 +154,7 @@ function start(name: string, s: ComposeService, overrides: Record<string, string
   const log = openSync(join(root, 'logs', `${name}.log`), 'a');
   const child = spawn(process.execPath, [entry], {
     cwd: app,
-    env: { PATH: process.env.PATH, ...env(s), ...overrides },
+    env: { PATH: process.env.PATH, ...image.env, ...env(s), ...overrides },
     stdio: ['ignore', log, log],
   });
   procs.push({ name, child });
@@ -100,32 +185,10 @@ const json = async (url: string, init?: RequestInit) => {
 beforeAll(async () => {
   model = await loadDockerModel();
   root = mkdtempSync(join(tmpdir(), 'longshore-image-'));
-  app = join(root, 'app');
   mkdirSync(join(root, 'logs'), { recursive: true });
-  mkdirSync(app);
 
-  // Stage "manifests": the context's package.json files and the lockfile.
-  for (const f of model.context) {
-    if (!/(^|\/)package(-lock)?\.json$/.test(f)) continue;
-    mkdirSync(dirname(join(app, f)), { recursive: true });
-    copyFileSync(join(REPO, f), join(app, f));
-  }
-  // Stage "deps": the Dockerfile's own install command (the npm cache makes it quick).
-  const install = model.dockerfile.stages
-    .flatMap((s) => s.instructions)
-    .find((i) => i.name === 'RUN' && i.args?.join(' ').includes('npm ci'));
-  if (!install?.args) throw new Error('the Dockerfile has no npm ci');
-  const npm = spawnSync('sh', ['-c', install.args.join(' ')], {
-    cwd: app,
-    encoding: 'utf8',
-    env: { ...process.env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' },
-  });
-  if (npm.status !== 0) throw new Error(`npm ci failed:\n${npm.stderr}`);
-  // The final stage's COPY lines from the build context.
-  for (const c of model.dockerfile.stages.at(-1)!.instructions) {
-    if (c.name !== 'COPY' || c.from) continue;
-    for (const src of c.sources ?? []) copy(src, c.dest ?? '.');
-  }
+  image = replayStages();
+  app = image.dir;
 
   const bed = readTestbedEnv();
   ns = await tempNamespace(kube.core, 'image-tree');
@@ -186,14 +249,16 @@ afterAll(async () => {
 }, 60_000);
 
 describe("the image's file tree", () => {
-  it('holds production dependencies only, with the workspace packages as symlinks', () => {
-    const ls = spawnSync('sh', ['-c', 'ls node_modules; ls -l node_modules/@longshore'], {
-      cwd: app,
-      encoding: 'utf8',
-    });
-    for (const dev of ['vitest', 'typescript', '@biomejs'])
-      expect(ls.stdout).not.toMatch(new RegExp(`^${dev}$`, 'm'));
-    expect(ls.stdout).toMatch(/claimer -> \.\.\/\.\.\/services\/claimer/);
+  it('holds the bundles and nothing else: no node_modules, no sources, no dev dependencies', () => {
+    expect(readdirSync(app)).toEqual(['dist']);
+    const files = readdirSync(join(app, 'dist'), { recursive: true, encoding: 'utf8' });
+    for (const name of Object.keys(PROGRAMS)) expect(files).toContain(`${name}.mjs`);
+    expect(files).toContain('cloud-init/runner-init.sh');
+    const other = files.filter(
+      (f) => !f.endsWith('.mjs') && f !== 'cloud-init' && !f.startsWith('cloud-init/'),
+    );
+    expect(other).toEqual([]);
+    expect(image.env.NODE_OPTIONS).toBe(imageNodeOptions());
   });
 
   it('runs the simulator and every service until ready', async () => {

@@ -14,6 +14,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuthorizationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { buildDist } from '@longshore/build';
 import { type Bus, connectBus } from '@longshore/bus';
 import {
   CONSTRAINTS_KV_BUCKET,
@@ -146,6 +147,8 @@ async function setUp(split: boolean, cleanups: (() => Promise<unknown>)[]): Prom
   // The chart's config.yaml as rendered; only addresses differ, through the environment.
   const configFile = join(dir, 'config.yaml');
   await writeFile(configFile, stringify(chart.config));
+  // The image's /app: the bundles the containers' commands name.
+  await buildDist(join(dir, 'dist'));
   const procs = new ServiceProcesses(dir, configFile, id);
   cleanups.push(() => procs.stopAll());
 

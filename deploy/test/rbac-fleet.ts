@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { REPO, type Service } from './rbac-objects.ts';
+import type { Service } from './rbac-objects.ts';
 import type { Workload } from './rbac-render.ts';
 
 /** A token for the ServiceAccount, as the kubelet would mount it. */
@@ -67,8 +67,8 @@ export class ServiceProcesses {
   }
 
   /**
-   * Starts a service as its Deployment would: the container's command (from the repo root,
-   * the image's working directory) and environment, with the config file, NATS and Redis
+   * Starts a service as its Deployment would: the container's command (from `dir`, which
+   * stands in for the image's working directory and holds its dist/) and environment, with the config file, NATS and Redis
    * pointed at the test bed and KUBECONFIG standing in for the mounted account token.
    */
   async start(service: Service, kubeconfig: string, workload: Workload, testbed: Record<string, string>) {
@@ -82,7 +82,7 @@ export class ServiceProcesses {
     const env: Record<string, string> = {};
     for (const e of workload.env) if (e.value !== undefined) env[e.name] = e.value;
     const child = spawn(process.execPath, args, {
-      cwd: REPO,
+      cwd: this.dir,
       env: {
         ...env,
         ...testbed,

@@ -6,7 +6,7 @@ import { helmTemplate, type KubeObject, RBAC_KINDS, SERVICES, type Service } fro
 
 export interface Workload {
   serviceAccountName: string;
-  /** The container's command, e.g. `node services/gc/src/main.ts`. */
+  /** The container's command, e.g. `node dist/gc.mjs`. */
   command: string[];
   env: { name: string; value?: string }[];
 }

@@ -1,6 +1,6 @@
 {{/*
 The claimer: claims tasks per resource class. Its only Kubernetes call is reading the
-token Secret (services/claimer/src/main.ts, readNamespacedSecret), so its Role is `get` on
+token Secret (services/claimer/src/main.ts: readNamespacedSecret), so its Role is `get` on
 that one Secret. Drains on SIGTERM: agent.terminationGracePeriodSeconds (seed 000, 18300).
 agent.pdb (CircleCI's chart: a PodDisruptionBudget for its one Deployment) covers the
 claimer, the service agent.replicaCount scales.

@@ -1,6 +1,6 @@
 {{/*
 The objects every Longshore service has: a ServiceAccount, RBAC (a Role with its binding,
-or a ClusterRole), and a Deployment running `node services/<svc>/src/main.ts` from the one
+or a ClusterRole), and a Deployment running `node dist/<svc>.mjs` (the service's bundle) from the one
 Longshore image. Arguments are dicts with `root` (the umbrella's context) and `svc`.
 */}}
 
@@ -162,7 +162,7 @@ spec:
         - name: {{ .svc }}
           image: {{ include "longshore.image" .root }}
           imagePullPolicy: {{ $v.global.image.pullPolicy }}
-          command: ["node", "{{ .path | default (printf "services/%s/src/main.ts" .svc) }}"]
+          command: ["node", "{{ .path | default (printf "dist/%s.mjs" .svc) }}"]
           env:
             {{- include "longshore.env" .root | nindent 12 }}
             {{- with .env }}

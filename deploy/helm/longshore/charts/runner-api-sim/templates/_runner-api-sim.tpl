@@ -80,7 +80,7 @@ spec:
         - name: runner-api-sim
           image: {{ include "longshore.image" . }}
           imagePullPolicy: {{ .Values.global.image.pullPolicy }}
-          command: ["node", "tools/runner-api-sim/src/main.ts"]
+          command: ["node", "dist/runner-api-sim.mjs"]
           env:
             - name: LONGSHORE_SIM_HOST
               value: "0.0.0.0"

@@ -1,0 +1,70 @@
+// The programs as they ship: each one bundled with everything it imports into dist/, plain
+// JavaScript, minified. Node runs it with no TypeScript to strip and no node_modules to
+// resolve. That is what the image holds, and what the benchmarks measure, because it is
+// lighter: a service run from its sources keeps every module's source text in memory
+// (client-node alone is 25 MB of it, mostly API groups and models we never call) and loads
+// the type stripper; its bundle is 3.4 MB and peaks about 60 MB lower (bench/README.md).
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { build } from 'rolldown';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '..', '..', '..');
+
+/** dist/<name>.mjs for each: the five services, the simulator, the CLI, and compose's kubeconfig helper. */
+export const PROGRAMS = {
+  claimer: 'services/claimer/src/main.ts',
+  scheduler: 'services/scheduler/src/main.ts',
+  gc: 'services/gc/src/main.ts',
+  constraints: 'services/constraints/src/main.ts',
+  'vm-scaler': 'services/vm-scaler/src/main.ts',
+  'runner-api-sim': 'tools/runner-api-sim/src/main.ts',
+  longshore: 'tools/cli/src/cli.ts',
+  kubeconfig: 'deploy/docker/kubeconfig.ts',
+} as const;
+export type ProgramName = keyof typeof PROGRAMS;
+
+/**
+ * Files a program reads beside its own module (`new URL(..., import.meta.url)`), copied to
+ * the same place relative to dist/. All chunks sit in dist/ itself, so such a URL resolves
+ * there whichever chunk the reading module lands in.
+ */
+const ASSETS = [['services/vm-scaler/src/cloud-init/runner-init.sh', 'cloud-init/runner-init.sh']] as const;
+
+/** The path of a program's bundle, relative to the repository (and to the image's /app). */
+export const programPath = (name: ProgramName): string => `dist/${name}.mjs`;
+
+/** Bundles every program into `outDir` (emptied first). `root` is where the sources are. */
+export async function buildDist(outDir = join(REPO_ROOT, 'dist'), root = REPO_ROOT): Promise<void> {
+  rmSync(outDir, { recursive: true, force: true });
+  await build({
+    cwd: root,
+    input: Object.fromEntries(Object.entries(PROGRAMS).map(([name, src]) => [name, join(root, src)])),
+    platform: 'node',
+    logLevel: 'warn',
+    output: {
+      dir: outDir,
+      format: 'esm',
+      entryFileNames: '[name].mjs',
+      chunkFileNames: 'chunk-[hash].mjs',
+      minify: true,
+      // Stack traces and logs keep the functions' and classes' own names.
+      keepNames: true,
+    },
+  });
+  for (const [src, dest] of ASSETS) {
+    mkdirSync(join(outDir, dest, '..'), { recursive: true });
+    copyFileSync(join(root, src), join(outDir, dest));
+  }
+}
+
+/**
+ * The NODE_OPTIONS the image's runtime stage sets (`ENV NODE_OPTIONS=...` after its last
+ * FROM), so that what runs the bundles here runs them as the image does.
+ */
+export function imageNodeOptions(dockerfile = join(REPO_ROOT, 'Dockerfile')): string {
+  const text = readFileSync(dockerfile, 'utf8');
+  const runtime = text.slice(text.lastIndexOf('\nFROM '));
+  const m = /^ENV NODE_OPTIONS=(\S.*)$/m.exec(runtime);
+  if (!m) throw new Error(`${dockerfile}: the runtime stage sets no NODE_OPTIONS`);
+  return m[1]!.replace(/^"(.*)"$/, '$1');
+}
