@@ -56,7 +56,7 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 # A young generation of 1 MB semi-spaces instead of V8's default (up to 32 MB on a large
 # host): the services allocate little that lives long, so it costs a few more scavenges and
-# saves 30 to 150 MB of peak RSS per service (bench/README.md). `npm run bench` runs the
+# saves 40 to 145 MB of peak RSS per service (bench/README.md). `npm run bench` runs the
 # services with this same value, read from here.
 ENV NODE_OPTIONS=--max-semi-space-size=1
 WORKDIR /app

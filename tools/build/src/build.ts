@@ -3,7 +3,8 @@
 // resolve. That is what the image holds, and what the benchmarks measure, because it is
 // lighter: a service run from its sources keeps every module's source text in memory
 // (client-node alone is 25 MB of it, mostly API groups and models we never call) and loads
-// the type stripper; its bundle is 3.4 MB and peaks about 60 MB lower (bench/README.md).
+// the type stripper; its bundle is 3.4 MB, and each service peaks 15 to 75 MB lower
+// (bench/README.md).
 import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'rolldown';
