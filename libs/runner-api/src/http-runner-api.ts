@@ -31,6 +31,7 @@ import type {
   RunnerIdentity,
   UnclaimOutcome,
 } from './runner-api.ts';
+import { type HttpAnswer, type HttpTransport, undiciTransport } from './transport.ts';
 
 export interface HttpRunnerApiOptions {
   /** e.g. https://runner.circleci.com (agent.runnerAPI); no credentials in it. */
@@ -39,8 +40,8 @@ export interface HttpRunnerApiOptions {
   timeoutMs?: number;
   /** Sent as User-Agent. Default `longshore`. */
   userAgent?: string;
-  /** A fetch to use instead of the global one (e.g. bound to a custom undici Agent). */
-  fetch?: typeof globalThis.fetch;
+  /** How to send requests (a fetch fits). Default: undici's request (transport.ts). */
+  fetch?: HttpTransport;
 }
 
 /** unclaim and fail answer `{}`; an empty body is accepted too. */
@@ -68,7 +69,7 @@ interface Credentials {
 
 interface Answer {
   status: number;
-  headers: Headers;
+  headers: HttpAnswer['headers'];
   text: string;
 }
 
@@ -76,13 +77,13 @@ export class HttpRunnerApi implements RunnerApi {
   readonly #baseUrl: string;
   readonly #timeoutMs: number;
   readonly #userAgent: string;
-  readonly #fetch: typeof globalThis.fetch;
+  readonly #fetch: HttpTransport;
 
   constructor(options: HttpRunnerApiOptions) {
     this.#baseUrl = checkBaseUrl(options.baseUrl);
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#userAgent = options.userAgent ?? 'longshore';
-    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#fetch = options.fetch ?? undiciTransport;
   }
 
   async claim(

@@ -1,6 +1,7 @@
 // How much work a resource class has: the port the scaling loop reads demand through, and
 // its adapter for the CircleCI Runner API's task-count endpoints (DESIGN.md, "Runner API").
 import { RunnerApiPaths, RunningCount, UnclaimedCount } from '@longshore/contracts';
+import { type HttpAnswer, undiciTransport } from '@longshore/runner-api';
 import type { z } from 'zod';
 
 /** Task counts of one resource class. */
@@ -73,10 +74,11 @@ export class HttpRunnerQueue implements RunnerQueue {
     const url = `${this.#baseUrl}${path}?resource-class=${encodeURIComponent(resourceClass)}`;
     const what = `GET ${path}?resource-class=${resourceClass}`;
     const timeout = AbortSignal.timeout(this.#timeoutMs);
-    let response: Response;
+    let response: HttpAnswer;
     let text: string;
     try {
-      response = await fetch(url, {
+      response = await undiciTransport(url, {
+        method: 'GET',
         headers: { 'Circle-Token': this.#token, accept: 'application/json' },
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
@@ -95,7 +97,8 @@ export class HttpRunnerQueue implements RunnerQueue {
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       });
     }
-    if (!response.ok) throw new RunnerQueueError('status', `${what}: HTTP ${status}`, { status });
+    if (status < 200 || status > 299)
+      throw new RunnerQueueError('status', `${what}: HTTP ${status}`, { status });
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -124,7 +127,8 @@ function retryAfter(header: string | null): number | undefined {
 
 function messageOf(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
-  // fetch's own message is "fetch failed"; the reason (ECONNREFUSED, ...) is its cause.
+  // fetch's own message is "fetch failed", with the reason (ECONNREFUSED, ...) as its cause;
+  // undici's request throws the reason itself.
   const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
   return `${err.message}${cause}`;
 }
