@@ -203,19 +203,20 @@ export class LongshoreFleet {
       const id = this.#byObject.get(obj.metadata?.name ?? '');
       if (id) this.#task(id)[kind] ??= Date.now();
     };
+    const list = { namespace: ns, labelSelector: MANAGED_SELECTOR };
     const pods = makeInformer<V1Pod>(
       kc,
       `/api/v1/namespaces/${ns}/pods`,
-      () => core.listNamespacedPod({ namespace: ns, labelSelector: MANAGED_SELECTOR }),
+      () => core.listNamespacedPod(list),
       MANAGED_SELECTOR,
     );
-    pods.on('delete', gone('podGone'));
     const secrets = makeInformer<V1Secret>(
       kc,
       `/api/v1/namespaces/${ns}/secrets`,
-      () => core.listNamespacedSecret({ namespace: ns, labelSelector: MANAGED_SELECTOR }),
+      () => core.listNamespacedSecret(list),
       MANAGED_SELECTOR,
     );
+    pods.on('delete', gone('podGone'));
     secrets.on('delete', gone('secretGone'));
     for (const i of [pods, secrets]) {
       i.on('error', () => setTimeout(() => void i.start().catch(() => {}), 500));

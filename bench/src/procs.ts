@@ -7,7 +7,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { imageNodeOptions, programPath } from '@longshore/build';
-import { REPO_ROOT } from '@longshore/testbed';
+import { REPO_ROOT, stopChild } from '@longshore/testbed';
 
 export const SERVICES = ['claimer', 'scheduler', 'gc', 'constraints', 'vm-scaler'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -111,15 +111,6 @@ export class ServiceProcs {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(
-      [...this.procs.values()].map(async (child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
+    await Promise.all([...this.procs.values()].map((child) => stopChild(child, 15_000)));
   }
 }

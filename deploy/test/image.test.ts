@@ -19,13 +19,12 @@ import {
   readFileSync,
   rmSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { imageNodeOptions, PROGRAMS } from '@longshore/build';
-import { readTestbedEnv } from '@longshore/testbed';
+import { freePort, readTestbedEnv, stopChild } from '@longshore/testbed';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempNamespace, testKube } from '../../testbed/test/kube-helpers.ts';
 import {
@@ -139,15 +138,6 @@ function replayStages(): Stage {
   return last;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
 function start(name: string, s: ComposeService, overrides: Record<string, string>): void {
   const entry = program(s);
   if (!entry) throw new Error(`${name} runs no program`);
@@ -227,16 +217,7 @@ beforeAll(async () => {
 }, BUILD_TIMEOUT_MS);
 
 afterAll(async () => {
-  await Promise.all(
-    procs.map(async ({ child }) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
-    }),
-  );
+  await Promise.all(procs.map(({ child }) => stopChild(child, 20_000)));
   if (ns) {
     // The vm-scaler's pool first: the namespace cleanup knows pods and Secrets only.
     await kube.kc

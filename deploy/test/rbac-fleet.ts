@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { stopChild } from '@longshore/testbed';
 import { stringify } from 'yaml';
 import type { Service } from './rbac-objects.ts';
 import type { Workload } from './rbac-render.ts';
@@ -128,15 +129,6 @@ export class ServiceProcesses {
 
   /** SIGTERM, then SIGKILL after graceMs. */
   async stopAll(graceMs = 10_000): Promise<void> {
-    await Promise.all(
-      [...this.#procs.values()].map(async (c) => {
-        if (c.exitCode !== null || c.signalCode !== null) return;
-        const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-        c.kill('SIGTERM');
-        const t = setTimeout(() => c.kill('SIGKILL'), graceMs);
-        await exited;
-        clearTimeout(t);
-      }),
-    );
+    await Promise.all([...this.#procs.values()].map((c) => stopChild(c, graceMs)));
   }
 }

@@ -4,4 +4,5 @@ export { defaultFleet, KWOK_NODE_ANNOTATION, type NodeShape, nodeObject } from '
 export { layout } from './layout.ts';
 export { type TempNamespace, tempNamespace } from './namespaces.ts';
 export { BENCH_USERS, type BenchUser, benchToken } from './pki.ts';
+export { freePort, stopChild } from './processes.ts';
 export { down, status, type UpOptions, type UpResult, up } from './up.ts';

@@ -1,6 +1,6 @@
 // Starting and stopping the test bed's servers as detached processes that outlive the
 // command that started them (so `testbed:up` can return), tracked by pid files.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -64,6 +64,16 @@ export async function stopProcess(pidFile: string, graceMs = 5_000): Promise<voi
     while (isAlive(pid)) await sleep(20);
   }
   rmSync(pidFile, { force: true });
+}
+
+/** SIGTERM to a child of this process, then SIGKILL after graceMs; resolves once it has exited. */
+export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { connectBus } from '@longshore/bus';
 import { SimAdminClient, startSim } from '@longshore/runner-api-sim';
-import { REPO_ROOT, up } from '@longshore/testbed';
+import { REPO_ROOT, stopChild, up } from '@longshore/testbed';
 import { stringify } from 'yaml';
 import type { Io } from './config-check.ts';
 import { DEMO_CLASSES, demoTasks, MACHINE_POOL, MACHINE_QUEUE } from './demo.ts';
@@ -172,7 +172,7 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
     io.err(`start: ${(err as Error).message}`);
     return 1;
   } finally {
-    await Promise.all([...procs.values()].map(stopProcess));
+    await Promise.all([...procs.values()].map((child) => stopChild(child, 30_000)));
     stopTap.abort();
     await tapDone.catch(() => 0);
     await bus.close().catch(() => {});
@@ -190,15 +190,6 @@ function spawnService(svc: string, configFile: string, kubeconfig: string, io: I
     if (code !== 0 && sig !== 'SIGTERM') io.err(`start: ${svc} exited (${code ?? sig}); see its log`);
   });
   return child;
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {
