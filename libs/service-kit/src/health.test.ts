@@ -1,3 +1,4 @@
+import { Agent, get } from 'node:http';
 import { Counter } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type HealthServer, startHealthServer } from './health.ts';
@@ -59,6 +60,62 @@ describe('startHealthServer (real HTTP on loopback)', () => {
     const text = await res.text();
     expect(text).toContain('longshore_claims_total{service="claimer"} 3');
     expect(text).toMatch(/process_cpu_user_seconds_total\{service="claimer"\}/);
+  });
+
+  it('answers 404 for other paths and 405 for other methods; HEAD and a query string are fine', async () => {
+    server = await startHealthServer({
+      host: '127.0.0.1',
+      port: 0,
+      ready: () => true,
+      registry: createMetricsRegistry('x'),
+    });
+    const missing = await fetch(`${server.url}/nope`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ status: 'not found' });
+    const post = await fetch(`${server.url}/readyz`, { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    const head = await fetch(`${server.url}/livez`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    expect((await fetch(`${server.url}/readyz?verbose=1`)).status).toBe(200);
+  });
+
+  it('rejects when the port is taken, naming the address', async () => {
+    server = await startHealthServer({
+      host: '127.0.0.1',
+      port: 0,
+      ready: () => true,
+      registry: createMetricsRegistry('x'),
+    });
+    await expect(
+      startHealthServer({
+        host: '127.0.0.1',
+        port: server.port,
+        ready: () => true,
+        registry: createMetricsRegistry('y'),
+      }),
+    ).rejects.toThrow(`127.0.0.1:${server.port}`);
+  });
+
+  it("close() does not wait for a scraper's idle keep-alive connection", async () => {
+    const s = await startHealthServer({
+      host: '127.0.0.1',
+      port: 0,
+      ready: () => true,
+      registry: createMetricsRegistry('x'),
+    });
+    const agent = new Agent({ keepAlive: true });
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      get(`${s.url}/metrics`, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      }).on('error', reject);
+    });
+    expect(status).toBe(200);
+    expect(agent.freeSockets).not.toEqual({});
+    await s.close();
+    agent.destroy();
   });
 
   it('close() is idempotent', async () => {
