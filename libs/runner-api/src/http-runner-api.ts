@@ -1,6 +1,6 @@
 // RunnerApi over HTTP: CircleCI's Runner API (DESIGN.md, "Runner API"), with paths and
 // wire shapes from @longshore/contracts so that this client and tools/runner-api-sim
-// cannot drift. Uses the global fetch (Node's undici: pooled keep-alive connections).
+// cannot drift. Sends through node:http(s) on keep-alive pools (transport.ts).
 //
 // Secrets: resource-class and task tokens go out in the Authorization header or the
 // unclaim body. Errors built here name the call and the status only; a server's error
@@ -31,7 +31,7 @@ import type {
   RunnerIdentity,
   UnclaimOutcome,
 } from './runner-api.ts';
-import { type HttpAnswer, type HttpTransport, undiciTransport } from './transport.ts';
+import { type HttpAnswer, type HttpTransport, nodeHttpTransport } from './transport.ts';
 
 export interface HttpRunnerApiOptions {
   /** e.g. https://runner.circleci.com (agent.runnerAPI); no credentials in it. */
@@ -40,7 +40,7 @@ export interface HttpRunnerApiOptions {
   timeoutMs?: number;
   /** Sent as User-Agent. Default `longshore`. */
   userAgent?: string;
-  /** How to send requests (a fetch fits). Default: undici's request (transport.ts). */
+  /** How to send requests (a fetch fits). Default: node:http(s) with keep-alive (transport.ts). */
   fetch?: HttpTransport;
 }
 
@@ -83,7 +83,7 @@ export class HttpRunnerApi implements RunnerApi {
     this.#baseUrl = checkBaseUrl(options.baseUrl);
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#userAgent = options.userAgent ?? 'longshore';
-    this.#fetch = options.fetch ?? undiciTransport;
+    this.#fetch = options.fetch ?? nodeHttpTransport;
   }
 
   async claim(
@@ -154,8 +154,8 @@ export class HttpRunnerApi implements RunnerApi {
     const what = callName(endpoint);
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.#userAgent };
     if (creds.bearer !== undefined) {
-      // fetch rejects a header value with control characters in an error that quotes the
-      // value, i.e. the token. Refuse such a token here, without quoting it.
+      // Some HTTP clients (fetch) reject a header value with control characters in an error
+      // that quotes the value, i.e. the token. Refuse such a token here, without quoting it.
       if (!isHeaderSafe(creds.bearer)) {
         throw new RunnerApiAuthError(
           `${what}: the token is empty or has whitespace or control characters; check its configuration`,

@@ -18,4 +18,4 @@ export type {
   RunnerIdentity,
   UnclaimOutcome,
 } from './runner-api.ts';
-export { type HttpAnswer, type HttpInit, type HttpTransport, undiciTransport } from './transport.ts';
+export { type HttpAnswer, type HttpInit, type HttpTransport, nodeHttpTransport } from './transport.ts';

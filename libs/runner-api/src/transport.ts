@@ -1,9 +1,13 @@
-// How the Runner API clients send a request: undici's `request`, not `fetch`. Both are
-// undici (the npm copy, the one client-node loads too), but fetch builds WHATWG Request,
-// Response, Headers and stream objects around every call, and a process making a few
-// thousand calls keeps a much larger heap for it: in the 1000-task benchmark the claimer
-// peaked 15 to 30 MB lower, with less CPU, once it stopped using fetch (bench/README.md).
-import { request } from 'undici';
+// How the Runner API clients send a request: Node's own http and https modules, on one
+// keep-alive pool per protocol. Two lighter choices were measured in the 1000-task
+// benchmark (bench/README.md): fetch builds WHATWG Request, Response, Headers and stream
+// objects around every call and kept the claimer's heap 15 to 30 MB larger than undici's
+// `request`; and the undici package itself costs a process about 8 MB of resident memory
+// just to load, which the claimer, the one service that loads no Kubernetes client (and so
+// no undici), need not pay. node:http is in the binary, with its parser in C.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { text } from 'node:stream/consumers';
 
 /** What a client reads of an answer. A fetch Response fits, so tests can pass a fake fetch. */
 export interface HttpAnswer {
@@ -22,22 +26,42 @@ export interface HttpInit {
 /** Sends one request; rejects on network failure or abort, like fetch. */
 export type HttpTransport = (url: string, init: HttpInit) => Promise<HttpAnswer>;
 
-/** The default transport: undici's request, on its global keep-alive pool. */
-export const undiciTransport: HttpTransport = async (url, init) => {
-  const r = await request(url, {
-    method: init.method,
-    headers: init.headers,
-    signal: init.signal,
-    ...(init.body === undefined ? {} : { body: init.body }),
-  });
+const pools = {
+  'http:': { send: httpRequest, agent: new HttpAgent({ keepAlive: true }) },
+  'https:': { send: httpsRequest, agent: new HttpsAgent({ keepAlive: true }) },
+} as const;
+
+function answerOf(res: IncomingMessage): HttpAnswer {
   return {
-    status: r.statusCode,
+    status: res.statusCode ?? 0,
     headers: {
       get(name) {
-        const v = r.headers[name.toLowerCase()];
+        const v = res.headers[name.toLowerCase()];
         return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
       },
     },
-    text: () => r.body.text(),
+    // Rejects if the connection breaks or the signal fires before the body has ended.
+    text: () => text(res),
   };
-};
+}
+
+/** The default transport: node:http(s), keep-alive. The body must be read (text()) to free the connection. */
+export const nodeHttpTransport: HttpTransport = (url, init) =>
+  new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const pool =
+      target.protocol === 'http:' || target.protocol === 'https:' ? pools[target.protocol] : undefined;
+    if (!pool) {
+      reject(new TypeError(`unsupported protocol "${target.protocol}" (http: or https: only)`));
+      return;
+    }
+    const headers = { ...init.headers };
+    if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
+    const req = pool.send(
+      target,
+      { method: init.method, headers, agent: pool.agent, signal: init.signal },
+      (res) => resolve(answerOf(res)),
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });

@@ -1,7 +1,7 @@
 // How much work a resource class has: the port the scaling loop reads demand through, and
 // its adapter for the CircleCI Runner API's task-count endpoints (DESIGN.md, "Runner API").
 import { RunnerApiPaths, RunningCount, UnclaimedCount } from '@longshore/contracts';
-import { type HttpAnswer, undiciTransport } from '@longshore/runner-api';
+import { type HttpAnswer, nodeHttpTransport } from '@longshore/runner-api';
 import type { z } from 'zod';
 
 /** Task counts of one resource class. */
@@ -77,7 +77,7 @@ export class HttpRunnerQueue implements RunnerQueue {
     let response: HttpAnswer;
     let text: string;
     try {
-      response = await undiciTransport(url, {
+      response = await nodeHttpTransport(url, {
         method: 'GET',
         headers: { 'Circle-Token': this.#token, accept: 'application/json' },
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
@@ -128,7 +128,7 @@ function retryAfter(header: string | null): number | undefined {
 function messageOf(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   // fetch's own message is "fetch failed", with the reason (ECONNREFUSED, ...) as its cause;
-  // undici's request throws the reason itself.
+  // node:http (the default transport) throws the reason itself.
   const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
   return `${err.message}${cause}`;
 }
