@@ -2,7 +2,9 @@
 // the process with the path and reason, exit 2), make the logger that scrubs every secret
 // in that config, the metrics registry and the one shutdown routine, and hand out clients
 // whose closers are registered with it. Clients are made on request: not every service
-// needs Redis or Kubernetes.
+// needs Redis or Kubernetes. The Kubernetes client is even loaded on request: client-node
+// with its models and undici costs a process about 20 MB resident just to load, and the
+// claimer needs it only to read agent.customSecret.
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type Bus, connectBus } from '@longshore/bus';
@@ -13,7 +15,6 @@ import {
   type LongshoreConfig,
   loadLongshoreConfig,
 } from '@longshore/config';
-import { loadKubeConfig } from '@longshore/kube';
 import { createLogger, type Logger, SecretScrubber } from '@longshore/logging';
 import {
   createMetricsRegistry,
@@ -34,7 +35,8 @@ export interface Service {
   instance: string;
   redis(): Redis;
   bus(): Promise<Bus>;
-  kube(): KubeConfig;
+  /** The Kubernetes credentials, from the configured kubeconfig or the pod's service account; the client is loaded on the first call. */
+  kube(): Promise<KubeConfig>;
   /** /livez, /readyz and /metrics on the configured http host and port. */
   serveHealth(ready: () => boolean | Promise<boolean>): Promise<void>;
   /**
@@ -76,7 +78,7 @@ export async function bootService(name: string): Promise<Service> {
   const instance = cfg.agent.name || hostname();
   let redis: Redis | undefined;
   let bus: Promise<Bus> | undefined;
-  let kc: KubeConfig | undefined;
+  let kc: Promise<KubeConfig> | undefined;
   return {
     cfg,
     logger,
@@ -107,7 +109,9 @@ export async function bootService(name: string): Promise<Service> {
       return bus;
     },
     kube: () => {
-      kc ??= loadKubeConfig(cfg.kube.kubeconfig ? { kubeconfig: cfg.kube.kubeconfig } : {});
+      kc ??= import('@longshore/kube').then(({ loadKubeConfig }) =>
+        loadKubeConfig(cfg.kube.kubeconfig ? { kubeconfig: cfg.kube.kubeconfig } : {}),
+      );
       return kc;
     },
     serveHealth: async (ready) => {

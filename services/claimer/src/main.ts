@@ -2,8 +2,6 @@
 // config -> tokens -> Redis, NATS, Runner API -> claimer -> health -> run until SIGTERM,
 // then drain: no new claims, in-flight tasks get the grace period to finish.
 import { hostname, networkInterfaces } from 'node:os';
-import { CoreV1Api } from '@kubernetes/client-node';
-import { contextNamespace, isNotFound } from '@longshore/kube';
 import { RedisClaimLedger } from '@longshore/ledger';
 import { HttpRunnerApi } from '@longshore/runner-api';
 import { bootService } from '@longshore/runtime';
@@ -14,10 +12,12 @@ const svc = await bootService('claimer');
 const { cfg, logger, shutdown } = svc;
 try {
   const tokens = await resolveTokens(cfg.agent.resourceClasses, cfg.agent.customSecret, async (name) => {
-    const kc = svc.kube();
+    // Loaded only here: without agent.customSecret the claimer never talks to Kubernetes.
+    const { contextNamespace, isNotFound, kubeClients } = await import('@longshore/kube');
+    const kc = await svc.kube();
     const namespace = cfg.agent.namespace ?? cfg.kube.namespace ?? contextNamespace(kc) ?? 'default';
     try {
-      const s = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name, namespace });
+      const s = await kubeClients(kc).core.readNamespacedSecret({ name, namespace });
       return Object.fromEntries(
         Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
       );

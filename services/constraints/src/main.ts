@@ -15,7 +15,7 @@ try {
   );
   const cc = cfg.agent.constraintChecker;
   if (cc.enable) {
-    const kc = svc.kube();
+    const kc = await svc.kube();
     const checker = await startChecker({
       kc,
       core: kubeClients(kc).core,

@@ -16,7 +16,7 @@ try {
   if (!cfg.agent.gc.enabled) {
     logger.info('agent.gc.enabled is false: nothing to do');
   } else {
-    const kc = svc.kube();
+    const kc = await svc.kube();
     const namespace = cfg.agent.namespace ?? cfg.kube.namespace ?? contextNamespace(kc) ?? 'default';
     const settings = gcSettings(cfg, svc.instance, namespace);
     // Seed 000: a threshold within the max run time deletes running task pods.

@@ -9,7 +9,7 @@ import { schedulerSettings } from './settings.ts';
 const svc = await bootService('scheduler');
 const { cfg, logger, shutdown } = svc;
 try {
-  const kc = svc.kube();
+  const kc = await svc.kube();
   const namespace = cfg.agent.namespace ?? cfg.kube.namespace ?? contextNamespace(kc) ?? 'default';
   const ledger = new RedisClaimLedger({
     redis: svc.redis(),

@@ -9,7 +9,7 @@ const { cfg: config, logger, scrubber, registry, shutdown } = svc;
 try {
   const scaler = await startVmScaler({
     config,
-    kube: kubeClients(svc.kube()),
+    kube: kubeClients(await svc.kube()),
     bus: await svc.bus(),
     logger,
     scrubber,
