@@ -127,8 +127,11 @@ function replayStages(): Stage {
         });
         if (run.status !== 0) throw new Error(`${where(i)} failed:\n${run.stderr}`);
       } else if (name === 'env') {
-        for (const m of (i.original ?? '').replace(/^ENV\s+/i, '').matchAll(/(\w+)=(\S*)/g))
-          stage.env[m[1]!] = m[2]!;
+        // key=value pairs; a value with spaces is in double quotes.
+        for (const m of (i.original ?? '')
+          .replace(/^ENV\s+/i, '')
+          .matchAll(/(\w+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/g))
+          stage.env[m[1]!] = (m[2] ?? m[3]!).replace(/\\(.)/g, '$1');
       }
     }
     done.set(st.name, stage);
