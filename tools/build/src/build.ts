@@ -6,8 +6,9 @@
 // the type stripper; its bundle is 3.4 MB, and each service peaks 15 to 75 MB lower
 // (bench/README.md).
 import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { build } from 'rolldown';
+import { build, type Plugin } from 'rolldown';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..', '..');
 
@@ -34,6 +35,40 @@ const ASSETS = [['services/vm-scaler/src/cloud-init/runner-init.sh', 'cloud-init
 /** The path of a program's bundle, relative to the repository (and to the image's /app). */
 export const programPath = (name: ProgramName): string => `dist/${name}.mjs`;
 
+const HTTP_SHIM = '\0longshore:node-http';
+const HTTP_LAZY_WEB_CLASSES = new Set(['WebSocket', 'CloseEvent', 'MessageEvent']);
+
+/**
+ * node:http through require() instead of an ESM import. Node builds the ESM face of a
+ * built-in module by reading every property of it, and node:http has lazy getters
+ * (WebSocket, CloseEvent, MessageEvent) that load Node's own copy of undici and the web
+ * streams on first read: 13 MB of resident memory in every process that imports node:http,
+ * for classes no service uses. The shim re-exports everything else (the default export is
+ * the module itself); code importing one of those three would fail the build (a missing
+ * export), not run without it.
+ */
+function nodeHttpViaRequire(): Plugin {
+  return {
+    name: 'longshore:node-http-via-require',
+    resolveId(source) {
+      return source === 'node:http' || source === 'http' ? HTTP_SHIM : undefined;
+    },
+    load(id) {
+      if (id !== HTTP_SHIM) return undefined;
+      const http = createRequire(import.meta.url)('node:http') as object;
+      const plain = Object.keys(http).filter(
+        (name) => !HTTP_LAZY_WEB_CLASSES.has(name) && /^[A-Za-z_$][\w$]*$/.test(name),
+      );
+      return [
+        "import { createRequire } from 'node:module';",
+        "const http = createRequire(import.meta.url)('node:http');",
+        'export default http;',
+        `export const { ${plain.join(', ')} } = http;`,
+      ].join('\n');
+    },
+  };
+}
+
 /** Bundles every program into `outDir` (emptied first). `root` is where the sources are. */
 export async function buildDist(outDir = join(REPO_ROOT, 'dist'), root = REPO_ROOT): Promise<void> {
   rmSync(outDir, { recursive: true, force: true });
@@ -42,6 +77,7 @@ export async function buildDist(outDir = join(REPO_ROOT, 'dist'), root = REPO_RO
     input: Object.fromEntries(Object.entries(PROGRAMS).map(([name, src]) => [name, join(root, src)])),
     platform: 'node',
     logLevel: 'warn',
+    plugins: [nodeHttpViaRequire()],
     output: {
       dir: outDir,
       format: 'esm',
