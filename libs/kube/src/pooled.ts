@@ -6,12 +6,38 @@
 // so API calls reuse kept-alive connections. Credentials in headers (tokens, token files)
 // are still applied per request; a rotated client certificate file takes a restart, as
 // with client-node's own watch agents.
-import { KubeConfig, type RequestContext } from '@kubernetes/client-node';
+//
+// Its API clients also send with undici's request rather than fetch (request-http.ts).
+import {
+  type ApiConstructor,
+  type ApiType,
+  createConfiguration,
+  KubeConfig,
+  type RequestContext,
+  ServerConfiguration,
+  setHeaderMiddleware,
+} from '@kubernetes/client-node';
+import { RequestHttpLibrary } from './request-http.ts';
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
 export class PooledKubeConfig extends KubeConfig {
   readonly #dispatchers = new Map<string, Dispatcher>();
+  readonly #http = new RequestHttpLibrary();
+
+  /** As KubeConfig's own, with this library as the clients' httpApi. */
+  override makeApiClient<T extends ApiType>(apiClientType: ApiConstructor<T>): T {
+    const cluster = this.getCurrentCluster();
+    if (!cluster) throw new Error('No active cluster!');
+    return new apiClientType(
+      createConfiguration({
+        baseServer: new ServerConfiguration(cluster.server, {}),
+        authMethods: { default: this },
+        httpApi: this.#http,
+        middleware: [setHeaderMiddleware('User-Agent', 'longshore (kubernetes-client-javascript)')],
+      }),
+    );
+  }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     await super.applySecurityAuthentication(context);
