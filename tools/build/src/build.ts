@@ -80,9 +80,9 @@ function asciiLegalComments(): Plugin {
   return {
     name: 'longshore:ascii-legal-comments',
     renderChunk(code) {
-      if (!/[^\x00-\x7f]/.test(code)) return null;
+      if (!/[\u0080-\uffff]/.test(code)) return null;
       return code.replace(/\/\*![\s\S]*?\*\//g, (comment) =>
-        comment.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+        comment.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
       );
     },
   };
