@@ -4,6 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type HealthServer, startHealthServer } from './health.ts';
 import { createMetricsRegistry } from './metrics.ts';
 
+/** A server on a free loopback port that is always ready, with its own registry. */
+const startOnLoopback = () =>
+  startHealthServer({ host: '127.0.0.1', port: 0, ready: () => true, registry: createMetricsRegistry('x') });
+
 describe('startHealthServer (real HTTP on loopback)', () => {
   let server: HealthServer | undefined;
   afterEach(async () => {
@@ -63,12 +67,7 @@ describe('startHealthServer (real HTTP on loopback)', () => {
   });
 
   it('answers 404 for other paths and 405 for other methods; HEAD and a query string are fine', async () => {
-    server = await startHealthServer({
-      host: '127.0.0.1',
-      port: 0,
-      ready: () => true,
-      registry: createMetricsRegistry('x'),
-    });
+    server = await startOnLoopback();
     const missing = await fetch(`${server.url}/nope`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ status: 'not found' });
@@ -82,12 +81,7 @@ describe('startHealthServer (real HTTP on loopback)', () => {
   });
 
   it('rejects when the port is taken, naming the address', async () => {
-    server = await startHealthServer({
-      host: '127.0.0.1',
-      port: 0,
-      ready: () => true,
-      registry: createMetricsRegistry('x'),
-    });
+    server = await startOnLoopback();
     await expect(
       startHealthServer({
         host: '127.0.0.1',
@@ -99,12 +93,7 @@ describe('startHealthServer (real HTTP on loopback)', () => {
   });
 
   it("close() does not wait for a scraper's idle keep-alive connection", async () => {
-    const s = await startHealthServer({
-      host: '127.0.0.1',
-      port: 0,
-      ready: () => true,
-      registry: createMetricsRegistry('x'),
-    });
+    const s = await startOnLoopback();
     const agent = new Agent({ keepAlive: true });
     const status = await new Promise<number | undefined>((resolve, reject) => {
       get(`${s.url}/metrics`, { agent }, (res) => {
@@ -119,12 +108,7 @@ describe('startHealthServer (real HTTP on loopback)', () => {
   });
 
   it('close() is idempotent', async () => {
-    const s = await startHealthServer({
-      host: '127.0.0.1',
-      port: 0,
-      ready: () => true,
-      registry: createMetricsRegistry('x'),
-    });
+    const s = await startOnLoopback();
     await Promise.all([s.close(), s.close()]);
     await s.close();
     await expect(fetch(`${s.url}/livez`)).rejects.toThrow();
