@@ -105,9 +105,9 @@ export async function buildDist(outDir = join(REPO_ROOT, 'dist'), root = REPO_RO
       minify: true,
       // Stack traces and logs keep the functions' and classes' own names.
       keepNames: true,
-      // Non-ASCII characters escaped: V8 keeps a script's source as a two-byte string if a
-      // single character of it is outside Latin-1, which doubles the memory the source
-      // takes (4 MB rather than 2 for the chunk holding client-node).
+      // Non-ASCII characters escaped: Node decodes a module's source to a two-byte string
+      // if a single byte of it is not ASCII, which doubles the memory the source takes
+      // (4 MB rather than 2 for the chunk holding client-node). Comments: see above.
       charset: 'ascii',
     },
   });
