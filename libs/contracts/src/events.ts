@@ -63,6 +63,44 @@ export const TaskReleased = TaskRef.extend({
 });
 export type TaskReleased = z.infer<typeof TaskReleased>;
 
+/**
+ * A claim this runner let go of before its task ever reached the scheduler: the Runner API
+ * answered something unusable (a malformed or over-limit task config, a claim for another
+ * class, a task id another open claim holds), or a step kept failing past its retry budget.
+ * `outcome` says what the Runner API was told: `failed` (a fail event with `error`), `released`
+ * (unclaimed, so another runner may take it), `cancelled` (the API said it was cancelled),
+ * `gone` (the API no longer knew the claim), or `unreported` (nothing could be told; the
+ * claim is left to the API's own claim timeout).
+ */
+export const ClaimDropped = z.object({
+  runner: z.string().min(1),
+  resource_class: z.string().min(1),
+  allocation: z.string().min(1),
+  /** Absent when the task config could not be read (or its id was not a usable id). */
+  task_id: z.string().min(1).optional(),
+  at: iso,
+  stage: z.enum(['claim', 'config', 'commit', 'announce', 'recovery']),
+  outcome: z.enum(['failed', 'released', 'cancelled', 'gone', 'unreported']),
+  error: z.string(),
+});
+export type ClaimDropped = z.infer<typeof ClaimDropped>;
+
+/**
+ * A claimer found that the ledger lost its data (the generation marker changed) and wrote
+ * back the claims it holds in memory. Claims of runners that were down at the same time
+ * cannot be rebuilt; docs/architecture.md says what becomes of them.
+ */
+export const LedgerRebuilt = z.object({
+  runner: z.string().min(1),
+  at: iso,
+  /** When the generation now in Redis was started. */
+  generation_since: iso,
+  restored_claims: z.number().int().nonnegative(),
+  restored_pending: z.number().int().nonnegative(),
+  errors: z.number().int().nonnegative(),
+});
+export type LedgerRebuilt = z.infer<typeof LedgerRebuilt>;
+
 export const GcSweepReport = z.object({
   runner: z.string().min(1),
   at: iso,

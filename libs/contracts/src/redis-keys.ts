@@ -12,6 +12,14 @@ export interface RedisKeys {
   retries(taskId: string): string;
   /** Prefix for locks and leases, e.g. the GC sweep lease. */
   lock(name: string): string;
+  /**
+   * String without a TTL: the ledger's generation (`<random id>@<ms since the epoch>`),
+   * written once by whoever finds it missing. If it changes under a running service, Redis
+   * lost the ledger's data (it came back empty, or was flushed or failed over).
+   */
+  generation(): string;
+  /** Hash: the last ledger rebuild (when, by whom, what was restored), for `longshore status`. */
+  lastRebuild(): string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -22,5 +30,7 @@ export function redisKeys(prefix: string): RedisKeys {
     token: (id) => `${prefix}:token:${id}`,
     retries: (id) => `${prefix}:retries:${id}`,
     lock: (name) => `${prefix}:lock:${name}`,
+    generation: () => `${prefix}:ledger:generation`,
+    lastRebuild: () => `${prefix}:ledger:last-rebuild`,
   };
 }

@@ -3,8 +3,10 @@
 // one NATS server without seeing each other's traffic.
 import type { z } from 'zod';
 import {
+  ClaimDropped,
   ConstraintStatus,
   GcSweepReport,
+  LedgerRebuilt,
   ScalerDecision,
   TaskClaimed,
   TaskEnded,
@@ -40,6 +42,8 @@ export const Subjects = {
   taskSucceeded: def('task.succeeded', TaskEnded, true),
   taskFailed: def('task.failed', TaskEnded, true),
   taskInterrupted: def('task.interrupted', TaskEnded, true),
+  claimDropped: def('claim.dropped', ClaimDropped, true),
+  ledgerRebuilt: def('ledger.rebuilt', LedgerRebuilt, true),
   gcSwept: def('gc.swept', GcSweepReport, true),
   scalerDecision: def('scaler.decision', ScalerDecision, true),
   constraintStatus: def('constraints.status', ConstraintStatus, true),

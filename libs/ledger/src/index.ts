@@ -4,8 +4,11 @@ export {
   type ClaimLedger,
   type ClaimRecord,
   type ClaimStep,
+  LedgerConflictError,
   LedgerCorruptError,
+  type LedgerGeneration,
   type PendingClaim,
+  type RebuildNote,
   RedisClaimLedger,
   type RedisClaimLedgerOptions,
 } from './ledger.ts';

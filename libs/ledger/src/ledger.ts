@@ -6,6 +6,12 @@
 // id: `begin` keeps the token and allocation the moment the claim answers (keyed by
 // allocation), `commit` files it under the task id once the task config is fetched.
 // A runner that restarts finds its `pending` claims and commits them.
+//
+// Redis may lose the ledger (a restart without persistence, a flush, a failover to a
+// replica that missed the last writes). A generation marker tells: it is written once,
+// without a TTL, and a service that sees it change knows its records may be gone. The
+// claimer then writes back what it holds in memory (`restore`, `begin`).
+import { randomBytes } from 'node:crypto';
 import { type RedisKeys, redisKeys, TaskConfig } from '@longshore/contracts';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -33,11 +39,32 @@ export interface ClaimRecord {
 /** Port: the ledger's capabilities, as the claimer, scheduler and GC use them. */
 export interface ClaimLedger {
   begin(runner: string, pending: PendingClaim): Promise<void>;
-  pending(runner: string): Promise<PendingClaim[]>;
+  /**
+   * This runner's pending claims. An entry that cannot be read back is removed and reported
+   * to `onUnreadable` (it cannot be finished: its token is not readable either).
+   */
+  pending(runner: string, opts?: { onUnreadable?: (allocation: string) => void }): Promise<PendingClaim[]>;
   /** Drops a pending claim that can no longer be committed (its token was refused). */
   abandon(runner: string, allocation: string): Promise<void>;
-  /** Files a pending claim under its task id; the attempt is the retries used so far + 1. */
-  commit(runner: string, allocation: string, task: TaskConfig): Promise<ClaimRecord>;
+  /**
+   * Files a pending claim under its task id; the attempt is the retries used so far + 1.
+   * Repeating it for the same allocation returns the record filed the first time. Throws
+   * LedgerConflictError when another claim of the same task is open and was not released for
+   * a retry: two claims must never share one record.
+   */
+  commit(runner: string, pending: PendingClaim, task: TaskConfig): Promise<ClaimRecord>;
+  /**
+   * Writes a claim back as it was (attempt, steps done, token) after the ledger lost its
+   * data; the retry counter is raised to what the attempt implies.
+   */
+  restore(record: ClaimRecord, token: string): Promise<void>;
+  /** Removes a claim record that cannot be read back, with its token and index entry. */
+  forget(taskId: string, runner: string): Promise<void>;
+  /** The ledger's generation, created if missing (see the file comment). */
+  generation(): Promise<LedgerGeneration>;
+  /** Keeps a note of the last rebuild after data loss, for `longshore status`. */
+  noteRebuild(note: RebuildNote): Promise<void>;
+  lastRebuild(): Promise<RebuildNote | undefined>;
   get(taskId: string): Promise<ClaimRecord | undefined>;
   /**
    * Every committed claim of the fleet (all runners), for the GC's reconciliation and
@@ -62,6 +89,26 @@ export interface ClaimLedger {
 }
 
 export type ClaimStep = 'announced' | 'launched';
+
+export interface LedgerGeneration {
+  id: string;
+  /** When this generation was started, ms since the epoch (NaN if the marker was not ours). */
+  since: number;
+}
+
+export interface RebuildNote {
+  at: string;
+  runner: string;
+  restoredClaims: number;
+  restoredPending: number;
+}
+
+const RebuildStored = z.object({
+  at: z.string(),
+  runner: z.string(),
+  restored_claims: z.coerce.number().int().nonnegative(),
+  restored_pending: z.coerce.number().int().nonnegative(),
+});
 
 export interface AllClaimsOptions {
   /** Called once per claim key that could not be read back (so callers can count them). */
@@ -95,6 +142,46 @@ export class LedgerCorruptError extends Error {
   override name = 'LedgerCorruptError';
 }
 
+/** Another open claim holds the same task: the Runner API handed one task out twice. */
+export class LedgerConflictError extends Error {
+  override name = 'LedgerConflictError';
+}
+
+// Files a claim under its task id in one step, so that two claims of one task (a hostile or
+// confused API) cannot both be filed: the second finds the first. An existing record of the
+// same allocation is this claim committed already; one of another allocation may be
+// replaced only when its attempt was released for a retry (retries used >= its attempt),
+// which is what makes the new attempt number larger than the old one.
+// Returns {1, attempt} when filed, {0, attempt} when filed already, {-1, attempt} on conflict.
+const COMMIT = `
+local cur = redis.call('HMGET', KEYS[1], 'allocation', 'attempt')
+local attempt = tonumber(redis.call('GET', KEYS[5]) or '0') + 1
+if cur[1] then
+  if cur[1] == ARGV[1] then
+    redis.call('HDEL', KEYS[4], ARGV[1])
+    return {0, tonumber(cur[2]) or 0}
+  end
+  local held = tonumber(cur[2])
+  if held ~= nil and held >= attempt then return {-1, held} end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'task_id', ARGV[2], 'resource_class', ARGV[3], 'attempt', attempt,
+  'allocation', ARGV[1], 'runner', ARGV[4], 'claimed_at', ARGV[5], 'task', ARGV[6])
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
+redis.call('ZADD', KEYS[3], ARGV[9], ARGV[2])
+redis.call('HDEL', KEYS[4], ARGV[1])
+return {1, attempt}`;
+
+// The generation marker: read it, or start a new generation when it is missing.
+const GENERATION = `
+local g = redis.call('GET', KEYS[1])
+if not g then
+  g = ARGV[1]
+  redis.call('SET', KEYS[1], g)
+end
+return g`;
+
 // Removes a claim only if it is still the given attempt, in one step, so a late finish of
 // an old attempt cannot remove the claim of the next one.
 const FINISH = `
@@ -116,6 +203,14 @@ local a = tonumber(ARGV[1])
 if a > n then n = a end
 redis.call('SET', KEYS[1], n, 'PX', ARGV[2])
 return n`;
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
 
 // Reads a stored claim hash back; undefined when any field (or the task JSON) is off.
 function readClaim(h: Record<string, string>): ClaimRecord | undefined {
@@ -171,63 +266,131 @@ export class RedisClaimLedger implements ClaimLedger {
     await this.#redis.multi().hset(key, p.allocation, JSON.stringify(p)).pexpire(key, this.#ttlMs).exec();
   }
 
-  async pending(runner: string): Promise<PendingClaim[]> {
-    const all = await this.#redis.hgetall(this.#pendingKey(runner));
-    return Object.values(all).map((v) => {
-      const parsed = PendingStored.safeParse(JSON.parse(v));
-      if (!parsed.success) throw new LedgerCorruptError(`unreadable pending claim of runner ${runner}`);
-      return parsed.data;
-    });
+  async pending(
+    runner: string,
+    opts: { onUnreadable?: (allocation: string) => void } = {},
+  ): Promise<PendingClaim[]> {
+    const key = this.#pendingKey(runner);
+    const all = await this.#redis.hgetall(key);
+    const out: PendingClaim[] = [];
+    for (const [allocation, v] of Object.entries(all)) {
+      const parsed = PendingStored.safeParse(parseJson(v));
+      if (parsed.success && parsed.data.allocation === allocation) {
+        out.push(parsed.data);
+        continue;
+      }
+      await this.#redis.hdel(key, allocation);
+      opts.onUnreadable?.(allocation);
+    }
+    return out;
   }
 
   async abandon(runner: string, allocation: string): Promise<void> {
     await this.#redis.hdel(this.#pendingKey(runner), allocation);
   }
 
-  async commit(runner: string, allocation: string, task: TaskConfig): Promise<ClaimRecord> {
-    const raw = await this.#redis.hget(this.#pendingKey(runner), allocation);
-    const existing = await this.get(task.task_id);
-    if (raw === null) {
-      // Committed already (a restart between commit and its caller's next step).
-      if (existing?.allocation === allocation) return existing;
-      throw new LedgerCorruptError(`no pending claim ${allocation} for runner ${runner}`);
+  async commit(runner: string, p: PendingClaim, task: TaskConfig): Promise<ClaimRecord> {
+    const claimKey = this.#keys.claim(task.task_id);
+    const claimedAtMs = Date.parse(p.claimedAt);
+    const [result, attempt] = (await this.#redis.eval(
+      COMMIT,
+      5,
+      claimKey,
+      this.#keys.token(task.task_id),
+      this.#keys.runnerClaims(runner),
+      this.#pendingKey(runner),
+      this.#keys.retries(task.task_id),
+      p.allocation,
+      task.task_id,
+      p.resourceClass,
+      runner,
+      p.claimedAt,
+      JSON.stringify(task),
+      String(this.#ttlMs),
+      p.token,
+      String(Number.isNaN(claimedAtMs) ? Date.now() : claimedAtMs),
+    )) as [number, number];
+    if (result === -1) {
+      throw new LedgerConflictError(
+        `task ${task.task_id} is already held by another open claim (attempt ${attempt}); refusing a second one`,
+      );
     }
-    const p = PendingStored.parse(JSON.parse(raw));
-    if (existing?.allocation === allocation) {
-      await this.#redis.hdel(this.#pendingKey(runner), allocation);
-      return existing;
+    if (result === 0) {
+      const existing = await this.get(task.task_id);
+      if (existing?.allocation === p.allocation) return existing;
+      throw new LedgerCorruptError(`claim of task ${task.task_id} changed while it was being filed`);
     }
-    const attempt = (await this.retriesUsed(task.task_id)) + 1;
-    const record: ClaimRecord = {
+    return {
       announced: false,
       launched: false,
       taskId: task.task_id,
       resourceClass: p.resourceClass,
       attempt,
-      allocation,
+      allocation: p.allocation,
       runner,
       claimedAt: p.claimedAt,
       task,
     };
-    const claimKey = this.#keys.claim(task.task_id);
+  }
+
+  async restore(r: ClaimRecord, token: string): Promise<void> {
+    const claimKey = this.#keys.claim(r.taskId);
+    const claimedAtMs = Date.parse(r.claimedAt);
     await this.#redis
       .multi()
       .del(claimKey)
       .hset(claimKey, {
-        task_id: record.taskId,
-        resource_class: record.resourceClass,
-        attempt: String(attempt),
-        allocation,
-        runner,
-        claimed_at: record.claimedAt,
-        task: JSON.stringify(task),
+        task_id: r.taskId,
+        resource_class: r.resourceClass,
+        attempt: String(r.attempt),
+        allocation: r.allocation,
+        runner: r.runner,
+        claimed_at: r.claimedAt,
+        task: JSON.stringify(r.task),
+        ...(r.announced ? { announced: '1' } : {}),
+        ...(r.launched ? { launched: '1' } : {}),
       })
       .pexpire(claimKey, this.#ttlMs)
-      .set(this.#keys.token(task.task_id), p.token, 'PX', this.#ttlMs)
-      .zadd(this.#keys.runnerClaims(runner), Date.parse(p.claimedAt), task.task_id)
-      .hdel(this.#pendingKey(runner), allocation)
+      .set(this.#keys.token(r.taskId), token, 'PX', this.#ttlMs)
+      .zadd(this.#keys.runnerClaims(r.runner), Number.isNaN(claimedAtMs) ? Date.now() : claimedAtMs, r.taskId)
       .exec();
-    return record;
+    if (r.attempt > 1) await this.recordRetry(r.taskId, r.attempt - 1);
+  }
+
+  async forget(taskId: string, runner: string): Promise<void> {
+    await this.#redis
+      .multi()
+      .del(this.#keys.claim(taskId), this.#keys.token(taskId))
+      .zrem(this.#keys.runnerClaims(runner), taskId)
+      .exec();
+  }
+
+  async generation(): Promise<LedgerGeneration> {
+    const fresh = `${randomBytes(8).toString('hex')}@${Date.now()}`;
+    const g = String(await this.#redis.eval(GENERATION, 1, this.#keys.generation(), fresh));
+    const at = g.lastIndexOf('@');
+    return { id: g, since: at < 0 ? Number.NaN : Number(g.slice(at + 1)) };
+  }
+
+  async noteRebuild(note: RebuildNote): Promise<void> {
+    await this.#redis.hset(this.#keys.lastRebuild(), {
+      at: note.at,
+      runner: note.runner,
+      restored_claims: String(note.restoredClaims),
+      restored_pending: String(note.restoredPending),
+    });
+  }
+
+  async lastRebuild(): Promise<RebuildNote | undefined> {
+    const h = await this.#redis.hgetall(this.#keys.lastRebuild());
+    const r = RebuildStored.safeParse(h);
+    if (!r.success) return undefined;
+    return {
+      at: r.data.at,
+      runner: r.data.runner,
+      restoredClaims: r.data.restored_claims,
+      restoredPending: r.data.restored_pending,
+    };
   }
 
   async get(taskId: string): Promise<ClaimRecord | undefined> {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { TaskConfig } from '@longshore/contracts';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { RedisClaimLedger } from '../src/index.ts';
+import { LedgerConflictError, RedisClaimLedger } from '../src/index.ts';
 
 const redis = new Redis(process.env.REDIS_URL!);
 let ledger: RedisClaimLedger;
@@ -43,7 +43,7 @@ describe('RedisClaimLedger', () => {
   it('keeps a claim from the moment it answers, then files it under its task id', async () => {
     await ledger.begin('runner-a', pending('alloc-1'));
     expect(await ledger.pending('runner-a')).toEqual([expect.objectContaining({ allocation: 'alloc-1' })]);
-    const rec = await ledger.commit('runner-a', 'alloc-1', task('task-1'));
+    const rec = await ledger.commit('runner-a', pending('alloc-1'), task('task-1'));
     expect(rec).toMatchObject({
       taskId: 'task-1',
       attempt: 1,
@@ -58,18 +58,18 @@ describe('RedisClaimLedger', () => {
 
   it('commits idempotently: a second commit after a crash returns the same record', async () => {
     await ledger.begin('r', pending('a1'));
-    const first = await ledger.commit('r', 'a1', task('t1'));
-    expect(await ledger.commit('r', 'a1', task('t1'))).toEqual(first);
+    const first = await ledger.commit('r', pending('a1'), task('t1'));
+    expect(await ledger.commit('r', pending('a1'), task('t1'))).toEqual(first);
   });
 
   it('numbers attempts by retries used, and finishes only the current attempt', async () => {
     await ledger.begin('r', pending('a1'));
-    await ledger.commit('r', 'a1', task('t1'));
+    await ledger.commit('r', pending('a1'), task('t1'));
     expect(await ledger.recordRetry('t1', 1)).toBe(1);
     expect(await ledger.recordRetry('t1', 1)).toBe(1);
     expect(await ledger.finish('t1', 1)).toBe(true);
     await ledger.begin('r', pending('a2'));
-    const second = await ledger.commit('r', 'a2', task('t1'));
+    const second = await ledger.commit('r', pending('a2'), task('t1'));
     expect(second.attempt).toBe(2);
     expect(await ledger.finish('t1', 1)).toBe(false);
     expect(await ledger.get('t1')).toBeDefined();
@@ -81,7 +81,7 @@ describe('RedisClaimLedger', () => {
 
   it('marks steps of the current attempt only', async () => {
     await ledger.begin('r', pending('a1'));
-    await ledger.commit('r', 'a1', task('t1'));
+    await ledger.commit('r', pending('a1'), task('t1'));
     await ledger.mark('t1', 2, 'launched');
     expect((await ledger.get('t1'))?.launched).toBe(false);
     await ledger.mark('t1', 1, 'announced');
@@ -100,7 +100,7 @@ describe('RedisClaimLedger', () => {
     for (let i = 0; i < 450; i++) {
       const runner = i % 2 === 0 ? 'r1' : 'r2';
       await ledger.begin(runner, pending(`a${i}`));
-      await ledger.commit(runner, `a${i}`, task(`t${i}`));
+      await ledger.commit(runner, pending(`a${i}`), task(`t${i}`));
     }
     await ledger.finish('t0', 1);
     await redis.hset(`${prefix}:claim:broken`, { task_id: 'broken' });
@@ -110,5 +110,75 @@ describe('RedisClaimLedger', () => {
     expect(new Set(all.map((c) => c.taskId)).size).toBe(449);
     expect(all.find((c) => c.taskId === 't7')).toEqual(await ledger.get('t7'));
     expect(unreadable).toEqual(['broken']);
+  });
+
+  it('refuses a second open claim of the same task instead of overwriting the first', async () => {
+    await ledger.begin('r1', pending('a1'));
+    const first = await ledger.commit('r1', pending('a1'), task('t1'));
+    await ledger.begin('r2', pending('a2'));
+    await expect(ledger.commit('r2', pending('a2'), task('t1'))).rejects.toBeInstanceOf(LedgerConflictError);
+    expect(await ledger.get('t1')).toEqual(first);
+    expect(await ledger.token('t1')).toBe('token-a1');
+    expect(await ledger.claimsOf('r2')).toEqual([]);
+    // Once the first attempt was released for a retry, the next claim takes the task over.
+    await ledger.recordRetry('t1', 1);
+    expect((await ledger.commit('r2', pending('a2'), task('t1'))).attempt).toBe(2);
+  });
+
+  it('removes and reports pending entries it cannot read back, and keeps the others', async () => {
+    const prefix = prefixes.at(-1)!;
+    await ledger.begin('r', pending('good'));
+    await redis.hset(`${prefix}:runner:r:pending`, {
+      bad: '{not json',
+      other: JSON.stringify({ allocation: 'x' }),
+    });
+    const unreadable: string[] = [];
+    const found = await ledger.pending('r', { onUnreadable: (a) => unreadable.push(a) });
+    expect(found.map((p) => p.allocation)).toEqual(['good']);
+    expect(unreadable.sort()).toEqual(['bad', 'other']);
+    expect(await redis.hkeys(`${prefix}:runner:r:pending`)).toEqual(['good']);
+  });
+
+  it('writes a claim back as it was after the ledger lost its data', async () => {
+    await ledger.begin('r', pending('a1'));
+    await ledger.commit('r', pending('a1'), task('t1'));
+    await ledger.recordRetry('t1', 1);
+    await ledger.finish('t1', 1);
+    await ledger.begin('r', pending('a2'));
+    const rec = await ledger.commit('r', pending('a2'), task('t1'));
+    await ledger.mark('t1', 2, 'announced');
+    const kept = { ...(await ledger.get('t1'))! };
+    const prefix = prefixes.at(-1)!;
+    await redis.del(...(await redis.keys(`${prefix}:*`)));
+    expect(await ledger.get('t1')).toBeUndefined();
+    await ledger.restore(kept, 'token-a2');
+    expect(await ledger.get('t1')).toEqual({ ...rec, announced: true });
+    expect(await ledger.token('t1')).toBe('token-a2');
+    expect(await ledger.claimsOf('r')).toEqual(['t1']);
+    expect(await ledger.retriesUsed('t1')).toBe(1);
+  });
+
+  it('forgets a claim record it cannot read', async () => {
+    const prefix = prefixes.at(-1)!;
+    await redis.hset(`${prefix}:claim:broken`, { task_id: 'broken' });
+    await redis.zadd(`${prefix}:runner:r:claims`, 1, 'broken');
+    await expect(ledger.get('broken')).rejects.toThrow('unreadable claim record of task broken');
+    await ledger.forget('broken', 'r');
+    expect(await ledger.get('broken')).toBeUndefined();
+    expect(await ledger.claimsOf('r')).toEqual([]);
+  });
+
+  it('keeps one generation until the data is lost, then starts another', async () => {
+    const prefix = prefixes.at(-1)!;
+    const g1 = await ledger.generation();
+    expect(Math.abs(g1.since - Date.now())).toBeLessThan(60_000);
+    expect(await ledger.generation()).toEqual(g1);
+    await redis.del(`${prefix}:ledger:generation`);
+    const g2 = await ledger.generation();
+    expect(g2.id).not.toBe(g1.id);
+    expect(await ledger.lastRebuild()).toBeUndefined();
+    const note = { at: new Date().toISOString(), runner: 'r', restoredClaims: 3, restoredPending: 1 };
+    await ledger.noteRebuild(note);
+    expect(await ledger.lastRebuild()).toEqual(note);
   });
 });

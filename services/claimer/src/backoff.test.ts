@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_BACKOFF, nextDelay } from './backoff.ts';
+import { DEFAULT_BACKOFF, nextDelay, stepDelay } from './backoff.ts';
 
 describe('nextDelay', () => {
   it('grows while the queue stays empty, up to the idle cap', () => {
@@ -17,5 +17,24 @@ describe('nextDelay', () => {
   });
   it('jitters downwards only, by at most a fifth', () => {
     expect(nextDelay('idle', 1, DEFAULT_BACKOFF, undefined, 1)).toBe(800);
+  });
+});
+
+describe('stepDelay', () => {
+  it('doubles up to the cap, and ends once the tries are spent', () => {
+    const budget = { tries: 6, firstDelayMs: 500, maxDelayMs: 4_000 };
+    expect([1, 2, 3, 4, 5, 6, 7].map((n) => stepDelay(n, budget))).toEqual([
+      500,
+      1000,
+      2000,
+      4000,
+      4000,
+      undefined,
+      undefined,
+    ]);
+  });
+
+  it('gives a budget of one try no second one', () => {
+    expect(stepDelay(1, { tries: 1, firstDelayMs: 10, maxDelayMs: 10 })).toBeUndefined();
   });
 });

@@ -34,3 +34,23 @@ export function nextDelay(
   const spread = base * (1 - 0.2 * jitter);
   return Math.max(spread, retryAfterMs ?? 0);
 }
+
+/**
+ * How often a step of taking a claim (fetching its config, filing it, announcing it) is tried
+ * before the claim is given up, and the waits in between. Six tries over about 15 s: long
+ * enough for a Redis or NATS restart or a short API blip, short enough that a claim that
+ * cannot be taken does not hold its slot (or the task) for long.
+ */
+export interface StepBudget {
+  tries: number;
+  firstDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_STEP_BUDGET: StepBudget = { tries: 6, firstDelayMs: 500, maxDelayMs: 8_000 };
+
+/** The wait after the `failed`-th failed try (1 = the first), or undefined once the budget is spent. */
+export function stepDelay(failed: number, budget: StepBudget): number | undefined {
+  if (failed >= budget.tries) return undefined;
+  return Math.min(budget.maxDelayMs, budget.firstDelayMs * 2 ** Math.max(0, failed - 1));
+}

@@ -5,14 +5,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bus, ConsumerHandle } from '@longshore/bus';
 import { CONSTRAINTS_KV_BUCKET, ConstraintStatus, constraintStatusKey } from '@longshore/contracts';
-import type { ClaimLedger } from '@longshore/ledger';
+import { type ClaimLedger, LedgerCorruptError } from '@longshore/ledger';
 import type { Logger, SecretScrubber } from '@longshore/logging';
 import type { RunnerApi, RunnerIdentity } from '@longshore/runner-api';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.ts';
+import { type BackoffPolicy, DEFAULT_BACKOFF, type StepBudget } from './backoff.ts';
 import { Capacity } from './capacity.ts';
+import { ClaimBook } from './claim-book.ts';
 import { runClaimLoop } from './claim-loop.ts';
 import { startFinisher } from './finisher.ts';
+import { LedgerWatch } from './ledger-watch.ts';
 import { ClaimTaker } from './taker.ts';
 
 export interface ClaimerDeps {
@@ -29,6 +31,10 @@ export interface ClaimerDeps {
   scrubber: SecretScrubber;
   registry: Registry;
   policy?: BackoffPolicy;
+  /** Tries per step of taking a claim before it is given up (default DEFAULT_STEP_BUDGET). */
+  stepBudget?: StepBudget;
+  /** How often the ledger's generation is checked for data loss. Default 5 s. */
+  ledgerCheckMs?: number;
 }
 
 export interface RunningClaimer {
@@ -61,46 +67,58 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
       this.set(capacity.inFlight);
     },
   });
+  const dropped = new Counter({
+    name: 'longshore_claimer_claims_dropped_total',
+    help: 'Claims given up before their task reached the scheduler, by stage and by what the Runner API was told',
+    labelNames: ['stage', 'outcome'],
+    registers: [d.registry],
+  });
+  const ledgerEvents = new Counter({
+    name: 'longshore_claimer_ledger_losses_total',
+    help: 'Signs that the claim ledger lost its data: ended tasks with no record (miss), rebuilds from memory (rebuilt)',
+    labelNames: ['event'],
+    registers: [d.registry],
+  });
   const draining = new AbortController();
+  const book = new ClaimBook(capacity);
   const taker = new ClaimTaker({
     runner,
     signal: draining.signal,
     api: d.api,
     ledger: d.ledger,
     bus: d.bus,
-    capacity,
+    book,
     scrubber: d.scrubber,
     logger: d.logger,
+    ...(d.stepBudget ? { budget: d.stepBudget } : {}),
+    metrics: { dropped: (stage, outcome) => dropped.inc({ stage, outcome }) },
   });
-
-  // What a previous life of this runner left: committed claims (announce those never
-  // announced) and pending ones (finish them). They all hold slots until they end.
-  for (const taskId of await d.ledger.claimsOf(runner)) {
-    const rec = await d.ledger.get(taskId);
-    if (!rec) continue;
-    capacity.hold(rec.resourceClass);
-    d.scrubber.add((await d.ledger.token(taskId)) ?? '');
-    if (!rec.announced) await taker.announce(rec);
-  }
-  const pending = await d.ledger.pending(runner);
-  for (const p of pending) {
-    capacity.hold(p.resourceClass);
-    d.scrubber.add(p.token);
-  }
+  await recover(d, taker, (stage) => dropped.inc({ stage, outcome: 'unreported' }));
   if (capacity.inFlight > 0)
     d.logger.info({ in_flight: capacity.inFlight }, 'resuming claims from the ledger');
-
-  for (const p of pending) taker.finishLater(p);
-
+  const watch = new LedgerWatch({
+    runner,
+    ledger: d.ledger,
+    book,
+    bus: d.bus,
+    logger: d.logger.child({ unit: 'ledger-watch' }),
+    intervalMs: d.ledgerCheckMs ?? 5_000,
+    metrics: { rebuilt: () => ledgerEvents.inc({ event: 'rebuilt' }) },
+  });
+  await watch.start();
   const finisher: ConsumerHandle = await startFinisher({
     runner,
     api: d.api,
     ledger: d.ledger,
     bus: d.bus,
-    capacity,
+    book,
     scrubber: d.scrubber,
     logger: d.logger.child({ unit: 'finisher' }),
-    metrics: { finished: (how) => finished.inc({ how }) },
+    metrics: {
+      finished: (how) => finished.inc({ how }),
+      ledgerMiss: () => ledgerEvents.inc({ event: 'miss' }),
+    },
+    onLedgerMiss: () => void watch.check(),
   });
 
   // Constraint status from services/constraints, kept in a KV bucket so a restarted claimer
@@ -155,10 +173,50 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
         while (capacity.inFlight > 0 && Date.now() < deadline) await sleep(100);
         const left = capacity.inFlight;
         statusWatch.abort();
-        await Promise.allSettled([finisher.stop(), status]);
+        await Promise.allSettled([finisher.stop(), status, watch.stop()]);
         return { drained: left === 0, left };
       })();
       return drainResult;
     },
   };
+}
+
+/**
+ * What a previous life of this runner left in the ledger: filed claims (announced again if
+ * they never were) and pending ones (finished). Each record is handled on its own: one that
+ * cannot be read back is removed and reported, and the others go on. They all hold slots
+ * until they end.
+ */
+async function recover(d: ClaimerDeps, taker: ClaimTaker, unreadable: (stage: 'recovery') => void) {
+  const runner = d.identity.name;
+  const report = (what: Record<string, unknown>, msg: string) => {
+    unreadable('recovery');
+    d.logger.error(what, msg);
+  };
+  for (const taskId of await d.ledger.claimsOf(runner)) {
+    try {
+      const rec = await d.ledger.get(taskId);
+      const token = rec && (await d.ledger.token(taskId));
+      if (rec === undefined || rec.runner !== runner || token === undefined) {
+        // Finished, expired or taken over since: only the index entry was left.
+        await d.ledger.forget(taskId, runner).catch(() => undefined);
+        if (rec !== undefined && rec.runner === runner)
+          report(
+            { task_id: taskId },
+            'a claim of this runner has no task token left (expired); dropped from the ledger',
+          );
+        continue;
+      }
+      taker.resumeFiled(rec, token);
+    } catch (err) {
+      if (!(err instanceof LedgerCorruptError)) throw err;
+      await d.ledger.forget(taskId, runner);
+      report({ task_id: taskId, err: err.message }, 'unreadable claim record removed; it cannot be finished');
+    }
+  }
+  const pending = await d.ledger.pending(runner, {
+    onUnreadable: (allocation) =>
+      report({ allocation }, 'unreadable pending claim removed; it cannot be finished'),
+  });
+  for (const p of pending) taker.resumePending(p);
 }

@@ -1,42 +1,45 @@
-// The finisher lets go of a task token once its claim is closed, and not before: the
-// scrubber must not grow with every task the claimer has ever run. Fakes stand in for the
-// bus, ledger and Runner API (the end-to-end paths are in services/claimer/test).
+// The finisher closes a claim once: it frees the slot and lets go of the task token (the
+// scrubber must not grow with every task the claimer has ever run), and it still does both
+// when the ledger lost the claim's record. Fakes stand in for the bus, ledger and Runner API
+// (the end-to-end paths are in services/claimer/test).
 import type { Bus, ConsumerHandle, HandlerResult } from '@longshore/bus';
 import type { TaskEnded } from '@longshore/contracts';
-import type { ClaimLedger, ClaimRecord } from '@longshore/ledger';
+import { type ClaimLedger, type ClaimRecord, LedgerCorruptError } from '@longshore/ledger';
 import { createLogger, SecretScrubber } from '@longshore/logging';
 import type { RunnerApi } from '@longshore/runner-api';
 import { describe, expect, it } from 'vitest';
 import { Capacity } from './capacity.ts';
+import { ClaimBook } from './claim-book.ts';
 import { startFinisher } from './finisher.ts';
 
 const TOKEN = 'task-token-0123456789';
 const RC = 'acme/small';
+const RECORD = {
+  announced: true,
+  launched: true,
+  taskId: 't1',
+  resourceClass: RC,
+  attempt: 1,
+  allocation: 'a1',
+  runner: 'r1',
+  claimedAt: new Date().toISOString(),
+} as ClaimRecord;
 
-function setup(opts: { failReport?: boolean } = {}) {
-  const records = new Map<string, ClaimRecord>([
-    [
-      't1',
-      {
-        announced: true,
-        launched: true,
-        taskId: 't1',
-        resourceClass: RC,
-        attempt: 1,
-        allocation: 'a1',
-        runner: 'r1',
-        claimedAt: new Date().toISOString(),
-      } as ClaimRecord,
-    ],
-  ]);
+function setup(opts: { failReport?: boolean; ledger?: 'kept' | 'lost' | 'corrupt' } = {}) {
+  const records = new Map<string, ClaimRecord>(opts.ledger === 'lost' ? [] : [['t1', RECORD]]);
   const ledger = {
-    get: async (id: string) => records.get(id),
-    token: async (id: string) => (records.has(id) ? TOKEN : undefined),
+    get: async (id: string) => {
+      if (opts.ledger === 'corrupt') throw new LedgerCorruptError(`unreadable claim record of task ${id}`);
+      return records.get(id);
+    },
+    token: async (id: string) => (records.has(id) && opts.ledger !== 'corrupt' ? TOKEN : undefined),
     finish: async (id: string) => records.delete(id),
   } as unknown as ClaimLedger;
+  const failed: { allocation: string; message: string }[] = [];
   const api = {
-    fail: async () => {
+    fail: async (_token: string, r: { allocation: string; message: string }) => {
       if (opts.failReport) throw new Error('Runner API unavailable');
+      failed.push(r);
     },
   } as unknown as RunnerApi;
   let handler: ((ev: { name: string; payload: TaskEnded }) => Promise<HandlerResult>) | undefined;
@@ -49,28 +52,43 @@ function setup(opts: { failReport?: boolean } = {}) {
   const scrubber = new SecretScrubber();
   scrubber.add(TOKEN);
   const capacity = new Capacity(4);
-  capacity.hold(RC);
+  const book = new ClaimBook(capacity);
+  book.open({ allocation: 'a1', resourceClass: RC, token: TOKEN, claimedAt: RECORD.claimedAt }, false);
+  book.filed(RECORD);
+  const misses: string[] = [];
   const logger = createLogger({ name: 'test', level: 'silent' });
-  const deliver = async (reason: TaskEnded['reason']) =>
+  const deliver = async (reason: TaskEnded['reason'], taskId = 't1') =>
     handler?.({
       name: reason === 'succeeded' ? 'task.succeeded' : 'task.failed',
       payload: {
-        task_id: 't1',
+        task_id: taskId,
         resource_class: RC,
         attempt: 1,
-        runner: 'r1',
+        runner: 'scheduler-0',
         at: new Date().toISOString(),
         reason,
         to_retry: false,
       },
     });
-  return { ledger, api, bus, scrubber, capacity, logger, deliver };
+  const start = () =>
+    startFinisher({
+      runner: 'r1',
+      ledger,
+      api,
+      bus,
+      book,
+      scrubber,
+      logger,
+      metrics: { finished: () => {}, ledgerMiss: () => misses.push('miss') },
+      onLedgerMiss: () => misses.push('check'),
+    });
+  return { start, scrubber, capacity, deliver, failed, misses };
 }
 
-describe('finisher: task tokens in the scrubber', () => {
+describe('finisher', () => {
   it('unregisters the token when the claim is closed, once, however often the event comes', async () => {
     const s = setup();
-    await startFinisher({ runner: 'r1', ...s, metrics: { finished: () => {} } });
+    await s.start();
     expect(s.scrubber.has(TOKEN)).toBe(true);
     expect(await s.deliver('exit-code')).toBe('ack');
     expect(s.scrubber.has(TOKEN)).toBe(false);
@@ -79,13 +97,37 @@ describe('finisher: task tokens in the scrubber', () => {
     s.scrubber.add(TOKEN);
     expect(await s.deliver('exit-code')).toBe('ack');
     expect(s.scrubber.has(TOKEN)).toBe(true);
+    expect(s.capacity.inFlight).toBe(0);
+    expect(s.misses).toEqual([]);
   });
 
   it('keeps the token while the claim stays open (the report failed and will be retried)', async () => {
     const s = setup({ failReport: true });
-    await startFinisher({ runner: 'r1', ...s, metrics: { finished: () => {} } });
+    await s.start();
     await expect(s.deliver('image-pull')).rejects.toThrow('Runner API unavailable');
     expect(s.scrubber.has(TOKEN)).toBe(true);
     expect(s.capacity.inFlight).toBe(1);
+  });
+
+  for (const state of ['lost', 'corrupt'] as const) {
+    it(`closes a claim of this runner from memory when its ledger record is ${state}`, async () => {
+      const s = setup({ ledger: state });
+      await s.start();
+      expect(await s.deliver('image-pull')).toBe('ack');
+      // Reported with what memory holds, the slot freed, and the loss made known.
+      expect(s.failed).toEqual([{ allocation: 'a1', message: 'task ended: image-pull' }]);
+      expect(s.capacity.inFlight).toBe(0);
+      expect(s.scrubber.has(TOKEN)).toBe(false);
+      expect(s.misses).toEqual(['miss', 'check']);
+    });
+  }
+
+  it('leaves alone an ended task it does not hold', async () => {
+    const s = setup({ ledger: 'lost' });
+    await s.start();
+    expect(await s.deliver('image-pull', 'someone-elses')).toBe('ack');
+    expect(s.failed).toEqual([]);
+    expect(s.capacity.inFlight).toBe(1);
+    expect(s.misses).toEqual([]);
   });
 });

@@ -4,21 +4,24 @@
 // safe to repeat, because a crash redelivers the event.
 import type { Bus, ConsumerHandle, HandlerResult } from '@longshore/bus';
 import { runnerMustReport, Subjects, type TaskEnded, taskMsgId } from '@longshore/contracts';
-import type { ClaimLedger } from '@longshore/ledger';
+import { type ClaimLedger, type ClaimRecord, LedgerCorruptError } from '@longshore/ledger';
 import type { Logger, SecretScrubber } from '@longshore/logging';
 import { type RunnerApi, RunnerApiAuthError } from '@longshore/runner-api';
-import type { Capacity } from './capacity.ts';
+import type { ClaimBook } from './claim-book.ts';
 
 export interface FinisherDeps {
   runner: string;
   api: RunnerApi;
   ledger: ClaimLedger;
   bus: Bus;
-  capacity: Capacity;
+  /** This runner's open claims: closing one there frees its slot, once. */
+  book: ClaimBook;
   /** The claim's task token was registered here when claimed; it is let go once the claim is closed. */
   scrubber: SecretScrubber;
   logger: Logger;
-  metrics: { finished: (how: string) => void };
+  metrics: { finished: (how: string) => void; ledgerMiss: () => void };
+  /** Called when an ended task of ours has no readable ledger record: the ledger may have lost its data. */
+  onLedgerMiss?: () => void;
 }
 
 export function startFinisher(d: FinisherDeps): Promise<ConsumerHandle> {
@@ -30,11 +33,38 @@ export function startFinisher(d: FinisherDeps): Promise<ConsumerHandle> {
   });
 }
 
+/** The ledger's record of an ended task, if it is readable and of this runner and attempt. */
+async function recordOf(d: FinisherDeps, e: TaskEnded): Promise<ClaimRecord | undefined> {
+  try {
+    const rec = await d.ledger.get(e.task_id);
+    return rec?.attempt === e.attempt && rec.runner === d.runner ? rec : undefined;
+  } catch (err) {
+    if (!(err instanceof LedgerCorruptError)) throw err;
+    return undefined;
+  }
+}
+
 async function finish(d: FinisherDeps, interrupted: boolean, e: TaskEnded): Promise<HandlerResult> {
-  const rec = await d.ledger.get(e.task_id);
-  if (rec === undefined || rec.attempt !== e.attempt || rec.runner !== d.runner) return 'ack';
-  const token = await d.ledger.token(e.task_id);
   const log = d.logger.child({ task_id: e.task_id, attempt: e.attempt });
+  const open = d.book.byTask(e.task_id, e.attempt);
+  let rec = await recordOf(d, e);
+  let token: string | undefined;
+  if (rec === undefined) {
+    // Another runner's task, or one closed already (a redelivery): nothing to do. But if
+    // this runner holds it, the ledger lost the record: close the claim from memory rather
+    // than keep its slot for ever.
+    if (open?.record === undefined) return 'ack';
+    rec = open.record;
+    token = open.pending.token;
+    d.metrics.ledgerMiss();
+    log.error(
+      { reason: e.reason },
+      'an ended task of this runner has no ledger record (the ledger lost it?); closing the claim from memory',
+    );
+    d.onLedgerMiss?.();
+  } else {
+    token = (await d.ledger.token(e.task_id)) ?? open?.pending.token;
+  }
   const message = e.error ?? `task ended: ${e.reason}`;
   let how: string = e.reason === 'succeeded' ? 'succeeded' : 'failed';
   if (token !== undefined) {
@@ -71,7 +101,8 @@ async function finish(d: FinisherDeps, interrupted: boolean, e: TaskEnded): Prom
       log.warn({ err: err.message }, 'task token refused while closing the claim');
     }
   }
-  if (await d.ledger.finish(e.task_id, e.attempt)) d.capacity.release(rec.resourceClass);
+  await d.ledger.finish(e.task_id, e.attempt);
+  d.book.close(rec.allocation);
   // Without this, every task token ever claimed stayed in the scrubber, whose pattern (all
   // tokens, recompiled after each new one) grew with every task: 416 MB peak RSS and 12 s of
   // CPU in the claimer over a 1000-task bench run.

@@ -1,14 +1,26 @@
-// A claim that ends before it was ever run lets go of its task token too: when the Runner
-// API refuses the token (the claim is gone) and when the claim is given back because the
-// ledger could not record it. Fakes stand in for the ledger, bus and Runner API.
-import type { Bus } from '@longshore/bus';
-import type { ClaimResponse } from '@longshore/contracts';
-import type { ClaimLedger } from '@longshore/ledger';
+// How a won claim is taken, and how one that cannot be taken ends: every path frees its
+// slot and its token once, tells the Runner API what it can, and says so on the bus.
+// Hand-written fakes stand in for the ledger, bus and Runner API (the end-to-end paths, with
+// the simulator answering as a hostile API, are in services/claimer/test/hostile.test.ts).
+import { BusPublishError } from '@longshore/bus';
+import type { ClaimResponse, TaskConfig } from '@longshore/contracts';
+import {
+  type ClaimLedger,
+  type ClaimRecord,
+  LedgerConflictError,
+  type PendingClaim,
+} from '@longshore/ledger';
 import { createLogger, SecretScrubber } from '@longshore/logging';
-import { type RunnerApi, RunnerApiAuthError } from '@longshore/runner-api';
+import {
+  type RunnerApi,
+  RunnerApiAuthError,
+  RunnerApiError,
+  RunnerApiMalformedResponseError,
+} from '@longshore/runner-api';
 import { describe, expect, it } from 'vitest';
 import { Capacity } from './capacity.ts';
-import { ClaimTaker } from './taker.ts';
+import { ClaimBook } from './claim-book.ts';
+import { ClaimTaker, classifyStepFailure } from './taker.ts';
 
 const RC = 'acme/small';
 const CLAIM: ClaimResponse = {
@@ -17,58 +29,325 @@ const CLAIM: ClaimResponse = {
   resource_class: RC,
   allocation: 'alloc-1',
 };
+const TASK: TaskConfig = {
+  task_id: 't1',
+  resource_class: RC,
+  job_name: 'build',
+  cmd: [],
+  working_directory: '~/project',
+  containers: [{ image: 'cimg/base:2024.01', environment: {} }],
+  ssh_advertise_addr: '',
+};
 
-function taker(ledger: Partial<ClaimLedger>, api: Partial<RunnerApi>) {
+/** A ledger in a Map, enough for the taker's calls. */
+function memoryLedger(overrides: Partial<ClaimLedger> = {}) {
+  const pending = new Map<string, PendingClaim>();
+  const claims = new Map<string, ClaimRecord>();
+  const ledger: Partial<ClaimLedger> = {
+    begin: async (_r, p) => {
+      pending.set(p.allocation, p);
+    },
+    abandon: async (_r, a) => {
+      pending.delete(a);
+    },
+    commit: async (runner, p, task) => {
+      pending.delete(p.allocation);
+      const rec: ClaimRecord = {
+        announced: false,
+        launched: false,
+        taskId: task.task_id,
+        resourceClass: p.resourceClass,
+        attempt: 1,
+        allocation: p.allocation,
+        runner,
+        claimedAt: p.claimedAt,
+        task,
+      };
+      claims.set(task.task_id, rec);
+      return rec;
+    },
+    mark: async (id, _a, step) => {
+      const r = claims.get(id);
+      if (r) r[step] = true;
+    },
+    finish: async (id) => claims.delete(id),
+    ...overrides,
+  };
+  return { ledger: ledger as ClaimLedger, pending, claims };
+}
+
+interface Calls {
+  fail: { allocation: string; message: string }[];
+  unclaim: string[];
+  published: { name: string; payload: Record<string, unknown> }[];
+}
+
+function setup(opts: {
+  api?: Partial<RunnerApi>;
+  ledger?: Partial<ClaimLedger>;
+  publish?: (name: string) => Promise<void>;
+  tries?: number;
+}) {
+  const calls: Calls = { fail: [], unclaim: [], published: [] };
+  const api: Partial<RunnerApi> = {
+    taskConfig: async () => TASK,
+    fail: async (_t, r) => {
+      calls.fail.push({ allocation: r.allocation, message: r.message });
+    },
+    unclaim: async (id) => {
+      calls.unclaim.push(id);
+      return 'released';
+    },
+    ...opts.api,
+  };
+  const mem = memoryLedger(opts.ledger);
+  const bus = {
+    publish: async (def: { name: string }, payload: Record<string, unknown>) => {
+      await opts.publish?.(def.name);
+      calls.published.push({ name: def.name, payload });
+      return { seq: 1, duplicate: false };
+    },
+  };
   const scrubber = new SecretScrubber();
   const capacity = new Capacity(4);
-  capacity.hold(RC);
+  const book = new ClaimBook(capacity);
+  const dropped: string[] = [];
   const t = new ClaimTaker({
     runner: 'r1',
     signal: new AbortController().signal,
     api: api as RunnerApi,
-    ledger: ledger as ClaimLedger,
-    bus: {} as Bus,
-    capacity,
+    ledger: mem.ledger,
+    bus: bus as never,
+    book,
     scrubber,
     logger: createLogger({ name: 'test', level: 'silent' }),
+    budget: { tries: opts.tries ?? 3, firstDelayMs: 1, maxDelayMs: 1 },
+    metrics: { dropped: (stage, outcome) => dropped.push(`${stage}/${outcome}`) },
   });
-  return { t, scrubber, capacity };
+  /** As the claim loop does: a slot first, then the claim. */
+  const take = async (claim: ClaimResponse = CLAIM) => {
+    expect(capacity.tryAcquire(RC)).toBe(true);
+    await t.take(RC, claim);
+    await t.settled();
+  };
+  return { t, take, calls, mem, scrubber, capacity, book, dropped };
 }
 
-describe('ClaimTaker: task tokens in the scrubber', () => {
-  it('unregisters the token of a claim the Runner API says is gone', async () => {
-    const { t, scrubber, capacity } = taker(
-      { begin: async () => {}, abandon: async () => {} },
-      {
+const droppedEvents = (c: Calls) =>
+  c.published.filter((p) => p.name === 'claim.dropped').map((p) => p.payload);
+
+describe('ClaimTaker: a claim that can be taken', () => {
+  it('files it, announces it, and keeps its slot and token', async () => {
+    const s = setup({});
+    await s.take();
+    expect(s.calls.published.map((p) => p.name)).toEqual(['task.claimed']);
+    expect(s.mem.claims.get('t1')?.announced).toBe(true);
+    expect(s.capacity.inFlight).toBe(1);
+    expect(s.book.byTask('t1', 1)).toBeDefined();
+    expect(s.scrubber.has(CLAIM.task_token)).toBe(true);
+  });
+
+  it('retries a transient failure and then goes on', async () => {
+    let n = 0;
+    const s = setup({
+      api: {
+        taskConfig: async () => {
+          if (n++ < 2)
+            throw new RunnerApiError('GET /api/v2/task/config: HTTP 503', {
+              endpoint: 'taskConfig',
+              status: 503,
+            });
+          return TASK;
+        },
+      },
+    });
+    await s.take();
+    expect(n).toBe(3);
+    expect(s.calls.published.map((p) => p.name)).toEqual(['task.claimed']);
+    expect(s.capacity.inFlight).toBe(1);
+  });
+});
+
+describe('ClaimTaker: a claim that cannot be taken frees its slot and token, once', () => {
+  it('fails a task whose config does not validate, with the reason, and does not retry it', async () => {
+    let n = 0;
+    const s = setup({
+      api: {
+        taskConfig: async () => {
+          n++;
+          throw new RunnerApiMalformedResponseError(
+            'GET /api/v2/task/config: HTTP 200 answer is not the expected shape (containers: Too big)',
+            {
+              endpoint: 'taskConfig',
+              status: 200,
+              issues: ['containers: Too big'],
+            },
+          );
+        },
+      },
+    });
+    await s.take();
+    expect(n).toBe(1);
+    expect(s.calls.fail).toEqual([
+      { allocation: 'alloc-1', message: expect.stringContaining('containers: Too big') },
+    ]);
+    expect(s.calls.unclaim).toEqual([]);
+    expect(droppedEvents(s.calls)).toEqual([
+      expect.objectContaining({
+        stage: 'config',
+        outcome: 'failed',
+        allocation: 'alloc-1',
+        resource_class: RC,
+      }),
+    ]);
+    expect(droppedEvents(s.calls)[0]).not.toHaveProperty('task_id');
+    expect(s.dropped).toEqual(['config/failed']);
+    expect(s.capacity.inFlight).toBe(0);
+    expect(s.mem.pending.size).toBe(0);
+    expect(s.scrubber.has(CLAIM.task_token)).toBe(false);
+  });
+
+  it('gives up a step that keeps failing after its budget, and fails the task with the last error', async () => {
+    let n = 0;
+    const s = setup({
+      tries: 3,
+      api: {
+        taskConfig: async () => {
+          n++;
+          throw new RunnerApiError('GET /api/v2/task/config: no answer (ECONNRESET)', {
+            endpoint: 'taskConfig',
+            status: 0,
+          });
+        },
+      },
+    });
+    await s.take();
+    expect(n).toBe(3);
+    expect(s.calls.fail[0]?.message).toMatch(/ECONNRESET.*gave up after 3 tries/);
+    expect(s.capacity.inFlight).toBe(0);
+    expect(s.mem.pending.size).toBe(0);
+  });
+
+  it('gives an announced-never task back (unclaim) when the bus keeps failing', async () => {
+    const s = setup({
+      tries: 2,
+      publish: async (name) => {
+        if (name === 'task.claimed') throw new BusPublishError('publish to task.claimed failed: timeout');
+      },
+    });
+    await s.take();
+    expect(s.calls.unclaim).toEqual(['t1']);
+    expect(s.calls.fail).toEqual([]);
+    expect(s.mem.claims.size).toBe(0);
+    expect(droppedEvents(s.calls)).toEqual([
+      expect.objectContaining({ stage: 'announce', outcome: 'released', task_id: 't1' }),
+    ]);
+    expect(s.capacity.inFlight).toBe(0);
+  });
+
+  it('leaves a task another open claim holds to that claim, and tells the API nothing', async () => {
+    const s = setup({
+      ledger: {
+        commit: async () => {
+          throw new LedgerConflictError('task t1 is already held by another open claim');
+        },
+      },
+    });
+    await s.take();
+    expect(s.calls.fail).toEqual([]);
+    expect(s.calls.unclaim).toEqual([]);
+    expect(droppedEvents(s.calls)).toEqual([
+      expect.objectContaining({ stage: 'commit', outcome: 'unreported' }),
+    ]);
+    expect(s.capacity.inFlight).toBe(0);
+  });
+
+  it('fails a claim answered with a task of another class', async () => {
+    const s = setup({});
+    await s.take({ ...CLAIM, resource_class: 'acme/other' });
+    expect(s.calls.fail[0]?.message).toContain('acme/other');
+    expect(s.calls.published.map((p) => p.name)).toEqual(['claim.dropped']);
+    expect(s.capacity.inFlight).toBe(0);
+  });
+
+  it('fails a task config for another class than the claim', async () => {
+    const s = setup({ api: { taskConfig: async () => ({ ...TASK, resource_class: 'acme/other' }) } });
+    await s.take();
+    expect(s.calls.fail[0]?.message).toContain('acme/other');
+    expect(s.capacity.inFlight).toBe(0);
+  });
+
+  it('drops a claim the Runner API says is gone without reporting it', async () => {
+    const s = setup({
+      api: {
         taskConfig: async () => {
           throw new RunnerApiAuthError('refused', { endpoint: 'taskConfig', status: 401 });
         },
       },
-    );
-    await t.take(RC, CLAIM);
-    expect(scrubber.has(CLAIM.task_token)).toBe(false);
-    expect(capacity.inFlight).toBe(0);
+    });
+    await s.take();
+    expect(s.calls.fail).toEqual([]);
+    expect(droppedEvents(s.calls)).toEqual([expect.objectContaining({ outcome: 'gone' })]);
+    expect(s.scrubber.has(CLAIM.task_token)).toBe(false);
+    expect(s.capacity.inFlight).toBe(0);
   });
 
-  it('unregisters the token of a claim given back because the ledger could not record it', async () => {
-    let unclaimed = false;
-    const { t, scrubber, capacity } = taker(
-      {
+  it('fails a claim it cannot record (Redis down), and frees the slot', async () => {
+    const s = setup({
+      ledger: {
         begin: async () => {
           throw new Error('redis down');
         },
       },
-      {
-        taskConfig: async () => ({ task_id: 't1' }) as Awaited<ReturnType<RunnerApi['taskConfig']>>,
-        unclaim: async () => {
-          unclaimed = true;
-          return 'released';
+    });
+    await s.take();
+    expect(s.calls.fail[0]?.message).toContain('cannot record the claim: redis down');
+    expect(s.scrubber.has(CLAIM.task_token)).toBe(false);
+    expect(s.capacity.inFlight).toBe(0);
+  });
+
+  it('ignores a second answer with an allocation it already holds', async () => {
+    const s = setup({});
+    await s.take();
+    await s.take();
+    expect(s.capacity.inFlight).toBe(1);
+    expect(s.calls.published.map((p) => p.name)).toEqual(['task.claimed']);
+    expect(s.dropped).toEqual(['claim/unreported']);
+  });
+
+  it('frees the slot even when the Runner API cannot be told', async () => {
+    const s = setup({
+      tries: 1,
+      api: {
+        taskConfig: async () => {
+          throw new RunnerApiError('no answer', { endpoint: 'taskConfig', status: 0 });
+        },
+        fail: async () => {
+          throw new RunnerApiError('no answer', { endpoint: 'fail', status: 0 });
         },
       },
+    });
+    await s.take();
+    expect(droppedEvents(s.calls)).toEqual([expect.objectContaining({ outcome: 'unreported' })]);
+    expect(s.capacity.inFlight).toBe(0);
+  });
+});
+
+describe('classifyStepFailure', () => {
+  it('repeats what may go better next time and nothing else', () => {
+    const api = (status: number) => new RunnerApiError(`HTTP ${status}`, { endpoint: 'taskConfig', status });
+    const malformed = (issues: string[]) =>
+      new RunnerApiMalformedResponseError('bad', { endpoint: 'taskConfig', status: 200, issues });
+    expect(classifyStepFailure(api(503))).toBe('transient');
+    expect(classifyStepFailure(api(0))).toBe('transient');
+    expect(classifyStepFailure(api(429))).toBe('transient');
+    expect(classifyStepFailure(api(404))).toBe('permanent');
+    expect(classifyStepFailure(malformed([]))).toBe('transient');
+    expect(classifyStepFailure(malformed(['task_id: Invalid']))).toBe('permanent');
+    expect(classifyStepFailure(new RunnerApiAuthError('no', { endpoint: 'taskConfig', status: 401 }))).toBe(
+      'gone',
     );
-    await t.take(RC, CLAIM);
-    expect(unclaimed).toBe(true);
-    expect(scrubber.has(CLAIM.task_token)).toBe(false);
-    expect(capacity.inFlight).toBe(0);
+    expect(classifyStepFailure(new LedgerConflictError('held'))).toBe('conflict');
+    expect(classifyStepFailure(new Error('ECONNREFUSED'))).toBe('transient');
   });
 });

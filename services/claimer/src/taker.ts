@@ -1,111 +1,215 @@
 // Taking a won claim: ledger first, then the task config, then the announcement. Each step
-// is recorded before the next, so a crash anywhere is finished by `resume` at the next start.
+// is recorded before the next, so a crash anywhere is finished at the next start.
+//
+// Nothing the Runner API answers is trusted: a claim for another class, a task config that
+// does not validate, a task id another open claim holds, or a step that keeps failing past
+// its budget ends that one claim (`#drop`): the API is told (a fail event, or an unclaim so
+// another runner can take it), the ledger entry is closed, the slot is freed, and the drop
+// is logged, counted and published as `claim.dropped`. No claim holds a slot without end.
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Bus } from '@longshore/bus';
-import { type ClaimResponse, Subjects, taskMsgId } from '@longshore/contracts';
-import type { ClaimLedger, ClaimRecord, PendingClaim } from '@longshore/ledger';
+import { type Bus, BusSecretError, BusValidationError } from '@longshore/bus';
+import {
+  type ClaimDropped,
+  type ClaimResponse,
+  Subjects,
+  type TaskConfig,
+  taskMsgId,
+} from '@longshore/contracts';
+import {
+  type ClaimLedger,
+  type ClaimRecord,
+  LedgerConflictError,
+  type PendingClaim,
+} from '@longshore/ledger';
 import type { Logger, SecretScrubber } from '@longshore/logging';
-import { type RunnerApi, RunnerApiAuthError } from '@longshore/runner-api';
-import type { Capacity } from './capacity.ts';
+import {
+  isRetryable,
+  type RunnerApi,
+  RunnerApiAuthError,
+  RunnerApiError,
+  RunnerApiMalformedResponseError,
+} from '@longshore/runner-api';
+import { DEFAULT_STEP_BUDGET, type StepBudget, stepDelay } from './backoff.ts';
+import type { ClaimBook } from './claim-book.ts';
 
 export interface ClaimTakerDeps {
   runner: string;
-  /** Aborts background retries when draining (their claims stay pending for next start). */
+  /** Aborts background retries when draining (their claims stay in the ledger for next start). */
   signal: AbortSignal;
   api: RunnerApi;
   ledger: ClaimLedger;
   bus: Bus;
-  capacity: Capacity;
+  book: ClaimBook;
   scrubber: SecretScrubber;
   logger: Logger;
+  budget?: StepBudget;
+  metrics: { dropped: (stage: Stage, outcome: ClaimDropped['outcome']) => void };
+}
+
+export type Stage = ClaimDropped['stage'];
+
+/** The Runner API's answer cannot be used for this claim, and asking again will not change it. */
+export class ClaimRejectedError extends Error {
+  override name = 'ClaimRejectedError';
+}
+
+/** What to do after a step failed: see classifyStepFailure. */
+export type StepFailure = 'gone' | 'conflict' | 'permanent' | 'transient';
+
+/**
+ * Whether a failed step is worth repeating. Pure, so each rule is tested directly.
+ * - gone: the API refused the task token: the claim no longer exists, there is nobody to tell.
+ * - conflict: another open claim holds this task; this one must not touch it.
+ * - permanent: the answer itself is unusable (a task config of the wrong shape or over a
+ *   limit, a 4xx, a claim for another class) or the event could not be encoded: asking
+ *   again gets the same answer.
+ * - transient: no answer, 5xx, 429, a body that is not JSON (a proxy's error page), Redis or
+ *   NATS unavailable: worth another try within the budget.
+ */
+export function classifyStepFailure(err: unknown): StepFailure {
+  if (err instanceof RunnerApiAuthError) return 'gone';
+  if (err instanceof LedgerConflictError) return 'conflict';
+  if (err instanceof ClaimRejectedError) return 'permanent';
+  if (err instanceof BusValidationError || err instanceof BusSecretError) return 'permanent';
+  if (err instanceof RunnerApiMalformedResponseError)
+    return err.issues.length > 0 ? 'permanent' : 'transient';
+  if (err instanceof RunnerApiError) return isRetryable(err) ? 'transient' : 'permanent';
+  return 'transient';
+}
+
+/** One line for a log, an event and the fail message a CircleCI user reads; never a token. */
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 export class ClaimTaker {
   readonly #d: ClaimTakerDeps;
+  readonly #budget: StepBudget;
   readonly #background = new Set<Promise<void>>();
 
   constructor(deps: ClaimTakerDeps) {
     this.#d = deps;
+    this.#budget = deps.budget ?? DEFAULT_STEP_BUDGET;
   }
 
+  /** A claim the claim loop just won; its slot is already taken. Resolves after the first try. */
   async take(resourceClass: string, claim: ClaimResponse): Promise<void> {
+    const { book, ledger, runner, logger, scrubber } = this.#d;
     const pending: PendingClaim = {
       allocation: claim.allocation,
       resourceClass,
       token: claim.task_token,
       claimedAt: new Date().toISOString(),
     };
-    this.#d.scrubber.add(claim.task_token);
-    try {
-      await this.#d.ledger.begin(this.#d.runner, pending);
-    } catch (err) {
-      // Redis is down: the claim cannot be kept, so give it back rather than lose it.
-      this.#d.logger.error(
-        { err: (err as Error).message, resource_class: resourceClass },
-        'cannot record claim',
+    if (!book.open(pending, true)) {
+      // The API handed out an allocation this runner already holds: the first claim keeps
+      // it; this answer is ignored, and the slot taken for it goes back.
+      book.releaseSlot(resourceClass);
+      logger.error(
+        { allocation: claim.allocation, resource_class: resourceClass },
+        'the Runner API answered a claim with an allocation this runner already holds; ignoring it',
       );
-      await this.#giveBack(resourceClass, claim);
+      this.#d.metrics.dropped('claim', 'unreported');
+      return;
+    }
+    scrubber.add(claim.task_token);
+    if (claim.resource_class !== resourceClass) {
+      await this.#drop(
+        pending,
+        undefined,
+        'claim',
+        new ClaimRejectedError(
+          `the Runner API answered a claim for ${resourceClass} with a task of ${claim.resource_class}`,
+        ),
+      );
       return;
     }
     try {
-      await this.finishPending(pending);
-    } catch {
-      this.finishLater(pending);
+      await ledger.begin(runner, pending);
+    } catch (err) {
+      // Redis is down: the claim cannot be kept, so give it back rather than lose it.
+      await this.#drop(pending, undefined, 'claim', new Error(`cannot record the claim: ${describe(err)}`), {
+        giveBack: true,
+      });
+      return;
     }
+    await this.#run(pending, 1);
   }
 
-  /** Keeps trying to finish a kept claim after a transient failure, with backoff. */
-  finishLater(p: PendingClaim): void {
-    const run = (async () => {
-      for (let attempt = 1; !this.#d.signal.aborted; attempt++) {
-        try {
-          await this.finishPending(p);
-          return;
-        } catch {
-          await sleep(Math.min(30_000, 500 * 2 ** attempt), undefined, { signal: this.#d.signal }).catch(
-            () => {},
-          );
-        }
-      }
-    })();
-    this.#background.add(run);
-    void run.finally(() => this.#background.delete(run));
+  /** A pending claim found in the ledger at start: it takes a slot and is finished in the background. */
+  resumePending(p: PendingClaim): void {
+    this.#d.scrubber.add(p.token);
+    if (!this.#d.book.open(p, false)) return;
+    this.#inBackground(this.#run(p, 1));
+  }
+
+  /** A filed claim found in the ledger at start: it takes a slot; announced again if it never was. */
+  resumeFiled(rec: ClaimRecord, token: string): void {
+    const p: PendingClaim = {
+      allocation: rec.allocation,
+      resourceClass: rec.resourceClass,
+      token,
+      claimedAt: rec.claimedAt,
+    };
+    this.#d.scrubber.add(token);
+    if (!this.#d.book.open(p, false)) return;
+    this.#d.book.filed(rec);
+    if (!rec.announced) this.#inBackground(this.#run(p, 1));
   }
 
   /** Resolves when no background retry is running. */
   async settled(): Promise<void> {
-    await Promise.allSettled([...this.#background]);
+    // A retry schedules the next one before it ends: wait until none is left.
+    while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
   }
 
-  /** Fetches the config of a kept claim, files it and announces it. Safe to repeat. */
-  async finishPending(p: PendingClaim): Promise<void> {
-    const { api, ledger, runner, logger } = this.#d;
-    let record: ClaimRecord;
+  #inBackground(run: Promise<void>): void {
+    this.#background.add(run);
+    void run.finally(() => this.#background.delete(run));
+  }
+
+  /**
+   * Tries the steps left for a claim; a transient failure is retried in the background within
+   * the budget, anything else ends the claim. The first try runs in the caller's time, so the
+   * claim loop does not claim more while the API or Redis is failing.
+   */
+  async #run(p: PendingClaim, tries: number): Promise<void> {
+    const { book, logger } = this.#d;
+    let stage: Stage = 'config';
     try {
-      const task = await api.taskConfig(p.token);
-      record = await ledger.commit(runner, p.allocation, task);
+      let record = book.get(p.allocation)?.record;
+      if (record === undefined) {
+        stage = 'config';
+        const task = await this.#d.api.taskConfig(p.token);
+        checkTask(task, p);
+        stage = 'commit';
+        record = await this.#d.ledger.commit(this.#d.runner, p, task);
+        book.filed(record);
+      }
+      stage = 'announce';
+      await this.#announce(record);
     } catch (err) {
-      if (err instanceof RunnerApiAuthError) {
-        // The token no longer names a claim (cancelled or timed out): nothing to run.
-        logger.warn(
-          { allocation: p.allocation, resource_class: p.resourceClass },
-          'claim is gone; dropping it',
-        );
-        await ledger.abandon(runner, p.allocation);
-        this.#d.capacity.release(p.resourceClass);
-        this.#d.scrubber.delete(p.token);
+      const kind = classifyStepFailure(err);
+      const delay = kind === 'transient' ? stepDelay(tries, this.#budget) : undefined;
+      if (delay === undefined || this.#d.signal.aborted) {
+        if (this.#d.signal.aborted && kind === 'transient') return; // kept in the ledger for next start
+        await this.#drop(p, book.get(p.allocation)?.record, stage, err, { kind, tries });
         return;
       }
       logger.warn(
-        { err: (err as Error).message, allocation: p.allocation },
-        'could not fetch task config; will retry',
+        { allocation: p.allocation, resource_class: p.resourceClass, stage, err: describe(err), try: tries },
+        'a step of a new claim failed; retrying',
       );
-      throw err;
+      this.#inBackground(
+        sleep(delay, undefined, { signal: this.#d.signal })
+          .catch(() => undefined)
+          .then(() => (this.#d.signal.aborted ? undefined : this.#run(p, tries + 1))),
+      );
     }
-    await this.announce(record);
   }
 
-  async announce(r: ClaimRecord): Promise<void> {
+  async #announce(r: ClaimRecord): Promise<void> {
     await this.#d.bus.publish(
       Subjects.taskClaimed,
       {
@@ -119,21 +223,107 @@ export class ClaimTaker {
       { msgId: taskMsgId(r.taskId, r.attempt, 'claimed') },
     );
     await this.#d.ledger.mark(r.taskId, r.attempt, 'announced');
+    r.announced = true;
     this.#d.logger.info(
       { task_id: r.taskId, attempt: r.attempt, resource_class: r.resourceClass },
       'task claimed',
     );
   }
 
-  async #giveBack(resourceClass: string, claim: ClaimResponse): Promise<void> {
-    try {
-      const task = await this.#d.api.taskConfig(claim.task_token);
-      await this.#d.api.unclaim(task.task_id, claim.task_token);
-    } catch (err) {
-      this.#d.logger.error({ err: (err as Error).message }, 'could not give the claim back either');
-    } finally {
-      this.#d.capacity.release(resourceClass);
-      this.#d.scrubber.delete(claim.task_token);
+  /**
+   * Ends a claim that cannot go on: tells the API what it can be told, closes the ledger
+   * entry, frees the slot and the token, and says so (log, counter, `claim.dropped`).
+   */
+  async #drop(
+    p: PendingClaim,
+    record: ClaimRecord | undefined,
+    stage: Stage,
+    err: unknown,
+    how: { kind?: StepFailure; tries?: number; giveBack?: boolean } = {},
+  ): Promise<void> {
+    const { api, ledger, runner, logger } = this.#d;
+    const kind = how.kind ?? classifyStepFailure(err);
+    const error =
+      how.tries !== undefined && kind === 'transient'
+        ? `${describe(err)} (gave up after ${how.tries} tries)`
+        : describe(err);
+    let outcome: ClaimDropped['outcome'] = 'unreported';
+    if (kind === 'gone') outcome = 'gone';
+    else if (kind !== 'conflict') {
+      // Give it back where another runner may do better (the config was fine, our side
+      // failed); fail it where nobody can (the answer itself is unusable).
+      const giveBack = record !== undefined && (how.giveBack || kind === 'transient');
+      try {
+        if (giveBack) {
+          const u = await api.unclaim(record.taskId, p.token);
+          if (u === 'retries-exhausted') {
+            await api.fail(p.token, { allocation: p.allocation, message: failMessage(error) });
+            outcome = 'failed';
+          } else outcome = u;
+        } else {
+          await api.fail(p.token, { allocation: p.allocation, message: failMessage(error) });
+          outcome = 'failed';
+        }
+      } catch (reportErr) {
+        logger.error(
+          { allocation: p.allocation, err: describe(reportErr) },
+          'could not tell the Runner API that the claim was dropped; its own claim timeout must end it',
+        );
+      }
     }
+    try {
+      if (record === undefined) await ledger.abandon(runner, p.allocation);
+      else await ledger.finish(record.taskId, record.attempt);
+    } catch (ledgerErr) {
+      // Left in Redis, the entry is finished at the next start or swept by the GC's reconciliation.
+      logger.warn({ allocation: p.allocation, err: describe(ledgerErr) }, 'could not close the ledger entry');
+    }
+    this.#d.book.close(p.allocation);
+    this.#d.scrubber.delete(p.token);
+    this.#d.metrics.dropped(stage, outcome);
+    const event: ClaimDropped = {
+      runner,
+      resource_class: p.resourceClass,
+      allocation: p.allocation,
+      ...(record ? { task_id: record.taskId } : {}),
+      at: new Date().toISOString(),
+      stage,
+      outcome,
+      error,
+    };
+    logger.error(
+      {
+        allocation: p.allocation,
+        resource_class: p.resourceClass,
+        task_id: record?.taskId,
+        stage,
+        outcome,
+        error,
+      },
+      'claim dropped',
+    );
+    await this.#d.bus
+      .publish(Subjects.claimDropped, event, { msgId: droppedMsgId(p.allocation) })
+      .catch((pubErr: unknown) =>
+        logger.warn({ allocation: p.allocation, err: describe(pubErr) }, 'could not publish claim.dropped'),
+      );
   }
+}
+
+/** A config the API answered for this claim must be for this claim's class. */
+function checkTask(task: TaskConfig, p: PendingClaim): void {
+  if (task.resource_class !== p.resourceClass) {
+    throw new ClaimRejectedError(
+      `the task config is for resource class ${task.resource_class}, but the claim was for ${p.resourceClass}`,
+    );
+  }
+}
+
+/** What a CircleCI user reads on the job when Longshore could not run it. */
+function failMessage(error: string): string {
+  return `Longshore could not run this task: ${error}`;
+}
+
+function droppedMsgId(allocation: string): string {
+  return `claim.${createHash('sha256').update(allocation).digest('hex').slice(0, 32)}.dropped`;
 }

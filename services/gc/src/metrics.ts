@@ -7,6 +7,7 @@ export class GcMetrics {
   readonly claims: Counter<'action'>;
   readonly requests: Counter<'verb'>;
   readonly duration: Histogram;
+  readonly ledgerLosses: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -32,6 +33,11 @@ export class GcMetrics {
       name: 'longshore_gc_kube_requests_total',
       help: 'Kubernetes requests the GC sent, by verb (rate-limited by agent.gc.maxRequestsPerSecond)',
       labelNames: ['verb'],
+      registers,
+    });
+    this.ledgerLosses = new Counter({
+      name: 'longshore_gc_ledger_losses_total',
+      help: 'Sweeps that found the claim ledger started again (Redis lost its data) since the sweep before',
       registers,
     });
     this.duration = new Histogram({

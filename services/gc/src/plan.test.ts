@@ -72,6 +72,20 @@ describe('planSweep', () => {
     expect(p.pods.map((d) => [d.name, d.reason])).toEqual([['lost', 'orphaned']]);
   });
 
+  it('after the ledger lost its data, counts the orphan grace of a pod from the new generation', () => {
+    const pods = [ours('running', 30 * MIN, { phase: 'Running' })];
+    // The ledger started again 20 s ago: claimers are still writing their claims back.
+    expect(plan({ pods, ledgerSince: NOW - 20_000 }).pods).toEqual([]);
+    // Past the grace of the new generation, a pod still without a claim is an orphan.
+    expect(plan({ pods, ledgerSince: NOW - 2 * MIN }).pods.map((d) => d.name)).toEqual(['running']);
+    // An old generation changes nothing; nor does expiry wait for it.
+    expect(plan({ pods, ledgerSince: NOW - 300 * MIN }).pods.map((d) => d.name)).toEqual(['running']);
+    const old = [ours('old', 301 * MIN, { phase: 'Running' })];
+    expect(plan({ pods: old, ledgerSince: NOW }).pods).toEqual([
+      { name: 'old', uid: 'uid-old', reason: 'expired' },
+    ]);
+  });
+
   it('deletes a task Secret whose pod is gone, unless its claim is not launched yet', () => {
     const waiting = taskObjectName('w', 1);
     const p = plan({

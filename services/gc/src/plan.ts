@@ -26,6 +26,12 @@ export interface SweepInput {
   claimGraceMs: number;
   /** A task pod with no claim, or a task Secret with no pod, must be this old to go. */
   orphanGraceMs: number;
+  /**
+   * When the ledger's current generation started (ms). After Redis lost the ledger, every
+   * pod looks claimless until the claimers have written their claims back, so the orphan
+   * grace of a pod counts from whichever is later: its creation or this.
+   */
+  ledgerSince?: number;
 }
 
 export type DeleteReason = 'expired' | 'orphaned';
@@ -60,6 +66,9 @@ const TERMINAL = new Set(['Succeeded', 'Failed']);
 export function planSweep(input: SweepInput): SweepPlan {
   const { now } = input;
   const age = (o: ObjectInfo) => now - o.createdAt;
+  const since =
+    input.ledgerSince !== undefined && !Number.isNaN(input.ledgerSince) ? input.ledgerSince : -Infinity;
+  const orphanAge = (o: ObjectInfo) => now - Math.max(o.createdAt, since);
   const podNames = new Set(input.pods.map((p) => p.name));
   const claimsByObject = new Map(input.claims.map((c) => [taskObjectName(c.taskId, c.attempt), c]));
 
@@ -74,7 +83,7 @@ export function planSweep(input: SweepInput): SweepPlan {
       isTaskObject(p) &&
       !claimsByObject.has(p.name) &&
       !TERMINAL.has(p.phase ?? '') &&
-      age(p) > input.orphanGraceMs
+      orphanAge(p) > input.orphanGraceMs
     )
       pods.push({ name: p.name, uid: p.uid, reason: 'orphaned' });
   }

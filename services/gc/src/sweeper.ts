@@ -56,6 +56,8 @@ export class GcSweeper {
   readonly #d: GcDeps;
   readonly #metrics: GcMetrics;
   readonly #lease: SweepLease;
+  /** The ledger generation the last sweep saw. */
+  #generation: string | undefined;
 
   constructor(d: GcDeps) {
     this.#d = d;
@@ -94,6 +96,15 @@ export class GcSweeper {
     const stopTimer = this.#metrics.duration.startTimer();
     let outcome = 'completed';
     try {
+      const generation = await this.#d.ledger.generation();
+      if (this.#generation !== undefined && this.#generation !== generation.id) {
+        logger.error(
+          { since: new Date(generation.since).toISOString(), orphan_grace_ms: s.orphanGraceMs },
+          'the claim ledger lost its data: task pods without a claim are kept for the orphan grace while the claimers write their claims back',
+        );
+        this.#metrics.ledgerLosses.inc();
+      }
+      this.#generation = generation.id;
       const [pods, secrets, claims] = await Promise.all([
         this.#list('pods', limiter),
         this.#list('secrets', limiter),
@@ -112,6 +123,7 @@ export class GcSweeper {
         thresholdMs: s.thresholdMs,
         claimGraceMs: s.claimGraceMs,
         orphanGraceMs: s.orphanGraceMs,
+        ledgerSince: generation.since,
       });
       logger.debug(
         {

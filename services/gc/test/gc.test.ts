@@ -186,13 +186,14 @@ describe('gc', () => {
     });
     const task = (id: string) => ({ task_id: id, resource_class: 'acme/small' }) as TaskConfig;
     const file = async (id: string, launched: boolean) => {
-      await ledger.begin('runner-1', {
+      const p = {
         allocation: `a-${id}`,
         resourceClass: 'acme/small',
         token: 't',
         claimedAt: new Date(Date.now() - 5_000).toISOString(),
-      });
-      await ledger.commit('runner-1', `a-${id}`, {
+      };
+      await ledger.begin('runner-1', p);
+      await ledger.commit('runner-1', p, {
         ...task(id),
         job_name: 'j',
         cmd: [],

@@ -5,7 +5,7 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Bus, HandlerResult } from '@longshore/bus';
 import { Subjects, type TaskClaimed, taskMsgId, taskObjectName } from '@longshore/contracts';
 import { isAlreadyExists, kubeErrorMessage, statusCodeOf } from '@longshore/kube';
-import type { ClaimLedger } from '@longshore/ledger';
+import { type ClaimLedger, type ClaimRecord, LedgerCorruptError } from '@longshore/ledger';
 import type { Logger } from '@longshore/logging';
 import { announceScheduled } from './announce.ts';
 import type { ImagePlatforms } from './image-platforms.ts';
@@ -34,7 +34,15 @@ export class Launcher {
   async launch(claim: TaskClaimed): Promise<HandlerResult> {
     const { ledger, settings, logger } = this.#d;
     const log = logger.child({ task_id: claim.task_id, attempt: claim.attempt });
-    const rec = await ledger.get(claim.task_id);
+    let rec: ClaimRecord | undefined;
+    try {
+      rec = await ledger.get(claim.task_id);
+    } catch (err) {
+      // An unreadable record cannot be launched, and redelivering the claim changes nothing:
+      // fail the task (the claimer reports it from what it holds in memory).
+      if (!(err instanceof LedgerCorruptError)) throw err;
+      return this.#reject(claim, `its claim record in the ledger cannot be read back (${err.message})`);
+    }
     if (rec === undefined || rec.attempt !== claim.attempt) {
       // Finished, released or superseded meanwhile: nothing to launch.
       this.#d.metrics.launched('stale');

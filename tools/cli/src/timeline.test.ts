@@ -87,6 +87,49 @@ describe('formatEvent', () => {
     );
   });
 
+  it('claim.dropped: stage, what the API was told and why; by task when its id is known', () => {
+    const dropped = {
+      runner: 'runner-a',
+      resource_class: 'acme/small',
+      allocation: 'alloc-77',
+      at: AT,
+      stage: 'config' as const,
+      outcome: 'failed' as const,
+      error: 'containers.0.image: not an image reference',
+    };
+    expect(formatEvent('claim.dropped', dropped, utc)).toBe(
+      '12:03:04.123  claim alloc-77      dropped      acme/small  stage=config outcome=failed error="containers.0.image: not an image reference" allocation=alloc-77 runner=runner-a',
+    );
+    expect(
+      formatEvent(
+        'claim.dropped',
+        { ...dropped, task_id: ref.task_id, stage: 'announce', outcome: 'released' },
+        utc,
+      ),
+    ).toMatch(
+      /^12:03:04\.123 {2}task 3f2a9c1d… {2}.. {2}dropped {6}acme\/small {2}stage=announce outcome=released /,
+    );
+  });
+
+  it('ledger.rebuilt: what was written back', () => {
+    expect(
+      formatEvent(
+        'ledger.rebuilt',
+        {
+          runner: 'runner-a',
+          at: AT,
+          generation_since: AT,
+          restored_claims: 3,
+          restored_pending: 1,
+          errors: 0,
+        },
+        utc,
+      ),
+    ).toBe(
+      `12:03:04.123  ledger              rebuilt      claims=3 pending=1 errors=0 since=${AT} runner=runner-a`,
+    );
+  });
+
   it('scaler.decision: demand, desired and previous size, and whether it scaled', () => {
     const decision = {
       resource_class: 'acme/vm',

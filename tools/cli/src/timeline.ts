@@ -82,6 +82,34 @@ export function formatEvent<N extends EventName>(
         ],
       );
     }
+    case 'claim.dropped': {
+      const p = e.payload;
+      const who =
+        p.task_id === undefined ? `claim ${shortTaskId(p.allocation)}` : `task ${shortTaskId(p.task_id)}`;
+      return joinLine(
+        [time, who.padEnd(WHO_WIDTH), ''.padEnd(2), 'dropped'.padEnd(EVENT_WIDTH), p.resource_class],
+        [
+          field('stage', p.stage),
+          field('outcome', p.outcome),
+          field('error', clip(p.error)),
+          field('allocation', p.allocation),
+          field('runner', p.runner),
+        ],
+      );
+    }
+    case 'ledger.rebuilt': {
+      const p = e.payload;
+      return joinLine(
+        [time, 'ledger'.padEnd(WHO_WIDTH), ''.padEnd(2), 'rebuilt'.padEnd(EVENT_WIDTH)],
+        [
+          field('claims', p.restored_claims),
+          field('pending', p.restored_pending),
+          field('errors', p.errors),
+          field('since', p.generation_since),
+          field('runner', p.runner),
+        ],
+      );
+    }
     case 'constraints.status': {
       const p = e.payload;
       return joinLine(
@@ -129,7 +157,8 @@ export function matchesFilters(
   if (filters.task !== undefined) {
     // A short id copied from a timeline line ends in "…".
     const wanted = filters.task.replace(/…$/, '');
-    if (!('task_id' in payload) || !payload.task_id.startsWith(wanted)) return false;
+    if (!('task_id' in payload) || payload.task_id === undefined || !payload.task_id.startsWith(wanted))
+      return false;
   }
   if (filters.resourceClass !== undefined) {
     if (!('resource_class' in payload) || payload.resource_class !== filters.resourceClass) return false;

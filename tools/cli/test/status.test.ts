@@ -57,13 +57,9 @@ describe('longshore status', () => {
     });
     const ledger = new RedisClaimLedger({ redis, keyPrefix: prefix, tokenTtlMs: 60_000 });
     for (let i = 0; i < 2; i++) {
-      await ledger.begin('r1', {
-        allocation: `a${i}`,
-        resourceClass: 'acme/plain',
-        token: `t${i}`,
-        claimedAt: at,
-      });
-      await ledger.commit('r1', `a${i}`, task(`task${i}`, 'acme/plain'));
+      const p = { allocation: `a${i}`, resourceClass: 'acme/plain', token: `t${i}`, claimedAt: at };
+      await ledger.begin('r1', p);
+      await ledger.commit('r1', p, task(`task${i}`, 'acme/plain'));
     }
     const out: string[] = [];
     const io = { out: (l: string) => out.push(l), err: () => {} };

@@ -1,0 +1,153 @@
+// Notices that Redis lost the claim ledger (it came back empty, was flushed, or a replica
+// missing the last writes was promoted) and writes back what this runner holds in memory.
+// The ledger's generation marker (libs/ledger) changes when that happens; it is read every
+// interval (one small script call) and whenever the finisher finds no record for a task
+// this runner holds.
+//
+// What is written back: every filed claim (with its token, attempt and steps done) and
+// every pending one. A filed claim that was announced is written back as launched too:
+// whether the scheduler created its pod before the loss is not known here, and a claim
+// marked launched is never launched twice (if its pod is in fact missing, the GC ends it as
+// lost, which is loud and safe; the other way round could run a task twice).
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Bus } from '@longshore/bus';
+import { Subjects } from '@longshore/contracts';
+import type { ClaimLedger, LedgerGeneration } from '@longshore/ledger';
+import type { Logger } from '@longshore/logging';
+import type { ClaimBook } from './claim-book.ts';
+
+export interface LedgerWatchDeps {
+  runner: string;
+  ledger: ClaimLedger;
+  book: ClaimBook;
+  bus: Bus;
+  logger: Logger;
+  intervalMs: number;
+  metrics: { rebuilt: () => void };
+}
+
+export interface RebuildResult {
+  restoredClaims: number;
+  restoredPending: number;
+  errors: number;
+}
+
+export class LedgerWatch {
+  readonly #d: LedgerWatchDeps;
+  readonly #stop = new AbortController();
+  #known: LedgerGeneration | undefined;
+  #checking: Promise<RebuildResult | undefined> | undefined;
+  #again = false;
+  #loop: Promise<void> | undefined;
+
+  constructor(deps: LedgerWatchDeps) {
+    this.#d = deps;
+  }
+
+  /** Reads the current generation, then checks it every interval until stopped. */
+  async start(): Promise<void> {
+    this.#known = await this.#d.ledger.generation();
+    this.#loop = (async () => {
+      while (!this.#stop.signal.aborted) {
+        await sleep(this.#d.intervalMs, undefined, { signal: this.#stop.signal }).catch(() => undefined);
+        if (!this.#stop.signal.aborted) await this.check();
+      }
+    })();
+  }
+
+  /**
+   * Compares the generation with the one last seen; rebuilds when it changed. Calls made
+   * while a check runs fold into one more check after it. Never throws: a failed check is
+   * logged and the next one tries again.
+   */
+  check(): Promise<RebuildResult | undefined> {
+    if (this.#checking) {
+      this.#again = true;
+      return this.#checking;
+    }
+    this.#checking = (async () => {
+      let result: RebuildResult | undefined;
+      do {
+        this.#again = false;
+        try {
+          result = (await this.#checkOnce()) ?? result;
+        } catch (err) {
+          this.#d.logger.warn({ err: (err as Error).message }, 'could not check the ledger generation');
+        }
+      } while (this.#again && !this.#stop.signal.aborted);
+      return result;
+    })().finally(() => {
+      this.#checking = undefined;
+    });
+    return this.#checking;
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await Promise.allSettled([this.#loop, this.#checking]);
+  }
+
+  async #checkOnce(): Promise<RebuildResult | undefined> {
+    const now = await this.#d.ledger.generation();
+    const before = this.#known;
+    this.#known = now;
+    if (before === undefined || before.id === now.id) return undefined;
+    return this.#rebuild(now);
+  }
+
+  async #rebuild(g: LedgerGeneration): Promise<RebuildResult> {
+    const { ledger, book, runner, logger } = this.#d;
+    const open = book.entries();
+    logger.error(
+      { open_claims: open.length, generation_since: new Date(g.since).toISOString() },
+      'the claim ledger lost its data (Redis came back empty, was flushed or failed over): writing back the claims this runner holds',
+    );
+    const result: RebuildResult = { restoredClaims: 0, restoredPending: 0, errors: 0 };
+    for (const c of open) {
+      const { pending, record } = c;
+      try {
+        if (record === undefined) {
+          await ledger.begin(runner, pending);
+          result.restoredPending++;
+        } else {
+          await ledger.restore({ ...record, launched: record.launched || record.announced }, pending.token);
+          // Closed while it was being written back: close it again, or it would linger.
+          if (book.get(pending.allocation) === undefined) await ledger.finish(record.taskId, record.attempt);
+          else result.restoredClaims++;
+        }
+      } catch (err) {
+        result.errors++;
+        logger.error(
+          { allocation: pending.allocation, task_id: record?.taskId, err: (err as Error).message },
+          'could not write a claim back into the ledger',
+        );
+      }
+    }
+    this.#d.metrics.rebuilt();
+    const at = new Date().toISOString();
+    await ledger
+      .noteRebuild({ at, runner, ...result })
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not note the rebuild'));
+    await this.#d.bus
+      .publish(
+        Subjects.ledgerRebuilt,
+        {
+          runner,
+          at,
+          generation_since: new Date(Number.isNaN(g.since) ? Date.now() : g.since).toISOString(),
+          restored_claims: result.restoredClaims,
+          restored_pending: result.restoredPending,
+          errors: result.errors,
+        },
+        {
+          msgId: `ledger.${createHash('sha256').update(`${runner}\n${g.id}`).digest('hex').slice(0, 32)}.rebuilt`,
+        },
+      )
+      .catch((err: unknown) =>
+        logger.warn({ err: (err as Error).message }, 'could not publish ledger.rebuilt'),
+      );
+    logger.error({ ...result }, 'claim ledger rebuilt from memory');
+    return result;
+  }
+}
