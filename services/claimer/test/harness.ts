@@ -11,6 +11,8 @@ import { type Bus, connectBus } from '@longshore/bus';
 import { type AnySubjectDef, MANAGED_SELECTOR } from '@longshore/contracts';
 import { type RunningSim, SimAdminClient, startSim } from '@longshore/runner-api-sim';
 import { readTestbedEnv } from '@longshore/testbed';
+import { Redis } from 'ioredis';
+import { expect } from 'vitest';
 import { stringify } from 'yaml';
 import { tempNamespace, testKube } from '../../../testbed/test/kube-helpers.ts';
 
@@ -46,6 +48,7 @@ export class Fleet {
   ns!: Awaited<ReturnType<typeof tempNamespace>>;
   bus!: Bus;
   configFile!: string;
+  classTokens: string[] = [];
   #tap?: { stop(): Promise<void> };
 
   static async start(opts: FleetOptions): Promise<Fleet> {
@@ -62,6 +65,7 @@ export class Fleet {
     const env = readTestbedEnv();
     this.ns = await tempNamespace(this.kube.core, `e2e-${this.id}`);
     const tokens = Object.fromEntries(Object.entries(opts.classes).map(([rc, c]) => [rc, [c.token]]));
+    this.classTokens = Object.values(opts.classes).map((c) => c.token);
     this.sim = await startSim({
       classes: tokens,
       apiToken: 'api-token-e2e',
@@ -189,6 +193,42 @@ export class Fleet {
       pods: pods.items.map((p) => p.metadata!.name!),
       secrets: secrets.items.map((s) => s.metadata!.name!),
     };
+  }
+
+  /**
+   * Task tokens seen in the ledger while the watch runs, to look for them in logs and on the
+   * bus afterwards (expectNoSecrets).
+   */
+  watchTaskTokens(): { seen: Set<string>; stop(): Promise<void> } {
+    const redis = new Redis(readTestbedEnv().REDIS_URL);
+    const seen = new Set<string>();
+    let stopped = false;
+    const loop = (async () => {
+      while (!stopped) {
+        const keys = await redis.keys(`${this.prefix}:token:*`);
+        for (const v of keys.length > 0 ? await redis.mget(...keys) : []) if (v) seen.add(v);
+        await sleep(100);
+      }
+    })();
+    return {
+      seen,
+      stop: async () => {
+        stopped = true;
+        await loop;
+        redis.disconnect();
+      },
+    };
+  }
+
+  /** No token (task tokens given, resource class tokens from the fleet) in any log line or bus message. */
+  expectNoSecrets(tokens: Iterable<string>): void {
+    const all = [...tokens, ...this.classTokens];
+    const logs = this.logs.join('\n');
+    const bus = this.events.map((e) => e.raw).join('\n');
+    for (const t of all) {
+      expect(logs.includes(t), 'a token in the logs').toBe(false);
+      expect(bus.includes(t), 'a token on the bus').toBe(false);
+    }
   }
 
   async stop(): Promise<void> {

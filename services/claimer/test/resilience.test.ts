@@ -3,8 +3,6 @@
 // SIGTERM stops claiming at once and lets in-flight tasks finish. No token ever shows up
 // in a log line or on the bus.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readTestbedEnv } from '@longshore/testbed';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Fleet } from './harness.ts';
 
@@ -15,38 +13,6 @@ afterEach(async () => {
 });
 
 const CLASSES = { 'e2e/a': { token: 'tok-a-resilience-1' }, 'e2e/b': { token: 'tok-b-resilience-1' } };
-
-/** Task tokens seen in the ledger during the run, to look for them in logs and on the bus. */
-function watchTaskTokens(prefix: string) {
-  const redis = new Redis(readTestbedEnv().REDIS_URL);
-  const seen = new Set<string>();
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      const keys = await redis.keys(`${prefix}:token:*`);
-      for (const v of keys.length > 0 ? await redis.mget(...keys) : []) if (v) seen.add(v);
-      await sleep(100);
-    }
-  })();
-  return {
-    seen,
-    stop: async () => {
-      stopped = true;
-      await loop;
-      redis.disconnect();
-    },
-  };
-}
-
-function expectNoSecrets(f: Fleet, tokens: Iterable<string>) {
-  const all = [...tokens, ...Object.values(CLASSES).map((c) => c.token)];
-  const logs = f.logs.join('\n');
-  const bus = f.events.map((e) => e.raw).join('\n');
-  for (const t of all) {
-    expect(logs.includes(t), 'a token in the logs').toBe(false);
-    expect(bus.includes(t), 'a token on the bus').toBe(false);
-  }
-}
 
 async function enqueue(f: Fleet, perClass: number, image: string): Promise<string[]> {
   return [
@@ -78,7 +44,7 @@ async function expectEachRanOnce(f: Fleet, ids: string[]) {
 describe('crash safety', () => {
   it('survives kill -9 of the claimer mid-run: no task lost, none claimed twice', async () => {
     fleet = await Fleet.start({ classes: CLASSES, maxConcurrentTasks: 8 });
-    const tokens = watchTaskTokens(fleet.prefix);
+    const tokens = fleet.watchTaskTokens();
     fleet.spawn('scheduler');
     fleet.spawn('claimer');
     const ids = await enqueue(fleet, 12, 'fate.test/succeed:1s');
@@ -89,12 +55,12 @@ describe('crash safety', () => {
     await expectEachRanOnce(fleet, ids);
     await tokens.stop();
     expect(tokens.seen.size).toBeGreaterThan(0);
-    expectNoSecrets(fleet, tokens.seen);
+    fleet.expectNoSecrets(tokens.seen);
   });
 
   it('survives kill -9 of the scheduler mid-run: no task lost, no duplicate pod', async () => {
     fleet = await Fleet.start({ classes: CLASSES, maxConcurrentTasks: 8 });
-    const tokens = watchTaskTokens(fleet.prefix);
+    const tokens = fleet.watchTaskTokens();
     fleet.spawn('scheduler');
     fleet.spawn('claimer');
     const ids = await enqueue(fleet, 12, 'fate.test/succeed:1s');
@@ -104,7 +70,7 @@ describe('crash safety', () => {
     fleet.spawn('scheduler');
     await expectEachRanOnce(fleet, ids);
     await tokens.stop();
-    expectNoSecrets(fleet, tokens.seen);
+    fleet.expectNoSecrets(tokens.seen);
   });
 });
 

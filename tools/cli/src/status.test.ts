@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classStatuses, formatStatus, parseStatusArgs, StatusUsageError } from './status.ts';
+import { classStatuses, formatRebuild, formatStatus, parseStatusArgs, StatusUsageError } from './status.ts';
 
 const ssd = {
   resource_class: 'acme/ssd',
@@ -33,6 +33,19 @@ describe('longshore status', () => {
       `acme/ssd        disabled  4         0          2026-01-01T00:00:00.000Z  ${ssd.reason}`,
     ]);
     expect(formatStatus([])).toEqual(['no resource class has a constraint status or open claims']);
+  });
+
+  it('says when the ledger was last rebuilt after Redis lost it', () => {
+    expect(
+      formatRebuild({
+        at: '2026-12-04T12:00:00.000Z',
+        runner: 'claimer-0',
+        restoredClaims: 4,
+        restoredPending: 1,
+      }),
+    ).toBe(
+      'ledger: lost its data and was rebuilt at 2026-12-04T12:00:00.000Z by claimer-0 (4 claims and 1 pending written back); claims of runners that were down then could not be rebuilt (docs/architecture.md)',
+    );
   });
 
   it('parses its options', () => {

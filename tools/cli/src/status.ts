@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { connectBus } from '@longshore/bus';
 import { CONSTRAINTS_KV_BUCKET, ConstraintStatus } from '@longshore/contracts';
-import { RedisClaimLedger } from '@longshore/ledger';
+import { type RebuildNote, RedisClaimLedger } from '@longshore/ledger';
 import { Redis } from 'ioredis';
 import type { Io } from './config-check.ts';
 import { DEFAULT_PREFIX, defaultNatsUrl } from './tap.ts';
@@ -119,6 +119,15 @@ export function formatStatus(rows: readonly ClassStatus[]): string[] {
   );
 }
 
+/** The last time Redis lost the ledger and a claimer wrote its claims back. */
+export function formatRebuild(r: RebuildNote): string {
+  return (
+    `ledger: lost its data and was rebuilt at ${r.at} by ${r.runner} ` +
+    `(${r.restoredClaims} claims and ${r.restoredPending} pending written back); ` +
+    'claims of runners that were down then could not be rebuilt (docs/architecture.md)'
+  );
+}
+
 export async function status(
   options: StatusOptions,
   io: Io,
@@ -146,8 +155,12 @@ export async function status(
     const open = new Map<string, number>();
     for (const c of await ledger.allClaims()) open.set(c.resourceClass, (open.get(c.resourceClass) ?? 0) + 1);
     const rows = classStatuses(statuses, open);
-    if (options.json) io.out(JSON.stringify({ classes: rows }));
-    else for (const line of formatStatus(rows)) io.out(line);
+    const rebuild = await ledger.lastRebuild();
+    if (options.json) io.out(JSON.stringify({ classes: rows, ledger: { last_rebuild: rebuild ?? null } }));
+    else {
+      for (const line of formatStatus(rows)) io.out(line);
+      if (rebuild) io.out(formatRebuild(rebuild));
+    }
     return 0;
   } finally {
     await Promise.allSettled([bus.close({ graceMs: 1_000 }), redis.quit()]);
