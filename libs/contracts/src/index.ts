@@ -1,5 +1,6 @@
 // Public surface of @longshore/contracts: the vocabulary every service and tool shares.
 export * from './events.ts';
+export * from './image-ref.ts';
 export * from './kube-names.ts';
 export * from './redis-keys.ts';
 export * from './runner-api.ts';

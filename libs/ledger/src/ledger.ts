@@ -12,7 +12,7 @@
 // without a TTL, and a service that sees it change knows its records may be gone. The
 // claimer then writes back what it holds in memory (`restore`, `begin`).
 import { randomBytes } from 'node:crypto';
-import { type RedisKeys, redisKeys, TaskConfig } from '@longshore/contracts';
+import { Allocation, type RedisKeys, redisKeys, TaskConfig, TaskId, TaskToken } from '@longshore/contracts';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 
@@ -118,11 +118,13 @@ export interface AllClaimsOptions {
 /** Keys fetched per SCAN step and per pipelined HGETALL batch. */
 const SCAN_BATCH = 200;
 
+// What is read back is validated like an answer of the Runner API: a record written by an
+// older version, or by hand, must not carry an id that breaks a header or a key later.
 const Stored = z.object({
-  task_id: z.string(),
+  task_id: TaskId,
   resource_class: z.string(),
   attempt: z.coerce.number().int().positive(),
-  allocation: z.string(),
+  allocation: Allocation,
   runner: z.string(),
   claimed_at: z.string(),
   task: z.string(),
@@ -131,9 +133,9 @@ const Stored = z.object({
 });
 
 const PendingStored = z.object({
-  allocation: z.string(),
+  allocation: Allocation,
   resourceClass: z.string(),
-  token: z.string(),
+  token: TaskToken,
   claimedAt: z.string(),
 });
 
@@ -223,7 +225,7 @@ function readClaim(h: Record<string, string>): ClaimRecord | undefined {
     return undefined;
   }
   const task = TaskConfig.safeParse(json);
-  if (!task.success) return undefined;
+  if (!task.success || task.data.task_id !== s.data.task_id) return undefined;
   return {
     announced: s.data.announced === '1',
     launched: s.data.launched === '1',

@@ -8,9 +8,18 @@ import { isAlreadyExists, kubeErrorMessage, statusCodeOf } from '@longshore/kube
 import { type ClaimLedger, type ClaimRecord, LedgerCorruptError } from '@longshore/ledger';
 import type { Logger } from '@longshore/logging';
 import { announceScheduled } from './announce.ts';
+import { MAX_RETRIES } from './pod-tracker.ts';
 import type { ImagePlatforms } from './image-platforms.ts';
 import { buildTaskPod, TaskPodError } from './pod-builder.ts';
 import type { SchedulerSettings } from './settings.ts';
+
+/**
+ * Deliveries of one claim before the launcher gives up creating its pod: with the bus's
+ * backoff (1, 5, 15, 60, 60 s) about two and a half minutes of a failing apiserver or Redis.
+ * The consumer is configured with the same number, so the last delivery is the one that
+ * gives up, and nothing is dropped unseen.
+ */
+export const LAUNCH_TRIES = 6;
 
 export interface LauncherDeps {
   /** With autodetectPlatform: where an image's OS/arch pairs come from. */
@@ -30,8 +39,21 @@ export class Launcher {
     this.#d = deps;
   }
 
-  /** Handles one claim; the verdict is the bus's ack decision. */
-  async launch(claim: TaskClaimed): Promise<HandlerResult> {
+  /**
+   * Handles one claim; the verdict is the bus's ack decision. A failure is thrown (the claim
+   * is redelivered after a backoff) until the last of LAUNCH_TRIES deliveries, which ends the
+   * task instead: its slot must not be held, nor the claim re-announced, without end.
+   */
+  async launch(claim: TaskClaimed, redelivered = 0): Promise<HandlerResult> {
+    try {
+      return await this.#launch(claim);
+    } catch (err) {
+      if (redelivered + 1 < LAUNCH_TRIES) throw err;
+      return this.#giveUp(claim, err);
+    }
+  }
+
+  async #launch(claim: TaskClaimed): Promise<HandlerResult> {
     const { ledger, settings, logger } = this.#d;
     const log = logger.child({ task_id: claim.task_id, attempt: claim.attempt });
     let rec: ClaimRecord | undefined;
@@ -123,6 +145,46 @@ export class Launcher {
       return this.#reject(claim, `the cluster rejected the ${what}: ${kubeErrorMessage(err)}`);
     }
     throw err;
+  }
+
+  /**
+   * The pod could not be created in LAUNCH_TRIES deliveries: the task never started, so it
+   * ends as interrupted (given back for another attempt where the class allows retries,
+   * failed otherwise, by the claimer that holds it).
+   */
+  async #giveUp(claim: TaskClaimed, err: unknown): Promise<HandlerResult> {
+    const { settings } = this.#d;
+    const error = `the task pod could not be created in ${LAUNCH_TRIES} tries: ${kubeErrorMessage(err)}`;
+    const retries = await this.#d.ledger.retriesUsed(claim.task_id).catch(() => MAX_RETRIES);
+    const toRetry =
+      settings.resourceClasses[claim.resource_class]?.enableUnsafeRetries === true && retries < MAX_RETRIES;
+    this.#d.logger.error(
+      { task_id: claim.task_id, attempt: claim.attempt, error, 'app.to_retry': toRetry },
+      'giving up on a task pod',
+    );
+    await this.#d.bus.publish(
+      Subjects.taskInterrupted,
+      {
+        task_id: claim.task_id,
+        resource_class: claim.resource_class,
+        attempt: claim.attempt,
+        runner: settings.runnerName,
+        at: new Date().toISOString(),
+        namespace: settings.namespace,
+        reason: 'agent-not-started',
+        error,
+        to_retry: toRetry,
+      },
+      { msgId: taskMsgId(claim.task_id, claim.attempt, 'ended') },
+    );
+    const name = taskObjectName(claim.task_id, claim.attempt);
+    const namespace = settings.namespace;
+    await Promise.all([
+      this.#d.core.deleteNamespacedSecret({ name, namespace }).catch(() => {}),
+      this.#d.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(() => {}),
+    ]);
+    this.#d.metrics.launched('gave-up');
+    return 'ack';
   }
 
   async #reject(claim: TaskClaimed, error: string): Promise<HandlerResult> {

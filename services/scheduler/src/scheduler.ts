@@ -7,7 +7,7 @@ import type { ClaimLedger } from '@longshore/ledger';
 import type { Logger } from '@longshore/logging';
 import { Counter, type Registry } from 'prom-client';
 import { type ImagePlatforms, RegistryImagePlatforms } from './image-platforms.ts';
-import { Launcher } from './launcher.ts';
+import { LAUNCH_TRIES, Launcher } from './launcher.ts';
 import { PodTracker } from './pod-tracker.ts';
 import type { SchedulerSettings } from './settings.ts';
 
@@ -34,7 +34,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
   const core = deps.kc.makeApiClient(CoreV1Api);
   const launched = new Counter({
     name: 'longshore_scheduler_claims_total',
-    help: 'Claims handled, by outcome (created, rejected, stale, no-token)',
+    help: 'Claims handled, by outcome (created, rejected, stale, no-token, gave-up)',
     labelNames: ['outcome'],
     registers: [deps.registry],
   });
@@ -77,7 +77,8 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
     consumer = await deps.bus.consume(Subjects.taskClaimed, {
       durable: 'scheduler',
       concurrency: deps.concurrency ?? 16,
-      handler: (d) => launcher.launch(d.payload),
+      maxDeliver: LAUNCH_TRIES,
+      handler: (d) => launcher.launch(d.payload, d.redelivered),
     });
   } catch (err) {
     await tracker.stop();

@@ -16,6 +16,8 @@ import { parseOr400, RequestError, sendRefusal } from './http-support.ts';
 
 const TaskParams = z.object({ id: z.string().min(1) });
 
+export const ENQUEUE_BODY_LIMIT = 64 * 1024 * 1024;
+
 export function registerAdminRoutes(app: FastifyInstance, { state, faults, stats }: SimParts): void {
   app.post('/sim/resource-classes', async (request, reply) => {
     const { name, tokens } = parseOr400(RegisterClassRequest, request.body, 'resource class');
@@ -30,7 +32,9 @@ export function registerAdminRoutes(app: FastifyInstance, { state, faults, stats
     return {};
   });
 
-  app.post('/sim/tasks', async (request, reply) => {
+  // Overrides may be big on purpose (a 1 MB environment, 500 containers): more than
+  // fastify's default 1 MiB body limit.
+  app.post('/sim/tasks', { bodyLimit: ENQUEUE_BODY_LIMIT }, async (request, reply) => {
     const { count, ...spec } = parseOr400(EnqueueRequest, request.body, 'task');
     const outcome = state.enqueue(spec, count ?? 1);
     if (!outcome.ok) return sendRefusal(reply, outcome);

@@ -23,6 +23,13 @@ export type ServiceContainerSpec = z.infer<typeof ServiceContainerSpec>;
 /** Benchmarks enqueue thousands at once; the cap only guards against typos like 1e9. */
 export const MAX_ENQUEUE_COUNT = 100_000;
 
+/**
+ * Keys that replace the served answer's keys, taken as given: this is how a test makes
+ * the simulator answer as a hostile or broken Runner API does (an odd task id, 500
+ * containers, a claim for another class). Never validated beyond being a JSON object.
+ */
+const Override = z.record(z.string(), z.unknown());
+
 export const EnqueueRequest = z.object({
   resource_class: ResourceClassName,
   image: z.string().min(1),
@@ -36,6 +43,13 @@ export const EnqueueRequest = z.object({
   expect: z.string().optional(),
   /** When present, enqueue this many identical tasks and answer with `task_ids`. */
   count: z.number().int().min(1).max(MAX_ENQUEUE_COUNT).optional(),
+  /** Replaces keys of the task config GET /api/v2/task/config serves (`task_id` included). */
+  config_override: Override.optional(),
+  /**
+   * Replaces keys of each claim response. A string `task_token` or `allocation` given here
+   * becomes the claim's own: the simulator then takes it back as a real API would.
+   */
+  claim_override: Override.optional(),
 });
 /** What callers send (defaults may be left out). */
 export type EnqueueInput = z.input<typeof EnqueueRequest>;

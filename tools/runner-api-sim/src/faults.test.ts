@@ -58,6 +58,50 @@ describe('FaultBook', () => {
     expect(served).toEqual(GARBAGE_BODIES.map((body) => ({ kind: 'garbage', body })));
   });
 
+  it('answers a respond rule with a literal or a generated body', () => {
+    const faults = book([
+      { endpoint: 'claim', kind: 'respond', body: '{"task_token":"t"}', times: 1 },
+      {
+        endpoint: 'claim',
+        kind: 'respond',
+        status: 502,
+        content_type: 'text/html',
+        body_bytes: 50_000_000,
+        content_length: false,
+      },
+    ]);
+    expect(faults.decide('claim').response).toEqual({
+      kind: 'respond',
+      status: 200,
+      contentType: 'application/json',
+      body: '{"task_token":"t"}',
+      contentLength: true,
+    });
+    expect(faults.decide('claim').response).toEqual({
+      kind: 'respond',
+      status: 502,
+      contentType: 'text/html',
+      body: { bytes: 50_000_000 },
+      contentLength: false,
+    });
+  });
+
+  it('dribbles whatever goes out: the real answer, or the answering rule’s', () => {
+    const faults = book([
+      { endpoint: 'taskConfig', kind: 'dribble', chunk_bytes: 2, interval_ms: 50 },
+      { endpoint: '*', kind: 'dribble', interval_ms: 9, times: 1 },
+      { endpoint: 'claim', kind: 'status', status: 503 },
+    ]);
+    expect(faults.decide('taskConfig')).toEqual({ delayMs: 0, dribble: { chunkBytes: 2, intervalMs: 50 } });
+    // The shadowed wildcard dribble was not spent.
+    expect(faults.list()[1]).toMatchObject({ remaining: 1 });
+    expect(faults.decide('claim')).toEqual({
+      delayMs: 0,
+      dribble: { chunkBytes: 1, intervalMs: 9 },
+      response: { kind: 'status', status: 503 },
+    });
+  });
+
   it('replaces rules and clears them', () => {
     const faults = book([{ endpoint: 'claim', kind: 'garbage' }]);
     faults.replace([]);
@@ -85,6 +129,12 @@ describe('FaultRule schema', () => {
     { endpoint: 'claim', kind: 'explode' },
     { endpoint: 'claim', kind: 'garbage', probability: 2 },
     { endpoint: 'claim', kind: 'garbage', times: 0 },
+    { endpoint: 'claim', kind: 'respond', body: 'x', body_bytes: 1 },
+    { endpoint: 'claim', kind: 'respond', status: 100 },
+    { endpoint: 'claim', kind: 'respond', content_type: 'a\nb' },
+    { endpoint: 'claim', kind: 'respond', body_bytes: 2 * 1024 ** 3 },
+    { endpoint: 'claim', kind: 'dribble' },
+    { endpoint: 'claim', kind: 'dribble', interval_ms: 10, chunk_bytes: 0 },
   ])('rejects %j', (rule) => {
     expect(FaultRule.safeParse(rule).success).toBe(false);
   });

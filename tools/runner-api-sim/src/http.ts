@@ -1,6 +1,7 @@
 // The simulator's HTTP face: the CircleCI-compatible Runner API (with fault injection and
 // request counting on each endpoint), health probes, and the admin API from admin-http.ts.
 // Check order on every Runner API call: fault, credentials (401), body (400), state rules.
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClaimRequest, FailEvent, RunnerApiPaths, UnclaimRequest } from '@longshore/contracts';
 import Fastify, {
@@ -12,7 +13,8 @@ import Fastify, {
 } from 'fastify';
 import { z } from 'zod';
 import { registerAdminRoutes } from './admin-http.ts';
-import type { FaultBook, FaultEndpoint } from './faults.ts';
+import { dribbled, generatedBody } from './fault-bodies.ts';
+import type { Dribble, FaultBook, FaultEndpoint, FaultResponse } from './faults.ts';
 import { bearerToken, circleToken, parseOr400, RequestError, sendRefusal } from './http-support.ts';
 import type { SimState } from './sim-state.ts';
 import type { RequestStats } from './stats.ts';
@@ -76,24 +78,23 @@ function registerRunnerApi(
   { state, faults, stats }: SimParts,
   closing: AbortSignal,
 ): void {
+  /** Requests a dribble fault chose, for onSend to slow their answer down. */
+  const dribbles = new WeakMap<FastifyRequest, Dribble>();
   const on = (endpoint: FaultEndpoint): RouteShorthandOptions => ({
-    onRequest: async (_request: FastifyRequest, reply: FastifyReply) => {
+    onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
       const decision = faults.decide(endpoint);
       if (decision.delayMs > 0) {
         await sleep(decision.delayMs, undefined, { signal: closing }).catch(() => undefined);
       }
+      if (decision.dribble !== undefined) dribbles.set(request, decision.dribble);
       const fault = decision.response;
       if (fault === undefined) return;
       // Answering from the hook skips the handler: a faulted request changes no state.
-      if (fault.kind === 'status') {
-        reply.code(fault.status).send({ message: `injected fault: status ${fault.status}` });
-      } else if (fault.kind === 'rate-limit') {
-        reply.code(429).header('retry-after', String(fault.retryAfterS));
-        reply.send({ message: 'injected fault: rate limited' });
-      } else {
-        reply.code(200).header('content-type', fault.body.contentType).send(fault.body.body);
-      }
-      return reply;
+      return sendFault(reply, fault);
+    },
+    onSend: async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+      const dribble = dribbles.get(request);
+      return dribble === undefined ? payload : dribbledPayload(reply, payload, dribble, closing);
     },
     onResponse: async (_request: FastifyRequest, reply: FastifyReply) => {
       stats.record(endpoint, reply.statusCode);
@@ -105,13 +106,13 @@ function registerRunnerApi(
     const runner = parseOr400(ClaimRequest, request.body, 'claim request body');
     const outcome = state.claim(token, runner);
     if (!outcome.ok) return sendRefusal(reply, outcome);
-    if (outcome.claim === undefined) return reply.code(204).send();
-    return outcome.claim;
+    if (outcome.served === undefined) return reply.code(204).send();
+    return outcome.served;
   });
 
   app.get(RunnerApiPaths.taskConfig, on('taskConfig'), async (request, reply) => {
     const outcome = state.taskConfig(bearerToken(request));
-    return outcome.ok ? outcome.config : sendRefusal(reply, outcome);
+    return outcome.ok ? outcome.served : sendRefusal(reply, outcome);
   });
 
   app.post(RunnerApiPaths.unclaim, on('unclaim'), async (request, reply) => {
@@ -137,6 +138,47 @@ function registerRunnerApi(
     });
   countRoute('unclaimedCount');
   countRoute('runningCount');
+}
+
+function sendFault(reply: FastifyReply, fault: FaultResponse): FastifyReply {
+  switch (fault.kind) {
+    case 'status':
+      return reply.code(fault.status).send({ message: `injected fault: status ${fault.status}` });
+    case 'rate-limit':
+      reply.code(429).header('retry-after', String(fault.retryAfterS));
+      return reply.send({ message: 'injected fault: rate limited' });
+    case 'garbage':
+      return reply.code(200).header('content-type', fault.body.contentType).send(fault.body.body);
+    case 'respond': {
+      reply.code(fault.status).header('content-type', fault.contentType);
+      const { body } = fault;
+      if (typeof body === 'string') {
+        // A string gets its Content-Length from fastify; a stream goes chunked.
+        return reply.send(fault.contentLength ? body : Readable.from([Buffer.from(body)]));
+      }
+      if (fault.contentLength) reply.header('content-length', String(body.bytes));
+      return reply.send(Readable.from(generatedBody(body.bytes, fault.contentType)));
+    }
+  }
+}
+
+/**
+ * The answer about to go out, as a stream that trickles. A whole body keeps the
+ * Content-Length it would have had; a streamed one (a `respond` fault's) keeps its headers.
+ */
+function dribbledPayload(
+  reply: FastifyReply,
+  payload: unknown,
+  dribble: Dribble,
+  closing: AbortSignal,
+): unknown {
+  if (typeof payload === 'string' || Buffer.isBuffer(payload)) {
+    if (payload.length === 0) return payload;
+    reply.header('content-length', String(Buffer.byteLength(payload)));
+    return Readable.from(dribbled([payload], dribble, closing));
+  }
+  if (payload instanceof Readable) return Readable.from(dribbled(payload, dribble, closing));
+  return payload;
 }
 
 function statusOf(error: unknown): number {

@@ -13,12 +13,12 @@ export type { EnqueueTask, SimStats } from './admin-client.ts';
 export { SimAdminClient, SimAdminError } from './admin-client.ts';
 export type { EnqueueInput, TaskListQuery, TaskSpec, TaskState } from './admin-schemas.ts';
 export type { ActiveFaultRule, FaultEndpoint, FaultRule, FaultRuleInput } from './faults.ts';
-export { FAULT_ENDPOINTS } from './faults.ts';
+export { FAULT_ENDPOINTS, MAX_GENERATED_BODY_BYTES } from './faults.ts';
 export { agentReport, PodReporter } from './pod-reporter.ts';
 export type { Outcome, Refusal, RefusalReason, TaskCounts } from './sim-state.ts';
 export { MAX_UNCLAIMS, SimState, SimStateError } from './sim-state.ts';
 export type { RequestStatsSnapshot } from './stats.ts';
-export type { TaskDetail, TaskEvent, TaskEventType, TaskSummary } from './task.ts';
+export type { ServedTaskConfig, TaskDetail, TaskEvent, TaskEventType, TaskSummary } from './task.ts';
 
 export interface StartSimOptions {
   /** Default 127.0.0.1. */

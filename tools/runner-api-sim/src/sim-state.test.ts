@@ -353,3 +353,91 @@ describe('claim lease', () => {
     expect(state.unclaimedCount('acme/small')).toBe(1);
   });
 });
+
+describe('overrides: answering as a hostile Runner API does', () => {
+  /** Claims, fetches the config, and returns both answers as served. */
+  function claimAndFetch(state: SimState) {
+    const claimed = state.claim('rc-token', RUNNER);
+    if (!claimed.ok || claimed.claim === undefined || claimed.served === undefined) {
+      throw new Error('expected a claim');
+    }
+    const config = state.taskConfig(claimed.claim.task_token);
+    if (!config.ok) throw new Error(config.message);
+    return { claim: claimed.claim, servedClaim: claimed.served, config: config.served };
+  }
+
+  it('serves config_override keys in place of the task config’s, unvalidated', () => {
+    const state = newState();
+    const containers = Array.from({ length: 500 }, () => ({ image: 'NOT AN IMAGE' }));
+    const id = enqueueOne(state, { config_override: { task_id: 'a\nb', containers, extra: { x: 1 } } });
+    const { config } = claimAndFetch(state);
+
+    expect(config).toMatchObject({ task_id: 'a\nb', resource_class: RC, containers, extra: { x: 1 } });
+    expect(TaskConfig.safeParse(config).success).toBe(false);
+    // The simulator's own id still names the task in its history.
+    expect(state.task(id)).toMatchObject({ id, served_task_id: 'a\nb', state: 'claimed' });
+  });
+
+  it('serves claim_override keys in place of the claim’s, and makes a served token and allocation the claim’s own', () => {
+    const state = newState();
+    const id = enqueueOne(state, {
+      claim_override: { resource_class: 'other/class', allocation: 'alloc:1/x=', task_token: 'served-token' },
+    });
+    const { claim, servedClaim } = claimAndFetch(state);
+
+    expect(servedClaim).toEqual({
+      task_token: 'served-token',
+      agent_version: state.agentVersion,
+      resource_class: 'other/class',
+      allocation: 'alloc:1/x=',
+    });
+    expect(claim).toMatchObject({ task_token: 'served-token', allocation: 'alloc:1/x=', resource_class: RC });
+    expect(state.fail('served-token', failEvent('alloc:1/x=', 'not my class')).ok).toBe(true);
+    expect(state.task(id)).toMatchObject({ state: 'failed', allocation: 'alloc:1/x=' });
+  });
+
+  it('serves a non-string allocation as given but keeps its own for the claim', () => {
+    const state = newState();
+    enqueueOne(state, { claim_override: { allocation: 42 } });
+    const { claim, servedClaim } = claimAndFetch(state);
+    expect(servedClaim.allocation).toBe(42);
+    expect(typeof claim.allocation).toBe('string');
+  });
+
+  it('takes the served task id back in unclaim, and its own id too', () => {
+    const state = newState();
+    const id = enqueueOne(state, { config_override: { task_id: 'odd id\r\n' } });
+    const first = claimAndFetch(state).claim;
+    expect(state.unclaim('odd id\r\n', first.task_token)).toEqual({ ok: true });
+    const second = claimAndFetch(state).claim;
+    expect(state.unclaim(id, second.task_token)).toEqual({ ok: true });
+
+    expect(state.task(id)).toMatchObject({ state: 'queued', unclaims: 2 });
+    expect(state.unclaim('odd id\r\n', first.task_token)).toMatchObject({ ok: false, reason: 'forbidden' });
+    expect(state.unclaim('odd id', first.task_token)).toMatchObject({ ok: false, reason: 'not-found' });
+  });
+
+  it('keeps apart tasks served the same odd id: each unclaim and report reaches the token’s task', () => {
+    const state = newState();
+    const ids = state.enqueue(spec({ config_override: { task_id: 'same' } }), 2);
+    if (!ids.ok) throw new Error(ids.message);
+    const [a, b] = ids.taskIds as [string, string];
+    const claimA = claimAndFetch(state).claim;
+    const claimB = claimAndFetch(state).claim;
+
+    expect(state.report('same', claimB.task_token, 'succeeded')).toEqual({ ok: true });
+    expect(state.unclaim('same', claimA.task_token)).toEqual({ ok: true });
+    expect(state.task(a)).toMatchObject({ state: 'queued', unclaims: 1 });
+    expect(state.task(b)).toMatchObject({ state: 'completed', unclaims: 0 });
+    // Without a token that holds one of them, the name alone finds a task to refuse.
+    expect(state.unclaim('same', 'made-up')).toMatchObject({ ok: false, reason: 'forbidden' });
+  });
+
+  it('reset forgets served ids', () => {
+    const state = newState();
+    enqueueOne(state, { config_override: { task_id: 'odd' } });
+    const claim = claimAndFetch(state).claim;
+    state.reset();
+    expect(state.unclaim('odd', claim.task_token)).toMatchObject({ ok: false, reason: 'not-found' });
+  });
+});

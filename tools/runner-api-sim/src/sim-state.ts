@@ -8,6 +8,9 @@ import type { TaskListQuery, TaskSpec, TaskState } from './admin-schemas.ts';
 import {
   type Claim,
   describe,
+  type ServedTaskConfig,
+  servedTaskConfig,
+  servedTaskId,
   summarize,
   type TaskDetail,
   type TaskEventBody,
@@ -57,6 +60,11 @@ export class SimState {
   readonly #tasks = new Map<string, TaskRecord>();
   /** task token -> task id. Unclaim removes the entry, which is what invalidates a token. */
   readonly #taskTokens = new Map<string, string>();
+  /**
+   * Served task id -> ids of the tasks serving it, for tasks whose `config_override` sets
+   * one: a runner names a task by the id it was served (several tasks may share an odd one).
+   */
+  readonly #servedIds = new Map<string, string[]>();
 
   constructor(options: SimStateOptions = {}) {
     this.agentVersion = options.agentVersion ?? '1.0.0-sim';
@@ -113,7 +121,7 @@ export class SimState {
     for (let i = 0; i < count; i++) {
       const id = this.#newId();
       const createdAt = this.#now().toISOString();
-      this.#tasks.set(id, {
+      const task: TaskRecord = {
         id,
         spec,
         state: 'queued',
@@ -122,7 +130,10 @@ export class SimState {
         claim: undefined,
         createdAt,
         history: [{ type: 'queued', at: createdAt }],
-      });
+      };
+      this.#tasks.set(id, task);
+      const served = servedTaskId(task);
+      if (served !== id) this.#servedIds.set(served, [...(this.#servedIds.get(served) ?? []), id]);
       queue.push(id);
       taskIds.push(id);
     }
@@ -158,7 +169,7 @@ export class SimState {
     message?: string,
     finishedAt?: Date,
   ): Outcome {
-    const task = this.#tasks.get(taskId);
+    const task = this.#named(taskId, taskToken);
     if (task === undefined) return refuse('not-found', `no task ${taskId}`);
     const claim = task.claim;
     if (claim === undefined || claim.token !== taskToken) {
@@ -209,22 +220,32 @@ export class SimState {
   reset(): void {
     this.#tasks.clear();
     this.#taskTokens.clear();
+    this.#servedIds.clear();
     for (const queue of this.#queues.values()) queue.length = 0;
     for (const running of this.#running.values()) running.clear();
   }
 
   // --- Runner API ----------------------------------------------------------------------
 
-  /** `resourceClassToken` must be known (else forbidden). `claim` is absent when the queue is empty. */
-  claim(resourceClassToken: string, runner: ClaimRequest): Outcome<{ claim?: ClaimResponse }> {
+  /**
+   * `resourceClassToken` must be known (else forbidden). `claim` is absent when the queue
+   * is empty; `served` is the answer to send: `claim` with the task's `claim_override` on top.
+   */
+  claim(
+    resourceClassToken: string,
+    runner: ClaimRequest,
+  ): Outcome<{ claim?: ClaimResponse; served?: Record<string, unknown> }> {
     const resourceClass = this.#classTokens.get(resourceClassToken);
     if (resourceClass === undefined) return refuse('forbidden', 'unknown resource class token');
     const taskId = this.#queues.get(resourceClass)?.shift();
     if (taskId === undefined) return { ok: true };
     const task = this.#tasks.get(taskId)!;
+    const override = task.spec.claim_override ?? {};
+    // A test's token or allocation is the claim's own, so the runner's later calls with
+    // what it was served are answered as they would be with ours.
     const claim: Claim = {
-      token: this.#newSecret(),
-      allocation: this.#newId(),
+      token: typeof override.task_token === 'string' ? override.task_token : this.#newSecret(),
+      allocation: typeof override.allocation === 'string' ? override.allocation : this.#newId(),
       claimedAt: this.#now().getTime(),
       confirmed: false,
     };
@@ -234,29 +255,32 @@ export class SimState {
     this.#taskTokens.set(claim.token, task.id);
     this.#running.get(resourceClass)!.add(task.id);
     this.#record(task, { type: 'claimed', runner: { ...runner }, allocation: claim.allocation });
-    return {
-      ok: true,
-      claim: {
-        task_token: claim.token,
-        agent_version: this.agentVersion,
-        resource_class: resourceClass,
-        allocation: claim.allocation,
-      },
+    const response: ClaimResponse = {
+      task_token: claim.token,
+      agent_version: this.agentVersion,
+      resource_class: resourceClass,
+      allocation: claim.allocation,
     };
+    return { ok: true, claim: response, served: { ...response, ...structuredClone(override) } };
   }
 
-  taskConfig(taskToken: string): Outcome<{ config: TaskConfig }> {
+  /**
+   * `config` is the task's own; `served` is the answer to send: `config` with the task's
+   * `config_override` on top, which may make it anything at all.
+   */
+  taskConfig(taskToken: string): Outcome<{ config: TaskConfig; served: ServedTaskConfig }> {
     const task = this.#byTaskToken(taskToken);
     if (task?.state !== 'claimed' || task.claim === undefined) {
       return refuse('forbidden', 'task token does not hold a claimed task');
     }
     task.claim.confirmed = true;
     this.#record(task, { type: 'config-fetched', allocation: task.claim.allocation });
-    return { ok: true, config: taskConfigOf(task) };
+    return { ok: true, config: taskConfigOf(task), served: servedTaskConfig(task) };
   }
 
+  /** `taskId` is the id the task config served (ours, or a `config_override`'s). */
   unclaim(taskId: string, taskToken: string): Outcome {
-    const task = this.#tasks.get(taskId);
+    const task = this.#named(taskId, taskToken);
     if (task === undefined) return refuse('not-found', `no task ${taskId}`);
     const claim = task.claim;
     if (claim === undefined || claim.token !== taskToken) {
@@ -351,6 +375,20 @@ export class SimState {
   #byTaskToken(taskToken: string): TaskRecord | undefined {
     const id = this.#taskTokens.get(taskToken);
     return id === undefined ? undefined : this.#tasks.get(id);
+  }
+
+  /**
+   * The task a runner names by `taskId` (our id or the one it was served) with a task
+   * token: the token's own task when the name fits it, so tasks sharing an odd served id
+   * stay apart; otherwise any task of that name, for the state rules to refuse the token.
+   */
+  #named(taskId: string, taskToken: string): TaskRecord | undefined {
+    const own = this.#byTaskToken(taskToken);
+    if (own !== undefined && (own.id === taskId || servedTaskId(own) === taskId)) return own;
+    const byId = this.#tasks.get(taskId);
+    if (byId !== undefined) return byId;
+    const served = this.#servedIds.get(taskId)?.[0];
+    return served === undefined ? undefined : this.#tasks.get(served);
   }
 
   #end(task: TaskRecord, state: 'completed' | 'failed', event: TaskEventBody, at?: Date): void {

@@ -54,12 +54,16 @@ export interface TaskSummary {
 }
 
 export interface TaskDetail extends TaskSummary {
+  /** The task id its task config serves: `config_override.task_id` when a string, else `id`. */
+  served_task_id: string;
   job_name: string;
   cmd: string[];
   working_directory: string;
   environment: Record<string, string>;
   service_containers: TaskSpec['service_containers'];
   expect: string | undefined;
+  config_override: Record<string, unknown> | undefined;
+  claim_override: Record<string, unknown> | undefined;
   /** Allocation of the current (or last, once ended) claim. */
   allocation: string | undefined;
   created_at: string;
@@ -87,13 +91,33 @@ export function describe(task: TaskRecord): TaskDetail {
     environment: { ...spec.environment },
     service_containers: spec.service_containers.map((c) => ({ ...c })),
     expect: spec.expect,
+    config_override: spec.config_override === undefined ? undefined : structuredClone(spec.config_override),
+    claim_override: spec.claim_override === undefined ? undefined : structuredClone(spec.claim_override),
+    served_task_id: servedTaskId(task),
     allocation: task.claim?.allocation,
     created_at: task.createdAt,
     history: task.history.map((e) => ({ ...e })),
   };
 }
 
-/** The task config a runner receives: the primary container first, then the services. */
+/** A task config as served: TaskConfig unless a test's `config_override` made it something else. */
+export type ServedTaskConfig = Record<string, unknown>;
+
+/** The task config a runner receives, with the test's overrides (if any) on top. */
+export function servedTaskConfig(task: TaskRecord): ServedTaskConfig {
+  const override = task.spec.config_override;
+  return override === undefined
+    ? taskConfigOf(task)
+    : { ...taskConfigOf(task), ...structuredClone(override) };
+}
+
+/** The id the task config serves; a runner names the task by it (unclaim, the agent's report). */
+export function servedTaskId(task: TaskRecord): string {
+  const id = task.spec.config_override?.task_id;
+  return typeof id === 'string' ? id : task.id;
+}
+
+/** The task config the simulator would serve without overrides: primary container first. */
 export function taskConfigOf(task: TaskRecord): TaskConfig {
   const { spec } = task;
   return {
