@@ -57,6 +57,22 @@ export class RunnerApiMalformedResponseError extends RunnerApiError {
 }
 
 /**
+ * A 2xx answer whose body is larger than the client's limit (HttpRunnerApiOptions.
+ * maxAnswerBytes). Reading stopped there and the connection was dropped; the body was
+ * never parsed, let alone quoted. A kind of malformed answer: no documented answer is
+ * that large.
+ */
+export class RunnerApiOversizeError extends RunnerApiMalformedResponseError {
+  override name = 'RunnerApiOversizeError';
+  readonly limitBytes: number;
+
+  constructor(message: string, details: RunnerApiErrorDetails & { limitBytes: number }) {
+    super(message, details);
+    this.limitBytes = details.limitBytes;
+  }
+}
+
+/**
  * Whether calling again later may succeed: no answer at all, 408, 429, 5xx, and malformed
  * answers (DESIGN.md: logged and retried with backoff, never a crash). Auth failures and
  * other 4xx are answers about the request itself, so repeating it is pointless.

@@ -1,14 +1,19 @@
-// What the simulator cannot be made to do: answers that echo a token, and tokens a
-// header cannot carry. A few-line fetch stands in for the server.
+// What the simulator cannot be made to do: answers that echo a token, tokens a header
+// cannot carry, answers too large or too slow. A few-line fetch stands in for the server,
+// or a real server on loopback where what happens to the connection matters.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   isRetryable,
   RunnerApiAuthError,
   RunnerApiError,
   RunnerApiMalformedResponseError,
+  RunnerApiOversizeError,
 } from './errors.ts';
-import { HttpRunnerApi } from './http-runner-api.ts';
+import { HttpRunnerApi, type HttpRunnerApiOptions } from './http-runner-api.ts';
+import { closed, dribbling, type Loopback, loopback, type Sent, streaming } from './loopback.test-support.ts';
+import type { HttpBodyTooLargeError } from './transport.ts';
 
 const TOKEN = 'rc-secret-7f3e9a';
 const RUNNER = { name: 'runner-a', hostname: 'host-a', ip: '10.0.0.1', version: '0.1.0' };
@@ -136,6 +141,117 @@ describe('HttpRunnerApi (fake server)', () => {
     } catch (err) {
       expectNoSecret(err as Error);
     }
+  });
+});
+
+describe('HttpRunnerApi (real HTTP on loopback)', () => {
+  const MiB = 1024 * 1024;
+  const CLAIM = JSON.stringify({
+    task_token: 'tt',
+    agent_version: '1',
+    resource_class: 'a/b',
+    allocation: 'al',
+  });
+  let server: Loopback | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  async function serve(
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+    options: Omit<HttpRunnerApiOptions, 'baseUrl'> = {},
+  ) {
+    server = await loopback(handler);
+    return { server, api: new HttpRunnerApi({ baseUrl: server.url, ...options }) };
+  }
+
+  it('refuses a claim answer whose content-length is over 4 MiB, naming the call and the limit', async () => {
+    const { server, api } = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(50 * MiB) });
+      res.write(`{"task_token":"${TOKEN}",`);
+    });
+    const err = await failure(api.claim(TOKEN, RUNNER));
+    expect(err).toBeInstanceOf(RunnerApiOversizeError);
+    expect(err).toBeInstanceOf(RunnerApiMalformedResponseError);
+    expect(err).toMatchObject({ endpoint: 'claim', status: 200, limitBytes: 4 * MiB });
+    expect(err.message).toBe(
+      `POST /api/v3/runner/claim: HTTP 200 answer body over the 4 MiB limit (content-length ${50 * MiB})`,
+    );
+    expect(isRetryable(err)).toBe(true);
+    expectNoSecret(err);
+    await closed(server.sockets[0]);
+  });
+
+  it('stops reading a chunked 50 MB task config about the cap, without quoting it', async () => {
+    const sent: Sent = { bytes: 0, finished: false };
+    // The body is the token over and over: none of it may reach the error.
+    const { server, api } = await serve(streaming(50 * MiB, sent, TOKEN));
+    const err = await failure(api.taskConfig(TOKEN));
+    expect(err).toBeInstanceOf(RunnerApiOversizeError);
+    expect(err.message).toMatch(
+      /^GET \/api\/v2\/task\/config: HTTP 200 answer body over the 4 MiB limit \(stopped after \d+ bytes\)$/,
+    );
+    const { readBytes } = err.cause as HttpBodyTooLargeError;
+    expect(readBytes).toBeGreaterThan(4 * MiB);
+    expect(readBytes).toBeLessThan(5 * MiB);
+    expectNoSecret(err);
+    await closed(server.sockets[0]);
+    expect(sent.finished).toBe(false);
+  });
+
+  it('keeps the status of a refusal whose body is too large', async () => {
+    const { api } = await serve((_req, res) => {
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ message: 'x'.repeat(5 * MiB) }));
+    });
+    const err = await failure(api.claim(TOKEN, RUNNER));
+    expect(err).toBeInstanceOf(RunnerApiAuthError);
+    expect(err.message).toBe('POST /api/v3/runner/claim: HTTP 403');
+  });
+
+  it('takes a smaller cap as an option', async () => {
+    const { api } = await serve((_req, res) => res.end(CLAIM), { maxAnswerBytes: 64 });
+    const err = await failure(api.claim(TOKEN, RUNNER));
+    expect(err).toMatchObject({ name: 'RunnerApiOversizeError', limitBytes: 64 });
+    expect(err.message).toContain('over the 64 bytes limit');
+  });
+
+  it('times out a server that sends headers and then dribbles the body forever, and drops the connection', async () => {
+    const { server, api } = await serve(dribbling, { timeoutMs: 300 });
+    const err = await failure(api.taskConfig(TOKEN));
+    expect(err).toMatchObject({ name: 'RunnerApiError', endpoint: 'taskConfig', status: 0, timeout: true });
+    expect(err.message).toBe('GET /api/v2/task/config: no answer within 300 ms');
+    expect(isRetryable(err)).toBe(true);
+    expectNoSecret(err);
+    await closed(server.sockets[0]);
+  });
+
+  it('reuses its connection after good answers, and opens a new one after an oversized answer', async () => {
+    let big = false;
+    const { server, api } = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(big ? `{"pad":"${'x'.repeat(5 * MiB)}"}` : CLAIM);
+    });
+    for (let i = 0; i < 3; i++) expect((await api.claim(TOKEN, RUNNER)).kind).toBe('task');
+    expect(server.sockets).toHaveLength(1);
+    big = true;
+    expect(await failure(api.claim(TOKEN, RUNNER))).toBeInstanceOf(RunnerApiOversizeError);
+    await closed(server.sockets[0]);
+    big = false;
+    expect((await api.claim(TOKEN, RUNNER)).kind).toBe('task');
+    expect(server.sockets).toHaveLength(2);
+  });
+
+  it('caps answers read through a fetch passed as the transport too', async () => {
+    const sent: Sent = { bytes: 0, finished: false };
+    const { server, api } = await serve(streaming(50 * MiB, sent, TOKEN), { fetch });
+    const err = await failure(api.taskConfig(TOKEN));
+    expect(err).toBeInstanceOf(RunnerApiOversizeError);
+    expect((err.cause as HttpBodyTooLargeError).readBytes).toBeLessThan(5 * MiB);
+    expectNoSecret(err);
+    await closed(server.sockets[0]);
+    expect(sent.finished).toBe(false);
   });
 });
 

@@ -6,6 +6,9 @@
 // unclaim body. Errors built here name the call and the status only; a server's error
 // message is quoted with this request's tokens blanked out, and causes are chosen so they
 // cannot carry a token either (see #exchange and #parse).
+//
+// Answers are hostile until parsed: a body is read only up to maxAnswerBytes, and a call
+// that does not finish within timeoutMs (headers and body) fails as a timeout.
 import { inspect } from 'node:util';
 import {
   type ClaimRequest,
@@ -21,6 +24,7 @@ import {
   type RunnerApiEndpoint,
   RunnerApiError,
   RunnerApiMalformedResponseError,
+  RunnerApiOversizeError,
 } from './errors.ts';
 import { parseRetryAfter } from './retry-after.ts';
 import type {
@@ -31,18 +35,36 @@ import type {
   RunnerIdentity,
   UnclaimOutcome,
 } from './runner-api.ts';
-import { type HttpAnswer, type HttpTransport, nodeHttpTransport } from './transport.ts';
+import {
+  type HttpAnswer,
+  HttpBodyTooLargeError,
+  type HttpTransport,
+  networkReason,
+  nodeHttpTransport,
+  readBody,
+} from './transport.ts';
 
 export interface HttpRunnerApiOptions {
   /** e.g. https://runner.circleci.com (agent.runnerAPI); no credentials in it. */
   baseUrl: string;
   /** Limit for one call, answer body included. Default 10 s. */
   timeoutMs?: number;
+  /** Largest answer body read; a larger 2xx answer is a RunnerApiOversizeError. Default 4 MiB. */
+  maxAnswerBytes?: number;
   /** Sent as User-Agent. Default `longshore`. */
   userAgent?: string;
   /** How to send requests (a fetch fits). Default: node:http(s) with keep-alive (transport.ts). */
   fetch?: HttpTransport;
 }
+
+/**
+ * The largest legitimate answer is a task config: the job's containers, steps and whole
+ * environment (project variables, contexts). Linux's exec takes at most a quarter of the
+ * stack limit for arguments and environment together, 2 MiB with the usual 8 MiB stack,
+ * so a config whose environment can reach a container at all stays near that; 4 MiB is
+ * twice it, and caps what one hostile answer costs a claimer at 4 MiB per call in flight.
+ */
+const DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 
 /** unclaim and fail answer `{}`; an empty body is accepted too. */
 const Ack = z.object({});
@@ -76,12 +98,14 @@ interface Answer {
 export class HttpRunnerApi implements RunnerApi {
   readonly #baseUrl: string;
   readonly #timeoutMs: number;
+  readonly #maxAnswerBytes: number;
   readonly #userAgent: string;
   readonly #fetch: HttpTransport;
 
   constructor(options: HttpRunnerApiOptions) {
     this.#baseUrl = checkBaseUrl(options.baseUrl);
     this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#maxAnswerBytes = options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
     this.#userAgent = options.userAgent ?? 'longshore';
     this.#fetch = options.fetch ?? nodeHttpTransport;
   }
@@ -167,17 +191,31 @@ export class HttpRunnerApi implements RunnerApi {
     if (body !== undefined) headers['content-type'] = 'application/json';
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const signal = opts.signal === undefined ? timeout : AbortSignal.any([opts.signal, timeout]);
+    let response: HttpAnswer | undefined;
     try {
-      const response = await this.#fetch(`${this.#baseUrl}${RunnerApiPaths[endpoint]}`, {
+      response = await this.#fetch(`${this.#baseUrl}${RunnerApiPaths[endpoint]}`, {
         method: METHOD[endpoint],
         headers,
         signal,
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
       // Under the same signal, so a server that stalls mid-body also times out.
-      const text = await response.text();
+      const text = await readBody(response, this.#maxAnswerBytes);
       return { status: response.status, headers: response.headers, text };
     } catch (err) {
+      if (err instanceof HttpBodyTooLargeError && response !== undefined) {
+        // A refusal's status is what the caller acts on; its body would only have been
+        // quoted in the message, so an oversized one is dropped and the status kept.
+        if (response.status < 200 || response.status > 299) {
+          return { status: response.status, headers: response.headers, text: '' };
+        }
+        throw new RunnerApiOversizeError(`${what}: HTTP ${response.status} answer ${err.message}`, {
+          endpoint,
+          status: response.status,
+          limitBytes: err.limitBytes,
+          cause: err,
+        });
+      }
       // The caller's own abort (shutdown) is not an API failure: rethrow its reason.
       if (opts.signal?.aborted) throw opts.signal.reason;
       const cause = withoutSecrets(err, creds.secrets);
@@ -279,14 +317,6 @@ function withoutSecrets(err: unknown, secrets: readonly string[]): unknown {
   if (!secrets.some((s) => s !== '' && shown.includes(s))) return err;
   const name = err instanceof Error ? err.name : typeof err;
   return new Error(`${name} (details withheld: they quote a token)`);
-}
-
-/** `ECONNREFUSED` rather than fetch's bare "fetch failed". */
-function networkReason(err: unknown): string {
-  if (!(err instanceof Error)) return 'request failed';
-  const inner = err.cause instanceof Error ? err.cause : err;
-  const code = (inner as { code?: unknown }).code;
-  return typeof code === 'string' ? code : inner.message;
 }
 
 /** The `message` of a JSON error body, short, with this request's tokens blanked out. */

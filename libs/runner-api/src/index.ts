@@ -7,6 +7,7 @@ export {
   RunnerApiError,
   type RunnerApiErrorDetails,
   RunnerApiMalformedResponseError,
+  RunnerApiOversizeError,
 } from './errors.ts';
 export { HttpRunnerApi, type HttpRunnerApiOptions } from './http-runner-api.ts';
 export { parseRetryAfter } from './retry-after.ts';
@@ -18,4 +19,13 @@ export type {
   RunnerIdentity,
   UnclaimOutcome,
 } from './runner-api.ts';
-export { type HttpAnswer, type HttpInit, type HttpTransport, nodeHttpTransport } from './transport.ts';
+export {
+  type HttpAnswer,
+  type HttpBody,
+  HttpBodyTooLargeError,
+  type HttpInit,
+  type HttpTransport,
+  networkReason,
+  nodeHttpTransport,
+  readBody,
+} from './transport.ts';

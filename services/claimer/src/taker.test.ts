@@ -16,6 +16,7 @@ import {
   RunnerApiAuthError,
   RunnerApiError,
   RunnerApiMalformedResponseError,
+  RunnerApiOversizeError,
 } from '@longshore/runner-api';
 import { describe, expect, it } from 'vitest';
 import { Capacity } from './capacity.ts';
@@ -222,7 +223,8 @@ describe('ClaimTaker: a claim that cannot be taken frees its slot and token, onc
       },
     });
     await s.take();
-    expect(n).toBe(3);
+    // Three tries, then one more to learn the task id for giving it back, which fails too.
+    expect(n).toBe(4);
     expect(s.calls.fail[0]?.message).toMatch(/ECONNRESET.*gave up after 3 tries/);
     expect(s.capacity.inFlight).toBe(0);
     expect(s.mem.pending.size).toBe(0);
@@ -292,7 +294,7 @@ describe('ClaimTaker: a claim that cannot be taken frees its slot and token, onc
     expect(s.capacity.inFlight).toBe(0);
   });
 
-  it('fails a claim it cannot record (Redis down), and frees the slot', async () => {
+  it('gives back a claim it cannot record (Redis down), and frees the slot', async () => {
     const s = setup({
       ledger: {
         begin: async () => {
@@ -301,7 +303,15 @@ describe('ClaimTaker: a claim that cannot be taken frees its slot and token, onc
       },
     });
     await s.take();
-    expect(s.calls.fail[0]?.message).toContain('cannot record the claim: redis down');
+    expect(s.calls.unclaim).toEqual(['t1']);
+    expect(s.calls.fail).toEqual([]);
+    expect(droppedEvents(s.calls)).toEqual([
+      expect.objectContaining({
+        stage: 'claim',
+        outcome: 'released',
+        error: 'cannot record the claim: redis down',
+      }),
+    ]);
     expect(s.scrubber.has(CLAIM.task_token)).toBe(false);
     expect(s.capacity.inFlight).toBe(0);
   });
@@ -344,6 +354,11 @@ describe('classifyStepFailure', () => {
     expect(classifyStepFailure(api(404))).toBe('permanent');
     expect(classifyStepFailure(malformed([]))).toBe('transient');
     expect(classifyStepFailure(malformed(['task_id: Invalid']))).toBe('permanent');
+    expect(
+      classifyStepFailure(
+        new RunnerApiOversizeError('too large', { endpoint: 'taskConfig', status: 200, limitBytes: 4 << 20 }),
+      ),
+    ).toBe('permanent');
     expect(classifyStepFailure(new RunnerApiAuthError('no', { endpoint: 'taskConfig', status: 401 }))).toBe(
       'gone',
     );

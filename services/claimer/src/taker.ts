@@ -29,6 +29,7 @@ import {
   RunnerApiAuthError,
   RunnerApiError,
   RunnerApiMalformedResponseError,
+  RunnerApiOversizeError,
 } from '@longshore/runner-api';
 import { DEFAULT_STEP_BUDGET, type StepBudget, stepDelay } from './backoff.ts';
 import type { ClaimBook } from './claim-book.ts';
@@ -61,9 +62,9 @@ export type StepFailure = 'gone' | 'conflict' | 'permanent' | 'transient';
  * Whether a failed step is worth repeating. Pure, so each rule is tested directly.
  * - gone: the API refused the task token: the claim no longer exists, there is nobody to tell.
  * - conflict: another open claim holds this task; this one must not touch it.
- * - permanent: the answer itself is unusable (a task config of the wrong shape or over a
- *   limit, a 4xx, a claim for another class) or the event could not be encoded: asking
- *   again gets the same answer.
+ * - permanent: the answer itself is unusable (a task config of the wrong shape, over a
+ *   limit or over the size cap, a 4xx, a claim for another class) or the event could not
+ *   be encoded: asking again gets the same answer.
  * - transient: no answer, 5xx, 429, a body that is not JSON (a proxy's error page), Redis or
  *   NATS unavailable: worth another try within the budget.
  */
@@ -72,6 +73,8 @@ export function classifyStepFailure(err: unknown): StepFailure {
   if (err instanceof LedgerConflictError) return 'conflict';
   if (err instanceof ClaimRejectedError) return 'permanent';
   if (err instanceof BusValidationError || err instanceof BusSecretError) return 'permanent';
+  // A task config over the size limit will be as large next time.
+  if (err instanceof RunnerApiOversizeError) return 'permanent';
   if (err instanceof RunnerApiMalformedResponseError)
     return err.issues.length > 0 ? 'permanent' : 'transient';
   if (err instanceof RunnerApiError) return isRetryable(err) ? 'transient' : 'permanent';
@@ -250,20 +253,23 @@ export class ClaimTaker {
     let outcome: ClaimDropped['outcome'] = 'unreported';
     if (kind === 'gone') outcome = 'gone';
     else if (kind !== 'conflict') {
-      // Give it back where another runner may do better (the config was fine, our side
-      // failed); fail it where nobody can (the answer itself is unusable).
-      const giveBack = record !== undefined && (how.giveBack || kind === 'transient');
+      // Give it back where another runner may do better (the answer was fine, our side or the
+      // network failed): that needs the task id, from the record or one more config fetch.
+      // Fail it where nobody can (the answer itself is unusable), or when it cannot be given back.
+      const giveBack = how.giveBack === true || kind === 'transient';
       try {
-        if (giveBack) {
-          const u = await api.unclaim(record.taskId, p.token);
-          if (u === 'retries-exhausted') {
-            await api.fail(p.token, { allocation: p.allocation, message: failMessage(error) });
-            outcome = 'failed';
-          } else outcome = u;
-        } else {
+        const taskId = giveBack
+          ? (record?.taskId ??
+            (await api.taskConfig(p.token).then(
+              (t) => t.task_id,
+              () => undefined,
+            )))
+          : undefined;
+        const u = taskId === undefined ? undefined : await api.unclaim(taskId, p.token);
+        if (u === undefined || u === 'retries-exhausted') {
           await api.fail(p.token, { allocation: p.allocation, message: failMessage(error) });
           outcome = 'failed';
-        }
+        } else outcome = u;
       } catch (reportErr) {
         logger.error(
           { allocation: p.allocation, err: describe(reportErr) },

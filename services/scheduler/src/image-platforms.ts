@@ -3,6 +3,15 @@
 // pod is only placed on nodes that can run it. Unknown (registry unreachable, private
 // image without credentials) means no constraint: the pod goes where the class's own spec
 // sends it, as with autodetect off.
+//
+// Registry answers are hostile until parsed: each is read up to a size cap within a
+// timeout that covers its body, and must have the documented shape; anything else makes
+// that image's platforms unknown (ImageLookupError, given to onLookup), never a crash.
+// The only secret here is the anonymous bearer token a registry hands out: it goes in a
+// header and is never part of an error (errors are built from statuses and sizes; answers
+// are never quoted).
+import { HttpBodyTooLargeError, networkReason, readBody } from '@longshore/runner-api';
+import { z } from 'zod';
 import type { Platform } from './platform.ts';
 
 /** Port: the platforms an image supports, or undefined when they cannot be learned. */
@@ -47,18 +56,62 @@ const MANIFEST_TYPES = [
   'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
 
-interface Manifest {
-  manifests?: { platform?: { os?: string; architecture?: string } }[];
-  config?: { digest?: string };
+/**
+ * Manifests, indexes and image configs are small JSON documents: OCI's guidance is that
+ * registries accept manifests up to 4 MiB, so no image a runtime can pull has a larger
+ * one, and an image config (os, architecture, history, layer digests) is smaller still.
+ */
+const DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+
+/** OCI's digest grammar (`sha256:…`): it becomes part of a URL path. */
+const Digest = z.string().regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/, 'not a digest');
+
+/** An image index (manifests) or an image manifest (config); other fields are not read. */
+const ManifestAnswer = z.object({
+  manifests: z
+    .array(
+      z.object({
+        platform: z.object({ os: z.string().optional(), architecture: z.string().optional() }).optional(),
+      }),
+    )
+    .optional(),
+  config: z.object({ digest: Digest }).optional(),
+});
+
+const ImageConfigAnswer = z.object({ os: z.string().optional(), architecture: z.string().optional() });
+
+/** Visible ASCII: the token goes into an Authorization header, and fetch quotes a bad value in its error. */
+const BearerToken = z.string().regex(/^[\x21-\x7e]+$/, 'not a header-safe token');
+const TokenAnswer = z.object({ token: BearerToken.optional(), access_token: BearerToken.optional() });
+
+/** What a platform must look like to become a node affinity value: a Kubernetes label value. */
+const LABEL_VALUE = /^[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+export type LookupOutcome = 'hit' | 'resolved' | 'unknown';
+
+/** Why an image's platforms are unknown: the registry's answer was missing, refused or unusable. */
+export class ImageLookupError extends Error {
+  override name = 'ImageLookupError';
 }
 
 export interface RegistryImagePlatformsOptions {
+  /** Limit for each registry request, answer body included. Default 5 s. */
   timeoutMs?: number;
+  /** Largest answer body read (manifest, index, image config, token). Default 4 MiB. */
+  maxAnswerBytes?: number;
   /** How long an answer is kept; failures are kept for failureTtlMs. */
   ttlMs?: number;
   failureTtlMs?: number;
   fetch?: typeof fetch;
-  onLookup?: (outcome: 'hit' | 'resolved' | 'unknown') => void;
+  /** Each lookup's outcome; `failure` says why an `unknown` one failed (absent when the image lists no platform). */
+  onLookup?: (outcome: LookupOutcome, failure?: ImageLookupError) => void;
+}
+
+/** One lookup's requests: what they are for and the token the registry gave them. */
+interface Lookup {
+  image: string;
+  ref: ImageRef;
+  token?: string;
 }
 
 export class RegistryImagePlatforms implements ImagePlatforms {
@@ -69,6 +122,7 @@ export class RegistryImagePlatforms implements ImagePlatforms {
   constructor(o: RegistryImagePlatformsOptions = {}) {
     this.#o = {
       timeoutMs: o.timeoutMs ?? 5_000,
+      maxAnswerBytes: o.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES,
       ttlMs: o.ttlMs ?? 3_600_000,
       failureTtlMs: o.failureTtlMs ?? 300_000,
       fetch: o.fetch ?? fetch,
@@ -83,72 +137,170 @@ export class RegistryImagePlatforms implements ImagePlatforms {
       this.#o.onLookup?.('hit');
       return hit.value;
     }
-    const value = this.#lookup(image).catch(() => undefined);
+    let failure: ImageLookupError | undefined;
+    const value = this.#lookup(image).catch((err: unknown) => {
+      failure =
+        err instanceof ImageLookupError
+          ? err
+          : new ImageLookupError(`${image}: platform lookup failed`, { cause: err });
+      return undefined;
+    });
     const entry = { until: now + this.#o.ttlMs, value };
     this.#cache.set(image, entry);
     void value.then((v) => {
-      this.#o.onLookup?.(v ? 'resolved' : 'unknown');
-      if (!v) entry.until = Date.now() + this.#o.failureTtlMs;
+      if (v) {
+        this.#o.onLookup?.('resolved');
+        return;
+      }
+      this.#o.onLookup?.('unknown', failure);
+      entry.until = Date.now() + this.#o.failureTtlMs;
     });
     return value;
   }
 
   async #lookup(image: string): Promise<Platform[] | undefined> {
     const ref = parseImageRef(image);
+    const lookup: Lookup = { image, ref };
     // Like container runtimes, a registry on this host is spoken to over plain HTTP.
     const host = ref.registry === 'docker.io' ? 'registry-1.docker.io' : ref.registry;
     const local = /^(localhost|127\.\d+\.\d+\.\d+)(:\d+)?$/.test(host);
     const base = `${local ? 'http' : 'https'}://${host}/v2/${ref.repository}`;
-    const manifest = (await this.#get(`${base}/manifests/${ref.reference}`, ref)) as Manifest;
+    const manifest = await this.#get(
+      lookup,
+      'manifest',
+      `${base}/manifests/${ref.reference}`,
+      ManifestAnswer,
+    );
     if (manifest.manifests) {
-      const out = manifest.manifests
-        .map((m) => ({ os: m.platform?.os ?? '', arch: m.platform?.architecture ?? '' }))
-        .filter((p) => p.os && p.arch && p.os !== 'unknown' && p.arch !== 'unknown');
-      return out.length > 0 ? dedupe(out) : undefined;
+      return nodePlatforms(
+        manifest.manifests.map((m) => ({ os: m.platform?.os ?? '', arch: m.platform?.architecture ?? '' })),
+      );
     }
-    if (manifest.config?.digest) {
-      const cfg = (await this.#get(`${base}/blobs/${manifest.config.digest}`, ref)) as {
-        os?: string;
-        architecture?: string;
-      };
-      if (cfg.os && cfg.architecture) return [{ os: cfg.os, arch: cfg.architecture }];
+    if (manifest.config) {
+      const cfg = await this.#get(
+        lookup,
+        'image config',
+        `${base}/blobs/${manifest.config.digest}`,
+        ImageConfigAnswer,
+      );
+      return nodePlatforms([{ os: cfg.os ?? '', arch: cfg.architecture ?? '' }]);
     }
     return undefined;
   }
 
-  async #get(url: string, ref: ImageRef, token?: string): Promise<unknown> {
-    const res = await this.#o.fetch(url, {
-      headers: { accept: MANIFEST_TYPES, ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      signal: AbortSignal.timeout(this.#o.timeoutMs),
+  /** A registry document, parsed; after a 401, once more with an anonymous token (kept for the lookup's next request). */
+  async #get<S extends z.ZodType>(
+    lookup: Lookup,
+    what: string,
+    url: string,
+    schema: S,
+  ): Promise<z.output<S>> {
+    const token = lookup.token;
+    const answer = await this.#send(lookup, what, url, {
+      accept: MANIFEST_TYPES,
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
     });
-    if (res.status === 401 && !token) {
+    if (answer.status === 401 && !token) {
       // Public images still need an anonymous bearer token from the realm the registry names.
-      const t = await this.#anonymousToken(res.headers.get('www-authenticate') ?? '', ref);
-      if (t) return this.#get(url, ref, t);
+      lookup.token = await this.#anonymousToken(lookup, answer.headers.get('www-authenticate') ?? '');
+      if (lookup.token) return this.#get(lookup, what, url, schema);
     }
-    if (!res.ok) throw new Error(`registry answered ${res.status}`);
-    return res.json();
+    if (answer.status < 200 || answer.status > 299) {
+      throw new ImageLookupError(`${lookup.image}: ${what}: registry answered HTTP ${answer.status}`);
+    }
+    return parseAnswer(lookup.image, what, answer, schema);
   }
 
-  async #anonymousToken(challenge: string, ref: ImageRef): Promise<string | undefined> {
+  async #anonymousToken(lookup: Lookup, challenge: string): Promise<string | undefined> {
     const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
     if (!challenge.toLowerCase().startsWith('bearer') || !params.realm) return undefined;
-    const url = new URL(params.realm);
+    const url = URL.parse(params.realm);
+    if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+      throw new ImageLookupError(`${lookup.image}: the registry's token realm is not an http(s) URL`);
+    }
     if (params.service) url.searchParams.set('service', params.service);
-    url.searchParams.set('scope', params.scope ?? `repository:${ref.repository}:pull`);
-    const res = await this.#o.fetch(url, { signal: AbortSignal.timeout(this.#o.timeoutMs) });
-    if (!res.ok) return undefined;
-    const body = (await res.json()) as { token?: string; access_token?: string };
+    url.searchParams.set('scope', params.scope ?? `repository:${lookup.ref.repository}:pull`);
+    const answer = await this.#send(lookup, 'token', url.href, {});
+    if (answer.status < 200 || answer.status > 299) return undefined;
+    // No cause on a parse failure here: JSON.parse's message would quote the token.
+    const body = parseAnswer(lookup.image, 'token', answer, TokenAnswer, { withCause: false });
     return body.token ?? body.access_token;
+  }
+
+  /** One request and its body, read up to the size cap within the timeout. */
+  async #send(
+    lookup: Lookup,
+    what: string,
+    url: string,
+    headers: Record<string, string>,
+  ): Promise<RegistryAnswer> {
+    const signal = AbortSignal.timeout(this.#o.timeoutMs);
+    try {
+      const res = await this.#o.fetch(url, { headers, signal });
+      return {
+        status: res.status,
+        headers: res.headers,
+        text: await readBody(res, this.#o.maxAnswerBytes),
+      };
+    } catch (err) {
+      const at = `${lookup.image}: ${what}`;
+      if (err instanceof HttpBodyTooLargeError)
+        throw new ImageLookupError(`${at}: answer ${err.message}`, { cause: err });
+      if (signal.aborted)
+        throw new ImageLookupError(`${at}: no answer within ${this.#o.timeoutMs} ms`, { cause: err });
+      throw new ImageLookupError(`${at}: no answer (${networkReason(err)})`, { cause: err });
+    }
   }
 }
 
-function dedupe(ps: Platform[]): Platform[] {
+interface RegistryAnswer {
+  status: number;
+  headers: { get(name: string): string | null };
+  text: string;
+}
+
+function parseAnswer<S extends z.ZodType>(
+  image: string,
+  what: string,
+  answer: RegistryAnswer,
+  schema: S,
+  { withCause = true } = {},
+): z.output<S> {
+  let json: unknown;
+  try {
+    json = JSON.parse(answer.text);
+  } catch {
+    // No cause: JSON.parse's message quotes the body.
+    const type = answer.headers.get('content-type') ?? 'no content-type';
+    throw new ImageLookupError(
+      `${image}: ${what}: answer is not JSON (${type}, ${answer.text.length} chars)`,
+    );
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  // zod's issues carry paths and expectations, not the input values.
+  const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+  throw new ImageLookupError(
+    `${image}: ${what}: answer is not the expected shape (${issues})`,
+    withCause ? { cause: parsed.error } : undefined,
+  );
+}
+
+/**
+ * The platforms a node could match, without duplicates, or undefined when none is left:
+ * OCI indexes list attestation manifests as unknown/unknown, and a value that is not a
+ * label value can be on no node (and would make the pod invalid).
+ */
+export function nodePlatforms(listed: readonly Platform[]): Platform[] | undefined {
   const seen = new Set<string>();
-  return ps.filter((p) => {
+  const out = listed.filter((p) => {
+    if (p.os === 'unknown' || p.arch === 'unknown' || !LABEL_VALUE.test(p.os) || !LABEL_VALUE.test(p.arch)) {
+      return false;
+    }
     const k = `${p.os}/${p.arch}`;
     if (seen.has(k)) return false;
     seen.add(k);
     return true;
   });
+  return out.length > 0 ? out : undefined;
 }

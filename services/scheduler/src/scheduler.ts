@@ -61,7 +61,18 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
     registers: [deps.registry],
   });
   const platforms = deps.settings.autodetectPlatform
-    ? (deps.imagePlatforms ?? new RegistryImagePlatforms({ onLookup: (o) => lookups.inc({ outcome: o }) }))
+    ? (deps.imagePlatforms ??
+      new RegistryImagePlatforms({
+        onLookup: (o, failure) => {
+          lookups.inc({ outcome: o });
+          // The pod is still created, without the platform affinity: say why.
+          if (failure)
+            deps.logger.warn(
+              { err: failure.message },
+              'image platforms unknown; the pod gets no platform affinity',
+            );
+        },
+      }))
     : undefined;
   const launcher = new Launcher({
     ...(platforms ? { platforms } : {}),

@@ -1,7 +1,9 @@
 // How much work a resource class has: the port the scaling loop reads demand through, and
 // its adapter for the CircleCI Runner API's task-count endpoints (DESIGN.md, "Runner API").
+// Answers are hostile until parsed: bodies are read up to a size cap (readBody, shared with
+// the claimer's client) and the timeout covers the body as well as the headers.
 import { RunnerApiPaths, RunningCount, UnclaimedCount } from '@longshore/contracts';
-import { type HttpAnswer, nodeHttpTransport } from '@longshore/runner-api';
+import { type HttpAnswer, HttpBodyTooLargeError, nodeHttpTransport, readBody } from '@longshore/runner-api';
 import type { z } from 'zod';
 
 /** Task counts of one resource class. */
@@ -40,19 +42,26 @@ export interface HttpRunnerQueueOptions {
   readonly baseUrl: string;
   /** CircleCI API token, sent as `Circle-Token`. */
   readonly token: string;
-  /** Per-request limit. Default 5 s: a poll every second must not pile up requests. */
+  /** Per-request limit, answer body included. Default 5 s: a poll every second must not pile up requests. */
   readonly timeoutMs?: number;
+  /**
+   * Largest answer body read; a larger 2xx answer is `malformed`. Default 64 KiB: a count
+   * answer is a few dozen bytes, and the rest leaves room for a proxy's error page.
+   */
+  readonly maxAnswerBytes?: number;
 }
 
 export class HttpRunnerQueue implements RunnerQueue {
   readonly #baseUrl: string;
   readonly #token: string;
   readonly #timeoutMs: number;
+  readonly #maxAnswerBytes: number;
 
   constructor(options: HttpRunnerQueueOptions) {
     this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.#token = options.token;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
+    this.#maxAnswerBytes = options.maxAnswerBytes ?? 64 * 1024;
   }
 
   async unclaimedTasks(resourceClass: string, signal?: AbortSignal): Promise<number> {
@@ -74,7 +83,7 @@ export class HttpRunnerQueue implements RunnerQueue {
     const url = `${this.#baseUrl}${path}?resource-class=${encodeURIComponent(resourceClass)}`;
     const what = `GET ${path}?resource-class=${resourceClass}`;
     const timeout = AbortSignal.timeout(this.#timeoutMs);
-    let response: HttpAnswer;
+    let response: HttpAnswer | undefined;
     let text: string;
     try {
       response = await nodeHttpTransport(url, {
@@ -82,12 +91,23 @@ export class HttpRunnerQueue implements RunnerQueue {
         headers: { 'Circle-Token': this.#token, accept: 'application/json' },
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
-      text = await response.text();
+      text = await readBody(response, this.#maxAnswerBytes);
     } catch (cause) {
-      if (timeout.aborted) {
+      if (cause instanceof HttpBodyTooLargeError && response !== undefined) {
+        const status = response.status;
+        // Only a 2xx body is read; a refusal's status says all without it.
+        if (status >= 200 && status <= 299) {
+          throw new RunnerQueueError('malformed', `${what}: HTTP ${status} answer ${cause.message}`, {
+            status,
+            cause,
+          });
+        }
+        text = '';
+      } else if (timeout.aborted) {
         throw new RunnerQueueError('timeout', `${what}: no answer within ${this.#timeoutMs} ms`, { cause });
+      } else {
+        throw new RunnerQueueError('unreachable', `${what}: ${messageOf(cause)}`, { cause });
       }
-      throw new RunnerQueueError('unreachable', `${what}: ${messageOf(cause)}`, { cause });
     }
     const status = response.status;
     if (status === 429) {
