@@ -1,11 +1,16 @@
 // Reading the event stream back from a point in time, for `longshore tap --since 10m`:
 // an ordered (ephemeral, flow-controlled, self-healing) consumer that yields validated
 // events in stream order, stops when it has caught up, or keeps following live events.
+// A follower may also wait for the stream: tap is often started before any service has
+// created it, and a stream can be deleted and created again while tap runs.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type AnySubjectDef, subjectDefOf } from '@longshore/contracts';
 import {
   AckPolicy,
   type Consumer,
   DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
 } from '@nats-io/jetstream';
@@ -25,6 +30,13 @@ export interface ReplayOptions {
   follow?: boolean;
   /** Ends the iteration (the way to stop following). */
   signal?: AbortSignal;
+  /**
+   * With `follow`: when the stream does not exist, because no service has created it yet
+   * ('absent') or it was deleted while being followed ('deleted'), wait for it instead of
+   * failing, and call this once as each wait begins. A stream that appears after a wait is
+   * read from its first event. Without it, a missing stream is a BusSetupError.
+   */
+  onWaitingForStream?: (why: 'absent' | 'deleted') => void;
 }
 
 export interface ReplayDeps {
@@ -36,27 +48,92 @@ export interface ReplayDeps {
   metrics: BusMetrics;
 }
 
+/** How often a waiting follower looks for the stream. */
+const STREAM_POLL_MS = 500;
+
+/** Where the next consumer starts: a time, or a stream sequence. */
+type Start = { since: Date } | { seq: number };
+
 export async function* replayEvents(
   deps: ReplayDeps,
   opts: ReplayOptions,
 ): AsyncGenerator<ReplayedEvent<AnySubjectDef>> {
   if (Number.isNaN(opts.since.getTime())) throw new BusSetupError('replay: since is not a valid date');
   const filter = relativeFilter(deps.prefix, opts.filter ?? '>');
-  if (opts.signal?.aborted) return;
+  const onWaiting = opts.follow ? opts.onWaitingForStream : undefined;
+  let start: Start = { since: opts.since };
+  // The stream's creation time tells a stream deleted and created again from the one we read.
+  let reading: string | undefined;
+  let waiting = false;
+  for (;;) {
+    if (opts.signal?.aborted) return;
+    const created = await streamCreated(deps, filter);
+    if (created === undefined) {
+      if (onWaiting === undefined)
+        throw new BusSetupError(`cannot replay ${filter}: no stream ${deps.stream}`);
+      if (!waiting) onWaiting(reading === undefined ? 'absent' : 'deleted');
+      waiting = true;
+      try {
+        await sleep(STREAM_POLL_MS, undefined, { signal: opts.signal });
+      } catch {
+        return; // aborted
+      }
+      continue;
+    }
+    // Everything in a stream that appeared while we waited, or was replaced, is new to us.
+    if (waiting || (reading !== undefined && created !== reading)) start = { seq: 1 };
+    waiting = false;
+    reading = created;
+    const next: number | undefined = yield* readStream(deps, filter, start, opts);
+    if (next === undefined) return;
+    start = { seq: next };
+  }
+}
+
+/**
+ * Reads the stream from `start` with one ordered consumer. Returns undefined when done
+ * (caught up without `follow`, or aborted), or the sequence to go on from when the
+ * consumer was lost with its stream (only when waiting for the stream is asked for).
+ */
+async function* readStream(
+  deps: ReplayDeps,
+  filter: string,
+  start: Start,
+  opts: ReplayOptions,
+): AsyncGenerator<ReplayedEvent<AnySubjectDef>, number | undefined> {
+  const rejoin = opts.follow === true && opts.onWaitingForStream !== undefined;
   let consumer: Consumer;
+  let next: number;
   try {
-    const startSeq = await firstSeqSince(deps.jsm, deps.stream, filter, opts.since);
-    consumer = await deps.js.consumers.get(deps.stream, { filter_subjects: filter, opt_start_seq: startSeq });
+    next = 'seq' in start ? start.seq : await firstSeqSince(deps.jsm, deps.stream, filter, start.since);
+    consumer = await deps.js.consumers.get(deps.stream, { filter_subjects: filter, opt_start_seq: next });
   } catch (err) {
+    // Deleted since we looked: the caller looks again, and waits.
+    if (rejoin && isStreamNotFound(err)) return 'seq' in start ? start.seq : 1;
     throw new BusSetupError(`cannot replay ${filter} from ${deps.stream}`, { cause: err });
   }
+  let lost = false;
   try {
-    if (!opts.follow && (await consumer.info(true)).num_pending === 0) return;
+    if (!opts.follow && (await consumer.info(true)).num_pending === 0) return undefined;
     const messages = await consumer.consume();
     const abort = () => messages.stop();
     opts.signal?.addEventListener('abort', abort, { once: true });
+    if (rejoin) {
+      // The ordered consumer would recreate itself in a recreated stream at its old
+      // sequence, skipping the new stream's first events: stop, and let the caller rejoin.
+      void (async () => {
+        for await (const s of messages.status()) {
+          if (s.type === 'stream_not_found' || s.type === 'consumer_deleted') {
+            lost = true;
+            messages.stop();
+            return;
+          }
+        }
+      })();
+    }
     try {
       for await (const m of messages) {
+        next = m.seq + 1;
         const def = subjectDefOf(deps.prefix, m.subject);
         const decoded = def === undefined ? undefined : decodePayload(def.schema, m.data);
         if (def === undefined || decoded === undefined) {
@@ -96,6 +173,21 @@ export async function* replayEvents(
   } finally {
     await consumer.delete().catch(() => undefined);
   }
+  return lost && !opts.signal?.aborted ? next : undefined;
+}
+
+/** The stream's creation time, or undefined when there is no such stream. */
+async function streamCreated(deps: ReplayDeps, filter: string): Promise<string | undefined> {
+  try {
+    return (await deps.jsm.streams.info(deps.stream)).created;
+  } catch (err) {
+    if (isStreamNotFound(err)) return undefined;
+    throw new BusSetupError(`cannot replay ${filter} from ${deps.stream}`, { cause: err });
+  }
+}
+
+function isStreamNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
 }
 
 /**

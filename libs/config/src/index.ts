@@ -20,6 +20,14 @@ export {
   parseConfig,
 } from './load.ts';
 export {
+  describePodSpecProblem,
+  NODE_SELECTOR_OPERATORS,
+  PodSchedulingFields,
+  type PodSchedulingRead,
+  type PodSpecProblem,
+  readPodScheduling,
+} from './pod-spec.ts';
+export {
   type ProvisionerClass,
   type ProvisionerSecret,
   ProvisionerSecretConfig,
@@ -51,3 +59,4 @@ export {
   type TaskPodConfig,
   TOP_LEVEL_CHART_KEYS,
 } from './schema.ts';
+export { natsServers, tokenProblem } from './values.ts';

@@ -27,6 +27,18 @@ function errorOf(fn: () => unknown): ConfigError {
   throw new Error('expected a ConfigError');
 }
 
+/** "Billion laughs": `levels` lists of nine aliases of the one before, 9^levels strings in all. */
+function aliasBomb(levels: number, flow = false): string {
+  const lines = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+  for (let i = 1; i < levels; i++)
+    lines.push(
+      `l${i}: &l${i} [${Array(9)
+        .fill(`*l${i - 1}`)
+        .join(',')}]`,
+    );
+  return flow ? `{${lines.join(', ')}}` : `${lines.join('\n')}\n`;
+}
+
 describe('env overrides', () => {
   it('sets nested keys, reading values as YAML scalars', () => {
     const cfg = parse('agent: {maxConcurrentTasks: 2}', {
@@ -100,6 +112,43 @@ describe('env overrides', () => {
     );
   });
 
+  it('a value that is not valid YAML names the variable and the reason', () => {
+    expect(errorOf(() => parse(undefined, { LONGSHORE__agent__name: '[unclosed' })).message).toBe(
+      'invalid config /etc/longshore/config.yaml: environment variable LONGSHORE__agent__name: YAML syntax error ' +
+        'at column 10: Flow sequence must end with a ] ' +
+        '(the value is read as YAML: quote a string that is not valid YAML on its own)',
+    );
+  });
+
+  it('a token that is not valid YAML is reported without the reason, which could quote it', () => {
+    const err = errorOf(() =>
+      parse(undefined, { 'LONGSHORE__agent__resourceClasses__a/b__token': '"tok\\q-s3cr3t' }),
+    );
+    expect(err.message).toBe(
+      'invalid config /etc/longshore/config.yaml: environment variable LONGSHORE__agent__resourceClasses__a/b__token: ' +
+        'the value is not valid YAML (the value is read as YAML: quote a string that is not valid YAML on its own)',
+    );
+    expect(err.cause).toBeUndefined();
+  });
+
+  it('an alias bomb in a value is refused, naming the variable', () => {
+    expect(errorOf(() => parse(undefined, { LONGSHORE__agent: aliasBomb(6, true) })).message).toMatch(
+      /^invalid config \/etc\/longshore\/config\.yaml: environment variable LONGSHORE__agent: too many alias expansions/,
+    );
+  });
+
+  it('takes NATS_URL and REDIS_URL as written, not as YAML, but trimmed', () => {
+    // A URL kept in a Secret made from a file ends in a newline.
+    expect(parse(undefined, { REDIS_URL: 'redis://:pw@redis:6379/0\n' }).redis.url).toBe(
+      'redis://:pw@redis:6379/0',
+    );
+    // As YAML, this would be a one-entry list.
+    expect(errorOf(() => parse(undefined, { NATS_URL: '[nats://a:4222]' })).message).toBe(
+      'invalid config /etc/longshore/config.yaml: bus.url: must be a nats:// or tls:// URL (or host:port), ' +
+        'or a comma-separated list of them (set by environment variable NATS_URL)',
+    );
+  });
+
   it('honours another prefix', () => {
     const cfg = parseConfig({ schema: LongshoreConfig, env: { LS_http__port: '1' }, envPrefix: 'LS_' });
     expect(cfg.http.port).toBe(1);
@@ -135,6 +184,37 @@ describe('errors name the source, the key and the reason', () => {
     expect(err.message).toMatch(/^invalid config \/etc\/longshore\/config\.yaml: /);
     expect(err.message).toMatch(/YAML syntax error at line 3, column \d+: Flow sequence/);
     expect(err.message).not.toContain('s3cr3t');
+  });
+
+  it('an alias bomb is refused before it expands', () => {
+    const err = errorOf(() => parse(aliasBomb(9)));
+    expect(err.message).toBe(
+      'invalid config /etc/longshore/config.yaml: too many alias expansions: the YAML aliases (*name) expand to ' +
+        'more than 100 copies of their anchors; is it an alias bomb?',
+    );
+  });
+
+  it('anchors and merge keys used as configs use them still work', () => {
+    const cfg = parse(`
+defaults: &defaults {enableUnsafeRetries: true, maxConcurrentTasks: 2}
+agent:
+  resourceClasses:
+${Array.from({ length: 30 }, (_, i) => `    acme/rc${i}: {<<: *defaults, token: tok-${i}}`).join('\n')}
+`);
+    expect(Object.keys(cfg.agent.resourceClasses)).toHaveLength(30);
+    expect(cfg.agent.resourceClasses['acme/rc29']).toMatchObject({
+      enableUnsafeRetries: true,
+      maxConcurrentTasks: 2,
+    });
+  });
+
+  it('an alias without its anchor, and a merge of a non-mapping, are errors of the file', () => {
+    expect(errorOf(() => parse('agent: {name: *nowhere}')).message).toMatch(
+      /^invalid config \/etc\/longshore\/config\.yaml: cannot read the YAML: Unresolved alias/,
+    );
+    expect(errorOf(() => parse('agent: {<<: 5}')).message).toBe(
+      'invalid config /etc/longshore/config.yaml: cannot read the YAML: Merge sources must be maps or map aliases',
+    );
   });
 
   it('a document that is not a mapping', () => {
@@ -210,6 +290,16 @@ describe('loadConfig', () => {
     await writeFile(file, 'agent:\n  name: a\n name: b\n');
     await expect(loadConfig({ schema: LongshoreConfig, file, env: {} })).rejects.toThrow(
       `invalid config ${file}: YAML syntax error at line 3, column 1: All mapping items must start at the same column`,
+    );
+  });
+
+  it('an alias bomb in the file is a ConfigError naming the file', async () => {
+    const file = join(dir, 'bomb.yaml');
+    await writeFile(file, aliasBomb(9));
+    const err = await loadLongshoreConfig({ file, env: {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toMatch(
+      new RegExp(`^invalid config ${file.replaceAll('/', '\\/')}: too many alias expansions`),
     );
   });
 

@@ -2,7 +2,7 @@
 // failure becomes a ConfigError naming the source, the key and the reason. Parsing is a
 // pure function of (text, env) so it is tested without files; loadConfig adds the read.
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument, parse as parseYaml } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { isRecord } from './blocks.ts';
 import { ConfigError, type ConfigIssue, formatPath } from './errors.ts';
@@ -14,6 +14,13 @@ export const DEFAULT_ENV_PREFIX = 'LONGSHORE__';
 
 /** Keys whose values are secrets: never echoed in an error message. */
 const SECRET_KEYS = new Set(['token', 'circleToken', 'circle-token', 'password', 'task_token']);
+
+/**
+ * Most nodes a document may reach through aliases (yaml's `maxAliasCount`, its default
+ * written out): a config reuses an anchor a few times, while an alias bomb ("billion
+ * laughs") nests them to expand exponentially and would exhaust the memory.
+ */
+const MAX_ALIAS_COUNT = 100;
 
 export interface ParseConfigOptions<S extends z.ZodType> {
   readonly schema: S;
@@ -92,17 +99,16 @@ export function parseConfig<S extends z.ZodType>(options: ParseConfigOptions<S>)
 }
 
 function parseYamlMapping(text: string, source: string): Record<string, unknown> {
-  const lineCounter = new LineCounter();
-  // prettyErrors off: the pretty form quotes the offending line, which may hold a token.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
-  if (doc.errors.length > 0) {
-    const issues = doc.errors.map((e) => {
-      const { line, col } = lineCounter.linePos(e.pos[0]);
-      return { path: '', message: `YAML syntax error at line ${line}, column ${col}: ${e.message}` };
-    });
-    throw new ConfigError(source, issues);
+  const read = readYaml(text);
+  if (!read.ok) {
+    const issues = read.problems.map((p) => ({
+      path: '',
+      message:
+        p.line === undefined ? p.message : `${p.message} at line ${p.line}, column ${p.col}: ${p.detail}`,
+    }));
+    throw new ConfigError(source, issues, { cause: read.cause });
   }
-  const value: unknown = doc.toJS();
+  const value = read.value;
   if (value === null || value === undefined) return {};
   if (!isRecord(value)) {
     throw new ConfigError(source, [
@@ -110,6 +116,53 @@ function parseYamlMapping(text: string, source: string): Record<string, unknown>
     ]);
   }
   return value;
+}
+
+type YamlRead =
+  | { readonly ok: true; readonly value: unknown }
+  | {
+      readonly ok: false;
+      readonly problems: readonly {
+        readonly message: string;
+        readonly line?: number;
+        readonly col?: number;
+        readonly detail?: string;
+      }[];
+      readonly cause?: unknown;
+    };
+
+/**
+ * Parses and composes one YAML document. Every failure is returned, never thrown: syntax
+ * errors with their position and yaml's reason, and composing errors (aliases expanding
+ * past MAX_ALIAS_COUNT, bad merge keys) with what went wrong.
+ */
+function readYaml(text: string): YamlRead {
+  const lineCounter = new LineCounter();
+  // prettyErrors off: the pretty form quotes the offending line, which may hold a token.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      problems: doc.errors.map((e) => ({
+        message: 'YAML syntax error',
+        ...lineCounter.linePos(e.pos[0]),
+        detail: e.message,
+      })),
+      cause: doc.errors[0],
+    };
+  }
+  try {
+    return { ok: true, value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) };
+  } catch (err) {
+    // yaml throws a ReferenceError for an alias bomb (and for an alias without its anchor),
+    // other errors for merges of non-maps.
+    const bomb = err instanceof ReferenceError && err.message.startsWith('Excessive alias count');
+    const message = bomb
+      ? `too many alias expansions: the YAML aliases (*name) expand to more than ${MAX_ALIAS_COUNT} copies ` +
+        'of their anchors; is it an alias bomb?'
+      : `cannot read the YAML: ${err instanceof Error ? err.message : String(err)}`;
+    return { ok: false, problems: [{ message }], cause: err };
+  }
 }
 
 interface Override {
@@ -134,10 +187,12 @@ function applyEnv(
 ): { data: Record<string, unknown>; overrides: Map<string, Override> } {
   const data = structuredClone(base);
   const overrides = new Map<string, Override>();
-  const sets: { name: string; path: string[]; text: string }[] = [];
+  // An alias variable (NATS_URL) sets a URL and is taken as written, but trimmed: one read
+  // from a Secret made from a file often ends in a newline. LONGSHORE__ ones are YAML.
+  const sets: { name: string; path: string[]; text: string; literal?: boolean }[] = [];
   for (const [name, dotted] of Object.entries(aliases)) {
-    const text = env[name];
-    if (text !== undefined && text !== '') sets.push({ name, path: dotted.split('.'), text });
+    const text = env[name]?.trim();
+    if (text !== undefined && text !== '') sets.push({ name, path: dotted.split('.'), text, literal: true });
   }
   // Sorted, so a variable setting a mapping applies before ones setting keys inside it.
   const prefixed = Object.keys(env)
@@ -152,8 +207,8 @@ function applyEnv(
     }
     sets.push({ name, path, text: env[name] ?? '' });
   }
-  for (const { name, path, text } of sets) {
-    const value = text === '' ? '' : readEnvValue(text);
+  for (const { name, path, text, literal } of sets) {
+    const value = text === '' || literal ? text : readEnvValue(name, text, path, source);
     const problem = setAt(data, path, value);
     if (problem)
       throw new ConfigError(source, [{ path: '', message: `environment variable ${name}: ${problem}` }]);
@@ -162,12 +217,25 @@ function applyEnv(
   return { data, overrides };
 }
 
-function readEnvValue(text: string): unknown {
-  try {
-    return parseYaml(text, { merge: true });
-  } catch {
-    return text;
+/** An override's value read as YAML. Throws ConfigError naming the variable, never quoting a secret. */
+function readEnvValue(name: string, text: string, path: readonly string[], source: string): unknown {
+  const read = readYaml(text);
+  if (read.ok) return read.value;
+  const hint = '(the value is read as YAML: quote a string that is not valid YAML on its own)';
+  // yaml's reasons may quote a few characters of the value (an escape sequence, an alias).
+  if (SECRET_KEYS.has(path.at(-1) ?? '')) {
+    throw new ConfigError(source, [
+      { path: '', message: `environment variable ${name}: the value is not valid YAML ${hint}` },
+    ]);
   }
+  const issues = read.problems.map((p) => ({
+    path: '',
+    message:
+      p.col === undefined
+        ? `environment variable ${name}: ${p.message}`
+        : `environment variable ${name}: ${p.message} at column ${p.col}: ${p.detail} ${hint}`,
+  }));
+  throw new ConfigError(source, issues, { cause: read.cause });
 }
 
 /** Sets a nested value, creating mappings on the way. Returns a problem, or undefined. */

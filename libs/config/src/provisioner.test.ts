@@ -125,4 +125,23 @@ describe('parseProvisionerSecret', () => {
         'received number (quote the value so YAML reads it as a string)',
     );
   });
+  it('refuses tokens that cannot be bearer tokens, without echoing them; a trailing newline of circle-token is trimmed', () => {
+    const config = 'resourceClass: {a/b: {token: "vm token-s3cr3t"}}';
+    expect(() =>
+      parseProvisionerSecret({ 'circle-token': 'circle-s3cr3t\n', 'config.yaml': config }, 's'),
+    ).toThrow(
+      'invalid config secret s key config.yaml: resourceClass["a/b"].token: must be visible ASCII characters only, ' +
+        'as it is sent as "Authorization: Bearer <token>"; it has a space at character 3 of 15',
+    );
+    expect(() =>
+      parseProvisionerSecret({ 'circle-token': 'circle\ns3cr3t\n', 'config.yaml': SECRET_CONFIG_YAML }, 's'),
+    ).toThrow(
+      'invalid config secret s: key circle-token must be visible ASCII characters only, as it is sent as ' +
+        '"Authorization: Bearer <token>"; it has a line break at character 7 of 13',
+    );
+    expect(
+      parseProvisionerSecret({ 'circle-token': 'circle-s3cr3t\n', 'config.yaml': SECRET_CONFIG_YAML }, 's')
+        .circleToken,
+    ).toBe('circle-s3cr3t');
+  });
 });

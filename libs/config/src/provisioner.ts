@@ -8,6 +8,7 @@ import { optionalDuration } from './duration.ts';
 import { ConfigError } from './errors.ts';
 import { parseConfig } from './load.ts';
 import { defaultVmSpec, type LongshoreConfig, PROVISIONER_DEFAULTS } from './schema.ts';
+import { tokenProblem } from './values.ts';
 
 /** One provisioner resource class, normalised. */
 export interface ProvisionerClass {
@@ -30,7 +31,13 @@ export const ProvisionerSecretConfig = block(
         ResourceClassName,
         block(
           {
-            token: z.string().min(1),
+            token: z
+              .string()
+              .min(1)
+              .superRefine((t, ctx) => {
+                const problem = tokenProblem(t);
+                if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+              }),
             idleTimeout: optionalDuration(),
             minReplicas: z.int().min(0).optional(),
             maxReplicas: z.int().min(0).optional(),
@@ -72,6 +79,10 @@ export function parseProvisionerSecret(
       missing.map((k) => ({ path: '', message: `key ${k} is missing or empty` })),
     );
   }
+  // Trimmed above: a Secret made from a file often ends in a newline. Anything else invisible is wrong.
+  const problem = tokenProblem(circleToken);
+  if (problem !== undefined)
+    throw new ConfigError(source, [{ path: '', message: `key circle-token ${problem}` }]);
   const config = parseConfig({
     schema: ProvisionerSecretConfig,
     text: configYaml,

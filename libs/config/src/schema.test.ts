@@ -517,6 +517,178 @@ provisioner:
   });
 });
 
+describe('server URLs', () => {
+  it('bus.url: nats:// or tls:// URLs, or host:port, comma-separated', () => {
+    expect(parse('bus: {url: "nats://a:4222, tls://b:4443,nats://tok@c"}').bus.url).toBe(
+      'nats://a:4222, tls://b:4443,nats://tok@c',
+    );
+    expect(parse('bus: {url: "localhost:4222"}').bus.url).toBe('localhost:4222');
+    const expected = 'must be a nats:// or tls:// URL (or host:port), or a comma-separated list of them';
+    expect(issuesOf('bus: {url: not a url}')).toEqual([
+      `bus.url: ${expected}, without spaces or control characters`,
+    ]);
+    expect(issuesOf('bus: {url: "http://nats:4222"}')).toEqual([`bus.url: ${expected}`]);
+    expect(issuesOf('bus: {url: "nats://a:4222,wss://b:443"}')).toEqual([
+      `bus.url: server 2 of 2: ${expected}: websocket URLs are not supported (Longshore's services connect over TCP)`,
+    ]);
+    expect(issuesOf('bus: {url: "nats://a:4222,,nats://b:4222"}')).toEqual([
+      'bus.url: server 2 of 3: is empty (a stray comma?)',
+    ]);
+    expect(issuesOf('bus: {url: "nats://a:99999"}')).toEqual([`bus.url: ${expected}`]);
+    expect(issuesOf('bus: {url: ""}')).toEqual(['bus.url: must name at least one NATS server']);
+  });
+
+  it('redis.url: redis:// or rediss:// with a host and at most a database number', () => {
+    expect(parse('redis: {url: "rediss://:pw@redis:6380/2"}').redis.url).toBe('rediss://:pw@redis:6380/2');
+    expect(parse('redis: {url: "redis://redis"}').redis.url).toBe('redis://redis');
+    const expected = 'must be a redis:// or rediss:// URL';
+    expect(issuesOf('redis: {url: not a url}')).toEqual([
+      `redis.url: ${expected}, without spaces or control characters`,
+    ]);
+    expect(issuesOf('redis: {url: "http://redis:6379"}')).toEqual([`redis.url: ${expected}`]);
+    expect(issuesOf('redis: {url: "redis://"}')).toEqual([`redis.url: ${expected}: the host is missing`]);
+    expect(issuesOf('redis: {url: "redis://redis:6379/cache"}')).toEqual([
+      `redis.url: ${expected}: its path, if any, must be a database number, as in redis://host:6379/0`,
+    ]);
+  });
+
+  it('never echoes a URL, which may hold a password', () => {
+    const text = [
+      'bus: {url: "nats://user:s3cr3t-pw@nats host:4222"}',
+      'redis: {url: "redis://:s3cr3t-pw@redis:6379/x"}',
+      'agent: {runnerAPI: "https://user:s3cr3t-pw@runner.example.com"}',
+    ].join('\n');
+    const issues = issuesOf(text);
+    expect(issues).toHaveLength(3);
+    expect(issues.join('\n')).not.toContain('s3cr3t');
+  });
+
+  it('agent.runnerAPI and provisioner.circleciAPIAddr: http(s) base URLs without credentials', () => {
+    expect(issuesOf('agent: {runnerAPI: "https://user:pass@runner.example.com"}')).toEqual([
+      'agent.runnerAPI: must not contain credentials (user:password@): put tokens in ' +
+        'agent.resourceClasses.<class>.token or agent.customSecret',
+    ]);
+    expect(issuesOf(`${SEED_002_SERVER.replace('https://', 'https://token@')}`)).toEqual([
+      'provisioner.circleciAPIAddr: must not contain credentials (user:password@): put tokens in ' +
+        'provisioner.circleToken or provisioner.existingSecret',
+    ]);
+    expect(issuesOf('agent: {runnerAPI: "https://runner.example.com/?token=abc"}')).toEqual([
+      'agent.runnerAPI: must not have a query (?...) or fragment (#...): it is a base URL that request paths are appended to',
+    ]);
+    expect(issuesOf('agent: {runnerAPI: "nats://runner.example.com"}')).toEqual([
+      'agent.runnerAPI: must be an http:// or https:// URL',
+    ]);
+    expect(issuesOf('agent: {runnerAPI: "https://runner.example.com\\n"}')).toEqual([
+      'agent.runnerAPI: must be a URL without spaces, line breaks or control characters',
+    ]);
+    expect(parse('agent: {runnerAPI: "http://runner.local:8080/base/"}').agent.runnerAPI).toBe(
+      'http://runner.local:8080/base',
+    );
+  });
+});
+
+describe('tokens', () => {
+  const why = 'must be visible ASCII characters only, as it is sent as "Authorization: Bearer <token>"';
+  it.each([
+    ['a trailing newline', '"tok-abc\\n"', 'a line break at character 8 of 8'],
+    ['a block scalar (it keeps its newline)', '|\n          tok-abc', 'a line break at character 8 of 8'],
+    ['a space', '"tok abc"', 'a space at character 4 of 7'],
+    ['a tab', '"tok\\tabc"', 'a tab at character 4 of 7'],
+    ['a control character', '"tok\\u0007abc"', 'a control character at character 4 of 7'],
+    ['a non-ASCII letter', '"tök-abc"', 'a non-ASCII character at character 2 of 7'],
+  ])('a resource class token with %s is refused without being echoed', (_name, yaml, where) => {
+    const issues = issuesOf(`agent:\n  resourceClasses:\n    a/b:\n      token: ${yaml}\n`);
+    expect(issues).toEqual([`agent.resourceClasses["a/b"].token: ${why}; it has ${where}`]);
+  });
+
+  it('the provisioner tokens likewise', () => {
+    expect(
+      issuesOf(`
+provisioner:
+  circleToken: "circle token"
+  resourceClass: {name: a/b, token: "vm-token\\r\\n"}
+  resourceClasses: [{name: a/c, token: "ok-token"}, {name: a/d, token: " lead"}]
+`),
+    ).toEqual([
+      `provisioner.circleToken: ${why}; it has a space at character 7 of 12`,
+      `provisioner.resourceClass.token: ${why}; it has a carriage return at character 9 of 10`,
+      `provisioner.resourceClasses[1].token: ${why}; it has a space at character 1 of 5`,
+    ]);
+  });
+
+  it('accepts every visible ASCII character', () => {
+    const token = Array.from({ length: 0x7e - 0x21 + 1 }, (_, i) => String.fromCharCode(0x21 + i))
+      .join('')
+      .replaceAll('\\', '\\\\')
+      .replaceAll('"', '\\"');
+    expect(
+      parse(`agent: {resourceClasses: {a/b: {token: "${token}"}}}`).agent.resourceClasses['a/b']?.token,
+    ).toHaveLength(94);
+  });
+});
+
+describe('resource class pod specs', () => {
+  const rc = (spec: string) =>
+    `agent:\n  resourceClasses:\n    a/b:\n      token: tok-abc\n      spec: ${spec}\n`;
+  const at = 'agent.resourceClasses["a/b"].spec';
+
+  it('refuses malformed fields the constraint checker reads, naming the key path', () => {
+    expect(issuesOf(rc('{nodeSelector: "disktype=ssd"}'))).toEqual([
+      `${at}.nodeSelector: must be a map of strings`,
+    ]);
+    expect(issuesOf(rc('{nodeSelector: {zone: 5}}'))).toEqual([
+      `${at}.nodeSelector.zone: must be a string (quote numbers and booleans)`,
+    ]);
+    expect(
+      issuesOf(
+        rc(
+          '{affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: ssd}}}}',
+        ),
+      ),
+    ).toEqual([
+      `${at}.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: must be a list of node selector terms`,
+    ]);
+    expect(
+      issuesOf(
+        rc(
+          '{affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: disktype, operator: Like}, {operator: In, values: ssd}]}]}}}}',
+        ),
+      ),
+    ).toEqual([
+      `${at}.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator: must be one of In, NotIn, Exists, DoesNotExist, Gt, Lt`,
+      `${at}.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[1].key: must be set`,
+      `${at}.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[1].values: must be a list of strings`,
+    ]);
+    expect(issuesOf(rc('{affinity: required}'))).toEqual([`${at}.affinity: must be a mapping`]);
+    expect(issuesOf(rc('{tolerations: {key: lifecycle}}'))).toEqual([
+      `${at}.tolerations: must be a list of tolerations`,
+    ]);
+    expect(issuesOf(rc('{tolerations: [{key: lifecycle, operator: equals, effect: NoExec}]}'))).toEqual([
+      `${at}.tolerations[0].operator: must be Equal or Exists`,
+      `${at}.tolerations[0].effect: must be NoSchedule, PreferNoSchedule or NoExecute`,
+    ]);
+    expect(issuesOf(rc('{containers: [{resources: {requests: {cpu: [1]}}}]}'))).toEqual([
+      `${at}.containers[0].resources.requests.cpu: must be a quantity such as "500m", "2Gi" or 4`,
+    ]);
+    expect(issuesOf(rc('{containers: {resources: {}}}'))).toEqual([
+      `${at}.containers: must be a list of containers`,
+    ]);
+  });
+
+  it('keeps every other Pod field, and null fields, as written', () => {
+    const spec = {
+      nodeSelector: null,
+      tolerations: [{ key: 'k', operator: 'Exists', tolerationSeconds: 30 }],
+      containers: [
+        { name: 'x', resources: { limits: { cpu: 2, 'github.com/fuse': 1 } }, someFutureField: [1] },
+      ],
+      priorityClassName: 'high',
+      topologySpreadConstraints: [{ maxSkew: 1 }],
+    };
+    expect(parse(rc(JSON.stringify(spec))).agent.resourceClasses['a/b']?.spec).toEqual(spec);
+  });
+});
+
 describe('configSecrets', () => {
   it('lists every literal secret in a config', () => {
     const cfg = parse(`
@@ -528,7 +700,7 @@ provisioner:
   circleToken: circle-api-token
   resourceClass: {name: a/d, token: vm-token-1}
   resourceClasses: [{name: a/e, token: vm-token-2}]
-bus: {url: "nats://nats-token@nats:4222"}
+bus: {url: "nats://nats-token@nats:4222, tls://tls-token@nats2:4222,nats3:4222"}
 redis: {url: "redis://:redis-pass@redis:6379"}
 `);
     expect(configSecrets(cfg).sort()).toEqual(
@@ -539,6 +711,7 @@ redis: {url: "redis://:redis-pass@redis:6379"}
         'vm-token-1',
         'vm-token-2',
         'nats-token',
+        'tls-token',
         'redis-pass',
       ].sort(),
     );

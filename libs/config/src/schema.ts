@@ -6,6 +6,8 @@ import { assertPrefix, ResourceClassName, redisKeys } from '@longshore/contracts
 import { z } from 'zod';
 import { block } from './blocks.ts';
 import { duration, optionalDuration } from './duration.ts';
+import { PodSchedulingFields } from './pod-spec.ts';
+import { httpBaseUrlProblem, natsServers, natsUrlProblem, redisUrlProblem, tokenProblem } from './values.ts';
 
 /** A string where the charts' "" means "not set" (their defaults are empty strings). */
 function optionalString() {
@@ -15,15 +17,37 @@ function optionalString() {
     .transform((s) => (s === '' ? undefined : s));
 }
 
-/** An http(s) base URL, without trailing slashes so callers can append paths. */
-function baseUrl() {
+/**
+ * An http(s) base URL, without trailing slashes so callers can append paths. `tokenKeys`
+ * says where tokens go instead of the URL.
+ */
+function baseUrl(tokenKeys: string) {
   return z
-    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+    .string()
+    .superRefine((u, ctx) => problemIssue(httpBaseUrlProblem(u, tokenKeys), ctx))
     .transform((u) => u.replace(/\/+$/, ''));
+}
+
+/** A token sent as a bearer token: visible ASCII only. "" means not set, as for optionalString. */
+function optionalToken() {
+  return optionalString().superRefine((t, ctx) => {
+    if (t !== undefined) problemIssue(tokenProblem(t), ctx);
+  });
 }
 
 /** Any mapping, kept as written: Pod and VirtualMachineInstance fields we pass through. */
 const OpaqueRecord = z.record(z.string(), z.unknown());
+
+/**
+ * A resource class's Pod spec, kept as written; the fields Longshore reads itself
+ * (pod-spec.ts) must have their Kubernetes shapes, so a bad one is caught here.
+ */
+const ClassPodSpec = OpaqueRecord.superRefine((spec, ctx) => {
+  const result = PodSchedulingFields.safeParse(spec);
+  if (result.success) return;
+  for (const issue of result.error.issues)
+    ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+});
 
 const DnsLabel = z
   .string()
@@ -35,11 +59,11 @@ const DnsLabel = z
 const ResourceClassEntry = block(
   {
     /** Resource class token; may instead come from `agent.customSecret`. */
-    token: optionalString(),
+    token: optionalToken(),
     /** Task pod metadata (labels, annotations), merged into every task pod. */
     metadata: OpaqueRecord.optional(),
     /** Any Pod spec fields; container-agent's overwritten fields are overwritten by us too. */
-    spec: OpaqueRecord.optional(),
+    spec: ClassPodSpec.optional(),
     enableUnsafeRetries: z.boolean().default(false),
     /** Longshore extension: at most this many tasks of this class at once (within agent.maxConcurrentTasks). */
     maxConcurrentTasks: z.int().min(1).optional(),
@@ -148,7 +172,9 @@ const Agent = block(
     kubeGCThreshold: optionalDuration({ allowZero: false }),
     constraintChecker: ConstraintCheckerBlock.prefault({}),
     autodetectPlatform: z.boolean().default(true),
-    runnerAPI: baseUrl().prefault('https://runner.circleci.com'),
+    runnerAPI: baseUrl('agent.resourceClasses.<class>.token or agent.customSecret').prefault(
+      'https://runner.circleci.com',
+    ),
     /** Runner instance name shown in CircleCI's inventory; "" means the deployment/host name. */
     name: z.string().default(''),
     /** Longshore extension: namespace for task pods and Secrets. Unset: the caller decides. */
@@ -216,7 +242,7 @@ export const PROVISIONER_DEFAULTS = { minReplicas: 0, maxReplicas: 1 } as const;
 const ProvisionerClass = block(
   {
     name: ResourceClassName,
-    token: optionalString(),
+    token: optionalToken(),
     /** How long a VM waits for a job before shutting down; unset means forever. */
     idleTimeout: optionalDuration(),
     minReplicas: z.int().min(0).default(PROVISIONER_DEFAULTS.minReplicas),
@@ -236,9 +262,11 @@ const ProvisionerClass = block(
 
 const Provisioner = block(
   {
-    circleciAPIAddr: baseUrl().prefault('https://runner.circleci.com'),
+    circleciAPIAddr: baseUrl('provisioner.circleToken or provisioner.existingSecret').prefault(
+      'https://runner.circleci.com',
+    ),
     /** CircleCI API token for task counts; ignored when existingSecret is set. */
-    circleToken: optionalString(),
+    circleToken: optionalToken(),
     /** A Secret with keys `circle-token` and `config.yaml`; see parseProvisionerSecret. */
     existingSecret: optionalString(),
     /** Namespace where runner VMs are created. */
@@ -296,8 +324,11 @@ const Provisioner = block(
 
 const Bus = block(
   {
-    /** NATS server URL(s), comma-separated; env NATS_URL overrides. */
-    url: z.string().min(1).default('nats://127.0.0.1:4222'),
+    /** NATS server URL(s), comma-separated; env NATS_URL overrides. natsServers() splits it. */
+    url: z
+      .string()
+      .superRefine((u, ctx) => problemIssue(natsUrlProblem(u), ctx))
+      .default('nats://127.0.0.1:4222'),
     /** Subject prefix, so deployments and tests can share one NATS server. */
     prefix: z
       .string()
@@ -312,7 +343,7 @@ const Redis = block(
     /** redis:// or rediss:// URL; env REDIS_URL overrides. */
     url: z
       .string()
-      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .superRefine((u, ctx) => problemIssue(redisUrlProblem(u), ctx))
       .default('redis://127.0.0.1:6379'),
     keyPrefix: z
       .string()
@@ -429,13 +460,14 @@ export function configSecrets(cfg: LongshoreConfig): string[] {
     add(cfg.provisioner.resourceClass?.token);
     for (const rc of cfg.provisioner.resourceClasses) add(rc.token);
   }
-  for (const url of [...cfg.bus.url.split(','), cfg.redis.url]) {
-    const creds = urlCredentials(url.trim());
+  for (const server of natsServers(cfg.bus.url)) {
+    const creds = urlCredentials(server);
     add(creds.password);
-    // nats://<token>@host carries a token as the user part; a user name alone is not secret
-    // elsewhere, but we cannot tell the two apart here.
-    if (url.startsWith('nats') && !creds.password) add(creds.username);
+    // nats://<token>@host (or tls://) carries a token as the user part; a user name alone is
+    // not secret elsewhere, but we cannot tell the two apart here.
+    if (!creds.password) add(creds.username);
   }
+  add(urlCredentials(cfg.redis.url).password);
   return [...out];
 }
 
@@ -446,6 +478,11 @@ function urlCredentials(url: string): { username?: string; password?: string } {
   } catch {
     return {};
   }
+}
+
+/** Adds a problem found by a check of values.ts, if there is one. */
+function problemIssue(problem: string | undefined, ctx: z.RefinementCtx): void {
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
 }
 
 /** Runs a validator from @longshore/contracts (which throws) as a zod check, keeping its message. */

@@ -222,6 +222,85 @@ describe('checkConstraints', () => {
     });
   });
 
+  describe("a malformed spec (it is the operator's config) fails the check, naming the field", () => {
+    it.each([
+      [
+        'a string nodeSelector',
+        { nodeSelector: 'disktype=ssd' },
+        'spec.nodeSelector must be a map of strings',
+      ],
+      [
+        'a number in nodeSelector',
+        { nodeSelector: { zone: 5 } },
+        'spec.nodeSelector.zone must be a string (quote numbers and booleans)',
+      ],
+      [
+        'string nodeSelectorTerms',
+        {
+          affinity: {
+            nodeAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: 'disktype' },
+            },
+          },
+        },
+        'spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms must be a list of node selector terms',
+      ],
+      [
+        'a string term',
+        affinity('disktype=ssd'),
+        'spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0] must be a mapping with matchExpressions and/or matchFields',
+      ],
+      [
+        'string matchExpressions and a requirement without a key',
+        affinity(
+          { matchExpressions: 'disktype In ssd' },
+          { matchFields: [{ operator: 'In', values: ['a0'] }] },
+        ),
+        'spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions must be a list of node selector requirements; ' +
+          'spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[1].matchFields[0].key must be set',
+      ],
+      [
+        'string values',
+        affinity({ matchExpressions: [{ key: 'disktype', operator: 'In', values: 'ssd' }] }),
+        'spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values must be a list of strings',
+      ],
+      ['a string affinity', { affinity: 'ssd nodes' }, 'spec.affinity must be a mapping'],
+      [
+        'tolerations as a mapping',
+        { tolerations: { key: 'lifecycle' } },
+        'spec.tolerations must be a list of tolerations',
+      ],
+      [
+        'a toleration with a numeric value',
+        { tolerations: [{ key: 'gpu', value: 1 }] },
+        'spec.tolerations[0].value must be a string (quote numbers and booleans)',
+      ],
+      ['containers as a string', { containers: 'main' }, 'spec.containers must be a list of containers'],
+      [
+        'resources as a list',
+        { containers: [{ resources: [{ cpu: 1 }] }] },
+        'spec.containers[0].resources must be a mapping with requests and/or limits',
+      ],
+      [
+        'a boolean request',
+        { containers: [{ resources: { requests: { cpu: true } } }] },
+        'spec.containers[0].resources.requests.cpu must be a quantity such as "500m", "2Gi" or 4',
+      ],
+      ['a spec that is not a mapping', 'nodeSelector', 'spec must be a mapping of Pod spec fields'],
+    ])('%s', (_name, spec, reason) => {
+      expect(checkConstraints(spec as Record<string, unknown>, fleet)).toEqual({ ok: false, reason });
+    });
+
+    it('null fields are unset, as in Kubernetes', () => {
+      expect(
+        checkConstraints(
+          { nodeName: null, nodeSelector: null, affinity: null, tolerations: null, containers: null },
+          fleet,
+        ),
+      ).toEqual({ ok: true });
+    });
+  });
+
   describe('resource requests', () => {
     const requests = (r: Record<string, string | number>, key: 'requests' | 'limits' = 'requests') => ({
       containers: [

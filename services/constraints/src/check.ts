@@ -4,43 +4,34 @@
 // allocatable. The step that leaves no node names the reason, in words an operator can act
 // on. The image's OS/arch is not known per class (tasks bring their images): spec-level
 // kubernetes.io/os and kubernetes.io/arch constraints are covered by the selector steps.
+// The spec is the operator's config and is read through @longshore/config's shape check
+// first, so a malformed field fails that class's check, naming the field, and never throws.
 import type { V1Node } from '@kubernetes/client-node';
+import { describePodSpecProblem, type PodSchedulingFields, readPodScheduling } from '@longshore/config';
 import { parseQuantity, QuantityError } from './quantity.ts';
 
 export type CheckResult = { ok: true } | { ok: false; reason: string };
 
+// Null is unset, as in Kubernetes (and in the shape check).
 interface Requirement {
   key: string;
   operator: string;
-  values?: string[];
+  values?: readonly string[] | null;
 }
 interface Term {
-  matchExpressions?: Requirement[];
-  matchFields?: Requirement[];
+  matchExpressions?: readonly Requirement[] | null;
+  matchFields?: readonly Requirement[] | null;
 }
 interface Toleration {
-  key?: string;
-  operator?: string;
-  value?: string;
-  effect?: string;
+  key?: string | null;
+  operator?: string | null;
+  value?: string | null;
+  effect?: string | null;
 }
 interface Taint {
   key: string;
   value?: string;
   effect: string;
-}
-
-/** What the checker reads of a class's pod spec (agent.resourceClasses.<rc>.spec). */
-interface PodSpecView {
-  nodeName?: string;
-  nodeSelector?: Record<string, string>;
-  affinity?: {
-    nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: Term[] } };
-  };
-  tolerations?: Toleration[];
-  containers?: {
-    resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
-  }[];
 }
 
 const nameOf = (n: V1Node): string => n.metadata?.name ?? '';
@@ -56,7 +47,9 @@ export function checkConstraints(
   spec: Record<string, unknown> | undefined,
   nodes: readonly V1Node[],
 ): CheckResult {
-  const s = (spec ?? {}) as PodSpecView;
+  const read = readPodScheduling(spec);
+  if (!read.ok) return fail(read.problems.map(describePodSpecProblem).join('; '));
+  const s = read.spec;
   const checked = nodes.length;
   let left = nodes.filter(isUsable);
   if (left.length === 0) {
@@ -226,7 +219,7 @@ function taintText(t: Taint): string {
 }
 
 /** containers[0]'s requests (limits stand in for unset requests, as in Kubernetes). */
-function requestsOf(s: PodSpecView): [string, number, string][] | string {
+function requestsOf(s: PodSchedulingFields): [string, number, string][] | string {
   const res = s.containers?.[0]?.resources;
   const merged = { ...(res?.limits ?? {}), ...(res?.requests ?? {}) };
   const out: [string, number, string][] = [];

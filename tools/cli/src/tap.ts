@@ -1,6 +1,8 @@
 // `longshore tap`: watch the bus as a readable timeline (timeline.ts) or as JSON lines.
 // With --since it first replays what the event stream kept, then follows live events;
-// without, it follows live events only. Reading goes through @longshore/bus, which
+// without, it follows live events only. Started before any service has created the event
+// stream (or while it is deleted and created again), it says so once and waits for it,
+// then prints from the stream's first event. Reading goes through @longshore/bus, which
 // validates every payload against its schema (unknown keys are dropped there) and skips
 // what does not match, so tap prints only fields the contracts define, never a secret.
 //
@@ -8,7 +10,7 @@
 // to stop, and `onEvent` to count or collect what goes by.
 import { parseArgs } from 'node:util';
 import { type Bus, type BusLogger, BusSetupError, connectBus, type ReplayedEvent } from '@longshore/bus';
-import { DurationError, parseDuration } from '@longshore/config';
+import { DurationError, natsServers, parseDuration } from '@longshore/config';
 import type { AnySubjectDef } from '@longshore/contracts';
 import type { Io } from './config-check.ts';
 import { formatEvent, matchesFilters } from './timeline.ts';
@@ -44,7 +46,7 @@ export class TapUsageError extends Error {
   override name = 'TapUsageError';
 }
 
-/** Tapping could not start (no stream under the prefix, NATS unreachable). */
+/** Tapping could not start (a filter NATS does not take, JetStream unavailable). */
 export class TapError extends Error {
   override name = 'TapError';
 }
@@ -64,7 +66,8 @@ export async function tap(options: TapOptions, io: Io, signal: AbortSignal): Pro
     const url = options.natsUrl ?? (await defaultNatsUrl());
     where = ` at ${hideCredentials(url)}`;
     bus = await connectBus({
-      servers: url,
+      // NATS_URL may list several servers; nats.js would take a comma-separated string as one.
+      servers: natsServers(url),
       prefix: options.prefix ?? DEFAULT_PREFIX,
       name: `longshore-tap-${process.pid}`,
       logger: ioLogger(io),
@@ -73,7 +76,16 @@ export async function tap(options: TapOptions, io: Io, signal: AbortSignal): Pro
   try {
     const from = options.sinceMs === undefined ? 'live' : `since ${since.toISOString()}`;
     io.err(`tap: ${bus.prefix}.${filter}${where}, ${from}; Ctrl-C stops`);
-    const events = bus.replay({ since, filter, follow: true, signal })[Symbol.asyncIterator]();
+    const stream = bus.stream;
+    const onWaitingForStream = (why: 'absent' | 'deleted') =>
+      io.err(
+        why === 'absent'
+          ? `tap: waiting for stream ${stream}: no service with prefix "${bus.prefix}" has created it yet`
+          : `tap: stream ${stream} was deleted; waiting for it to be created again`,
+      );
+    const events = bus
+      .replay({ since, filter, follow: true, signal, onWaitingForStream })
+      [Symbol.asyncIterator]();
     // replay ends when the signal aborts; the race also covers an abort while it is still
     // setting up its consumer, when it is not yet listening to the signal.
     let onAbort = () => {};
@@ -180,14 +192,13 @@ export async function defaultNatsUrl(env: NodeJS.ProcessEnv = process.env): Prom
   }
 }
 
-/** A replay that fails to start is nearly always a missing stream: say what to check. */
+/** A replay that cannot start: say which stream and what went wrong (a missing stream is waited for). */
 function startError(err: unknown, bus: Bus): unknown {
   if (!(err instanceof BusSetupError)) return err;
-  return new TapError(
-    `cannot read stream ${bus.stream}: ${err.message}. Is Longshore running with prefix "${bus.prefix}" ` +
-      '(--prefix), and is the filter a subject filter?',
-    { cause: err },
-  );
+  const cause = err.cause instanceof Error ? ` (${err.cause.message})` : '';
+  return new TapError(`cannot read stream ${bus.stream} (prefix "${bus.prefix}"): ${err.message}${cause}`, {
+    cause: err,
+  });
 }
 
 /** The bus's warnings (skipped malformed messages, reconnects) as plain lines on stderr. */
@@ -199,5 +210,5 @@ function ioLogger(io: Io): BusLogger {
 }
 
 function hideCredentials(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
+  return url.replace(/\/\/[^@/]*@/g, '//***@');
 }

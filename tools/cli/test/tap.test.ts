@@ -306,11 +306,70 @@ describe('longshore tap', () => {
     expect(out).toEqual([]);
   });
 
-  it('says what to check when there is no stream under the prefix', async () => {
-    const other = `t${randomBytes(5).toString('hex')}`;
-    const t = startTap({ natsUrl: natsUrl(), prefix: other });
+  it('waits for a stream no service has created yet, and for one deleted and created again', async () => {
+    // A prefix of its own, with no stream until the test creates one.
+    const late = `t${randomBytes(5).toString('hex')}`;
+    const t = startTap({ natsUrl: natsUrl(), prefix: late });
+    const lateBus = await connectBus({
+      servers: natsUrl(),
+      prefix: late,
+      name: 'tap-test-late',
+      logger: quiet,
+    });
+    const claim = (task: string) =>
+      lateBus.publish(
+        Subjects.taskClaimed,
+        { ...ref(task, 'acme/late'), allocation: 'alloc-1' },
+        { msgId: taskMsgId(task, 1, 'claimed') },
+      );
+    const waiting = `tap: waiting for stream ${streamName(late)}: no service with prefix "${late}" has created it yet`;
+    try {
+      await eventually(() => expect(t.err).toContain(waiting));
+      const first = randomUUID();
+      await lateBus.ensureStream({ duplicateWindowMs: 60_000, maxAgeMs: 10 * 60_000 });
+      await claim(first);
+      await eventually(() => expect(t.out.map(shape)).toEqual([`task ${short(first)} #1 claimed`]));
+      expect(t.err.filter((l) => l === waiting)).toHaveLength(1);
+
+      const nc = await connect({ servers: natsUrl() });
+      try {
+        await (await jetstreamManager(nc)).streams.delete(streamName(late));
+      } finally {
+        await nc.close();
+      }
+      await eventually(() =>
+        expect(t.err).toContain(
+          `tap: stream ${streamName(late)} was deleted; waiting for it to be created again`,
+        ),
+      );
+      // The new stream numbers its events from 1 again; tap still prints its first one.
+      const second = randomUUID();
+      await lateBus.ensureStream({ duplicateWindowMs: 60_000, maxAgeMs: 10 * 60_000 });
+      await claim(second);
+      await eventually(() =>
+        expect(t.out.map(shape)).toEqual([
+          `task ${short(first)} #1 claimed`,
+          `task ${short(second)} #1 claimed`,
+        ]),
+      );
+      expect(await t.stop()).toBe(0);
+    } finally {
+      await lateBus.close({ graceMs: 1_000 }).catch(() => undefined);
+      const nc = await connect({ servers: natsUrl() });
+      try {
+        await (await jetstreamManager(nc)).streams.delete(streamName(late)).catch(() => undefined);
+      } finally {
+        await nc.close();
+      }
+    }
+  });
+
+  it('says what is wrong with a filter NATS would not take', async () => {
+    const t = startTap({ bus, filter: 'task..claimed' });
     await expect(t.done).rejects.toThrow(TapError);
-    await expect(t.done).rejects.toThrow(`prefix "${other}"`);
+    await expect(t.done).rejects.toThrow(
+      `cannot read stream ${streamName(prefix)} (prefix "${prefix}"): "task..claimed" is not a subject filter`,
+    );
   });
 
   it('runs as `longshore tap` and stops cleanly on Ctrl-C', async () => {

@@ -1,0 +1,81 @@
+// `longshore config check` on the files a new user might write: every one that a service
+// would refuse later is refused here, with the file, the key path and the reason, and
+// without echoing a secret.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configCheck } from './config-check.ts';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'longshore-config-check-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function check(yaml: string) {
+  const file = join(dir, `values-${Math.random().toString(36).slice(2)}.yaml`);
+  await writeFile(file, yaml);
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await configCheck(file, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join('\n'), err: err.join('\n'), file };
+}
+
+const SECRET = 's3cr3t-value';
+
+describe('config check refuses what a service would fail on later', () => {
+  it('an alias bomb', async () => {
+    const levels = Array.from({ length: 9 }, (_, i) =>
+      i === 0
+        ? 'l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]'
+        : `l${i}: &l${i} [${Array(9)
+            .fill(`*l${i - 1}`)
+            .join(', ')}]`,
+    );
+    const r = await check(`${levels.join('\n')}\n`);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(new RegExp(`^invalid config ${r.file}: too many alias expansions`));
+  });
+
+  it.each([
+    ['bus.url', `bus: {url: "not a url ${SECRET}"}`, 'bus.url: must be a nats:// or tls:// URL'],
+    [
+      'redis.url',
+      `redis: {url: "http://:${SECRET}@redis:6379"}`,
+      'redis.url: must be a redis:// or rediss:// URL',
+    ],
+    [
+      'credentials in agent.runnerAPI',
+      `agent: {runnerAPI: "https://runner:${SECRET}@runner.example.com"}`,
+      'agent.runnerAPI: must not contain credentials (user:password@): put tokens in',
+    ],
+    [
+      'credentials in provisioner.circleciAPIAddr',
+      `provisioner: {circleciAPIAddr: "https://${SECRET}@circleci.example.com", existingSecret: s}`,
+      'provisioner.circleciAPIAddr: must not contain credentials (user:password@): put tokens in',
+    ],
+    [
+      'a token with a newline',
+      `agent: {resourceClasses: {acme/small: {token: "${SECRET}\\n"}}}`,
+      'agent.resourceClasses["acme/small"].token: must be visible ASCII characters only',
+    ],
+    [
+      'a circleToken with a space',
+      `provisioner: {circleToken: "${SECRET} x", existingSecret: s}`,
+      'provisioner.circleToken: must be visible ASCII characters only',
+    ],
+    [
+      'a string nodeSelector',
+      `agent: {resourceClasses: {acme/small: {token: ${SECRET}, spec: {nodeSelector: disktype=ssd}}}}`,
+      'agent.resourceClasses["acme/small"].spec.nodeSelector: must be a map of strings',
+    ],
+  ])('%s', async (_name, yaml, reason) => {
+    const r = await check(yaml);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`invalid config ${r.file}: ${reason}`);
+    expect(r.err + r.out).not.toContain(SECRET);
+  });
+});
