@@ -25,4 +25,12 @@ describe('resolveTokens', () => {
       /Secret "nope" not found/,
     );
   });
+  it('trims a token from the Secret, and refuses one with other whitespace, never quoting it', async () => {
+    const read = async () => ({ 'ns.a': 'tok-a\n', 'ns.b': 'tok b-secret' });
+    expect(await resolveTokens({ 'ns/a': {} }, 's', read)).toEqual({ 'ns/a': 'tok-a' });
+    const err = await resolveTokens({ 'ns/a': {}, 'ns/b': {} }, 's', read).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TokenConfigError);
+    expect(String(err)).toContain('key ns.b');
+    expect(String(err)).not.toContain('b-secret');
+  });
 });
