@@ -76,6 +76,11 @@ export interface Bus {
   /** A validated KV bucket under the prefix, created if missing. */
   kv<S extends z.ZodType>(bucket: string, schema: S, opts?: KvOptions): Promise<BusKv<S>>;
   /**
+   * Whether the connection is up now: false from a disconnect until the reconnect, and once
+   * closed. Cheap enough for every readiness probe.
+   */
+  connected(): boolean;
+  /**
    * Resolves when the connection is closed for good: with undefined after close(), with
    * the error when NATS gave up on it (a service should then exit and be restarted).
    */
@@ -92,7 +97,9 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
   }
   let nc: NatsConnection;
   try {
-    // Reconnect forever: a service outlives a NATS restart instead of dying with it.
+    // Reconnect forever: a service outlives a NATS restart instead of dying with it. The
+    // first connect is tried once: callers that must wait for NATS retry it themselves
+    // (@longshore/runtime, with a log line per try), and `longshore tap` should fail fast.
     nc = await connect({
       servers: opts.servers,
       name: opts.name,
@@ -135,6 +142,7 @@ class NatsBus implements Bus {
   readonly #handles = new Set<{ stop(): Promise<void> }>();
   readonly #watchStatus: Promise<void>;
   #closing: Promise<void> | undefined;
+  #disconnected = false;
 
   constructor(nc: NatsConnection, jsm: JetStreamManager, opts: BusOptions) {
     this.prefix = opts.prefix;
@@ -214,6 +222,10 @@ class NatsBus implements Bus {
     return openKv(this.#deps(), bucket, schema, opts);
   }
 
+  connected(): boolean {
+    return !this.#disconnected && !this.#nc.isClosed();
+  }
+
   async closed(): Promise<Error | undefined> {
     return (await this.#nc.closed()) ?? undefined;
   }
@@ -284,9 +296,13 @@ class NatsBus implements Bus {
 
   async #logStatus(): Promise<void> {
     for await (const s of this.#nc.status()) {
-      if (s.type === 'disconnect') this.#logger.warn({ server: s.server }, 'NATS disconnected');
-      else if (s.type === 'reconnect') this.#logger.info({ server: s.server }, 'NATS reconnected');
-      else if (s.type === 'error') this.#logger.error(errorFields(s.error), 'NATS error');
+      if (s.type === 'disconnect') {
+        this.#disconnected = true;
+        this.#logger.warn({ server: s.server }, 'NATS disconnected');
+      } else if (s.type === 'reconnect') {
+        this.#disconnected = false;
+        this.#logger.info({ server: s.server }, 'NATS reconnected');
+      } else if (s.type === 'error') this.#logger.error(errorFields(s.error), 'NATS error');
       else if (s.type === 'slowConsumer')
         this.#logger.warn({ subject: s.sub.getSubject(), pending: s.pending }, 'NATS slow consumer');
     }

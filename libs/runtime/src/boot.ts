@@ -1,10 +1,13 @@
 // What every service's main.ts does first: load and validate the config (a bad one stops
 // the process with the path and reason, exit 2), make the logger that scrubs every secret
-// in that config, the metrics registry and the one shutdown routine, and hand out clients
-// whose closers are registered with it. Clients are made on request: not every service
-// needs Redis or Kubernetes. The Kubernetes client is even loaded on request: client-node
-// with its models and undici costs a process about 20 MB resident just to load, and the
-// claimer needs it only to read agent.customSecret.
+// in that config, the metrics registry and the one shutdown routine, serve /livez and
+// /readyz at once, and hand out clients whose closers are registered with it. A
+// dependency that is down at start (NATS, Redis, the apiserver) is waited for, never a
+// reason to exit: Kubernetes would restart the pod with a backoff that outlasts the outage.
+// Clients are made on request: not every service needs Redis or Kubernetes. The Kubernetes
+// client is even loaded on request: client-node with its models and undici costs a process
+// about 20 MB resident just to load, and the claimer needs it only to read
+// agent.customSecret.
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type Bus, connectBus } from '@longshore/bus';
@@ -14,6 +17,7 @@ import {
   configWarnings,
   type LongshoreConfig,
   loadLongshoreConfig,
+  natsServers,
 } from '@longshore/config';
 import { createLogger, type Logger, SecretScrubber } from '@longshore/logging';
 import {
@@ -24,6 +28,14 @@ import {
 } from '@longshore/service-kit';
 import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import {
+  type Backoff,
+  backoffDelay,
+  type RetryOptions,
+  redactUrl,
+  retryUntilAvailable,
+  seconds,
+} from './retry.ts';
 
 export interface Service {
   cfg: LongshoreConfig;
@@ -33,18 +45,36 @@ export interface Service {
   shutdown: Shutdown;
   /** This instance's name: agent.name, else the host name (a pod's name in Kubernetes). */
   instance: string;
+  /** The Redis client; it queues commands while Redis is down and reconnects by itself. */
   redis(): Redis;
+  /** The bus, once NATS has answered and the event stream is there (waited for, see `retry`). */
   bus(): Promise<Bus>;
   /** The Kubernetes credentials, from the configured kubeconfig or the pod's service account; the client is loaded on the first call. */
   kube(): Promise<KubeConfig>;
-  /** /livez, /readyz and /metrics on the configured http host and port. */
-  serveHealth(ready: () => boolean | Promise<boolean>): Promise<void>;
+  /**
+   * Runs a start-up step until it works: a dependency that is down is waited for (one log
+   * line per try, backoff 1 s doubling to 30 s), and shutdown ends the wait.
+   */
+  retry<T>(
+    what: string,
+    step: () => Promise<T>,
+    opts?: Pick<RetryOptions, 'isFatal' | 'describe'>,
+  ): Promise<T>;
+  /**
+   * Start-up is done: from now on /readyz answers 200 while `ready()` holds and the Redis
+   * and NATS connections made here are up. Until then it answers 503 (/livez is 200 all along).
+   */
+  started(ready: () => boolean | Promise<boolean>): void;
   /**
    * Says why the service cannot run (one fatal log line), closes what was opened and exits:
-   * 2 for a configuration error, else 1.
+   * 2 for a configuration error, else 1. A failure caused by a shutdown already under way
+   * (a signal during start-up) is not one: the shutdown finishes and the process exits 0.
    */
   fail(reason: string, err: unknown, code?: number): Promise<never>;
 }
+
+/** Redis reconnects sooner than start-up steps retry: it is on the path of every task. */
+const REDIS_BACKOFF: Backoff = { firstMs: 500, maxMs: 5_000, jitter: 0.2 };
 
 export async function bootService(name: string): Promise<Service> {
   // The logger first, so even a bad config is reported as one JSON line.
@@ -53,6 +83,12 @@ export async function bootService(name: string): Promise<Service> {
   let shutdown: Shutdown | undefined;
   const fail = async (reason: string, err: unknown, code?: number): Promise<never> => {
     const message = err instanceof Error ? err.message : String(err);
+    if (shutdown?.started) {
+      // The step failed because its wait was aborted or its clients closed under it.
+      logger.info({ reason, err: message }, 'start-up ended by shutdown');
+      const r = await shutdown.run(reason);
+      process.exit(r.ok ? 0 : 1);
+    }
     // A config error's message says it all (and never quotes a secret); others need their stack.
     logger.fatal(err instanceof ConfigError ? { reason } : { reason, err }, message);
     await shutdown?.run(reason);
@@ -78,7 +114,36 @@ export async function bootService(name: string): Promise<Service> {
   const instance = cfg.agent.name || hostname();
   let redis: Redis | undefined;
   let bus: Promise<Bus> | undefined;
+  let connectedBus: Bus | undefined;
   let kc: Promise<KubeConfig> | undefined;
+  let ready: (() => boolean | Promise<boolean>) | undefined;
+  const retry = <T>(
+    what: string,
+    step: () => Promise<T>,
+    opts?: Pick<RetryOptions, 'isFatal' | 'describe'>,
+  ) => retryUntilAvailable(what, step, { ...opts, logger, signal: down.signal });
+
+  // Health first: a service waiting for NATS, Redis or the apiserver is alive, and says it is
+  // not ready, rather than being restarted by a liveness probe it did not answer.
+  try {
+    const h = await startHealthServer({
+      host: cfg.http.host,
+      port: cfg.http.port,
+      logger,
+      registry,
+      ready: async () =>
+        ready !== undefined &&
+        !down.started &&
+        (redis === undefined || redis.status === 'ready') &&
+        (connectedBus === undefined || connectedBus.connected()) &&
+        (await ready()),
+    });
+    down.add('health', () => h.close());
+    logger.info({ url: h.url }, 'serving /livez, /readyz and /metrics');
+  } catch (err) {
+    return fail('cannot serve health endpoints', err);
+  }
+
   return {
     cfg,
     logger,
@@ -87,25 +152,24 @@ export async function bootService(name: string): Promise<Service> {
     shutdown: down,
     instance,
     redis: () => {
-      if (!redis) {
-        const r = new Redis(cfg.redis.url, { maxRetriesPerRequest: null });
-        r.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-        down.add('redis', () => r.quit());
-        redis = r;
-      }
+      redis ??= redisClient(cfg.redis.url, logger, down);
       return redis;
     },
     bus: () => {
-      bus ??= connectBus({
-        servers: cfg.bus.url,
-        prefix: cfg.bus.prefix,
-        name: `${name}-${instance}`,
-        logger,
-      }).then(async (b) => {
+      bus ??= (async () => {
+        const b = await retry(`NATS at ${natsServers(cfg.bus.url).map(redactUrl).join(',')}`, () =>
+          connectBus({
+            servers: natsServers(cfg.bus.url),
+            prefix: cfg.bus.prefix,
+            name: `${name}-${instance}`,
+            logger,
+          }),
+        );
         down.add('bus', () => b.close());
-        await b.ensureStream();
+        await retry(`JetStream stream ${b.stream}`, () => b.ensureStream());
+        connectedBus = b;
         return b;
-      });
+      })();
       return bus;
     },
     kube: () => {
@@ -114,17 +178,46 @@ export async function bootService(name: string): Promise<Service> {
       );
       return kc;
     },
-    serveHealth: async (ready) => {
-      const h = await startHealthServer({
-        host: cfg.http.host,
-        port: cfg.http.port,
-        logger,
-        ready,
-        registry,
-      });
-      down.add('health', () => h.close());
-      logger.info({ url: h.url }, 'serving /livez, /readyz and /metrics');
+    retry,
+    started: (fn) => {
+      ready = fn;
     },
     fail,
   };
+}
+
+/**
+ * ioredis reconnects by itself and queues commands meanwhile (maxRetriesPerRequest null:
+ * none fails for want of a connection), so a step that needs Redis simply waits. What is
+ * logged is one line per reconnect attempt, with the pause, not every socket error.
+ */
+function redisClient(url: string, logger: Logger, down: Shutdown): Redis {
+  const where = `Redis at ${redactUrl(url)}`;
+  let lastError: string | undefined;
+  let waiting = false;
+  const r = new Redis(url, {
+    maxRetriesPerRequest: null,
+    retryStrategy: (attempt) => backoffDelay(attempt, REDIS_BACKOFF),
+  });
+  r.on('error', (err: Error) => {
+    lastError = err.message;
+    // A failed connect is reported with its retry (below); other errors as they come.
+    if (r.status !== 'connecting') logger.warn({ err: err.message }, 'redis connection error');
+  });
+  r.on('reconnecting', (ms: number) => {
+    waiting = true;
+    const reason = lastError ?? 'connection closed';
+    logger.warn(
+      { waiting_for: where, retry_in_ms: ms, reason },
+      `waiting for ${where}: ${reason}; retrying in ${seconds(ms)}`,
+    );
+    lastError = undefined;
+  });
+  r.on('ready', () => {
+    if (waiting) logger.info({ waiting_for: where }, `${where} is available`);
+    waiting = false;
+  });
+  // quit() would wait behind commands queued for a connection that may never come.
+  down.add('redis', () => (r.status === 'ready' ? r.quit() : r.disconnect()));
+  return r;
 }

@@ -1,2 +1,14 @@
-// Public surface of @longshore/runtime: the start-up every service shares.
+// Public surface of @longshore/runtime: the start-up every service shares, and waiting out
+// the dependencies that are down. Helpers for the Kubernetes apiserver are the separate
+// entry `@longshore/runtime/kube`, so that importing this one does not load client-node.
 export { bootService, type Service } from './boot.ts';
+export {
+  type Backoff,
+  backoffDelay,
+  innermostMessage,
+  type RetryOptions,
+  redactUrl,
+  retryUntilAvailable,
+  START_BACKOFF,
+  type WaitLogger,
+} from './retry.ts';

@@ -35,6 +35,11 @@ export interface ClaimerDeps {
   stepBudget?: StepBudget;
   /** How often the ledger's generation is checked for data loss. Default 5 s. */
   ledgerCheckMs?: number;
+  /**
+   * Runs a start-up step until it works (a dependency that is briefly away is waited for):
+   * the service passes its own (`svc.retry`); default: one try.
+   */
+  retry?: <T>(what: string, step: () => Promise<T>) => Promise<T>;
 }
 
 export interface RunningClaimer {
@@ -124,11 +129,15 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
   // Constraint status from services/constraints, kept in a KV bucket so a restarted claimer
   // reads the current state; until the checker speaks (or when a key is deleted), every
   // class is enabled.
+  const retry = d.retry ?? (<T>(_what: string, step: () => Promise<T>) => step());
   const disabled = new Set<string>();
-  const statusKv = await d.bus.kv(CONSTRAINTS_KV_BUCKET, ConstraintStatus);
+  const statusKv = await retry('the constraint status bucket', () =>
+    d.bus.kv(CONSTRAINTS_KV_BUCKET, ConstraintStatus),
+  );
   const classOfKey = new Map(Object.keys(d.tokens).map((rc) => [constraintStatusKey(rc), rc]));
   for (const [key, rc] of classOfKey)
-    if ((await statusKv.get(key))?.value.enabled === false) disabled.add(rc);
+    if ((await retry(`the constraint status of ${rc}`, () => statusKv.get(key)))?.value.enabled === false)
+      disabled.add(rc);
   const statusWatch = new AbortController();
   const status = (async () => {
     for await (const c of statusKv.watch({ signal: statusWatch.signal })) {

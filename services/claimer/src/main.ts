@@ -1,6 +1,6 @@
 // services/claimer: claims tasks per resource class within the concurrency limits.
-// config -> tokens -> Redis, NATS, Runner API -> claimer -> health -> run until SIGTERM,
-// then drain: no new claims, in-flight tasks get the grace period to finish.
+// config, health -> tokens -> Redis, NATS, Runner API -> claimer -> ready -> run until
+// SIGTERM, then drain: no new claims, in-flight tasks get the grace period to finish.
 import { hostname, networkInterfaces } from 'node:os';
 import { RedisClaimLedger } from '@longshore/ledger';
 import { HttpRunnerApi } from '@longshore/runner-api';
@@ -14,10 +14,20 @@ try {
   const tokens = await resolveTokens(cfg.agent.resourceClasses, cfg.agent.customSecret, async (name) => {
     // Loaded only here: without agent.customSecret the claimer never talks to Kubernetes.
     const { contextNamespace, isNotFound, kubeClients } = await import('@longshore/kube');
+    const { retryKubeCall } = await import('@longshore/runtime/kube');
     const kc = await svc.kube();
     const namespace = cfg.agent.namespace ?? cfg.kube.namespace ?? contextNamespace(kc) ?? 'default';
+    const core = kubeClients(kc).core;
     try {
-      const s = await kubeClients(kc).core.readNamespacedSecret({ name, namespace });
+      // An unreachable apiserver (or a 5xx) is waited for; an answer such as 404 or 403 is final.
+      const s = await retryKubeCall(
+        `Secret ${namespace}/${name}`,
+        () => core.readNamespacedSecret({ name, namespace }),
+        {
+          logger,
+          signal: shutdown.signal,
+        },
+      );
       return Object.fromEntries(
         Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
       );
@@ -45,6 +55,7 @@ try {
     logger,
     scrubber: svc.scrubber,
     registry: svc.registry,
+    retry: (what, step) => svc.retry(what, step),
   });
   // Leave a few seconds of the grace period for closing the connections after the drain.
   const graceMs = Math.max(0, cfg.agent.terminationGracePeriodSeconds * 1000 - 5_000);
@@ -53,7 +64,7 @@ try {
     if (!r.drained)
       logger.warn({ left: r.left }, 'grace period over with tasks still running; they stay in the ledger');
   });
-  await svc.serveHealth(() => claimer.ready());
+  svc.started(() => claimer.ready());
   logger.info({ runner: svc.instance, classes: Object.keys(tokens) }, 'claimer started');
 } catch (err) {
   await svc.fail(

@@ -8,6 +8,8 @@ import { makeInformer } from '@kubernetes/client-node';
 import type { Bus, BusKv } from '@longshore/bus';
 import { CONSTRAINTS_KV_BUCKET, ConstraintStatus, constraintStatusKey, Subjects } from '@longshore/contracts';
 import type { Logger } from '@longshore/logging';
+import { retryUntilAvailable } from '@longshore/runtime';
+import { keepInformer } from '@longshore/runtime/kube';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { checkConstraints } from './check.ts';
 import { debounce } from './debounce.ts';
@@ -63,10 +65,19 @@ export async function startChecker(d: CheckerDeps): Promise<RunningChecker> {
     labelNames: ['resource_class'],
     registers: [d.registry],
   });
-  const kv: BusKv<typeof ConstraintStatus> = await d.bus.kv(CONSTRAINTS_KV_BUCKET, ConstraintStatus);
+  // NATS may have gone away since the bus connected: the bucket is waited for, not fatal.
+  const kv: BusKv<typeof ConstraintStatus> = await retryUntilAvailable(
+    'the constraint status bucket',
+    () => d.bus.kv(CONSTRAINTS_KV_BUCKET, ConstraintStatus),
+    { logger },
+  );
   const state = new Map<string, ConstraintStatus>();
   for (const rc of classes) {
-    const prev = await kv.get(constraintStatusKey(rc));
+    const prev = await retryUntilAvailable(
+      `the constraint status of ${rc}`,
+      () => kv.get(constraintStatusKey(rc)),
+      { logger },
+    );
     if (prev) state.set(rc, prev.value);
     enabled.set({ resource_class: rc }, prev?.value.enabled === false ? 0 : 1);
   }
@@ -92,21 +103,31 @@ export async function startChecker(d: CheckerDeps): Promise<RunningChecker> {
     const at = new Date();
     for (const rc of classes) {
       if (stopped) return;
-      const result = checkConstraints(settings.classes[rc], nodes);
-      const prev = state.get(rc);
-      const next = nextStatus(prev, result, settings.threshold, rc, at);
-      // The bucket first: it is what a restarted claimer (or this service) reads back.
-      await kv.put(constraintStatusKey(rc), next);
-      state.set(rc, next);
-      await d.bus.publish(Subjects.constraintStatus, next, { msgId: `${rc}.${next.at}` });
-      checks.inc({ resource_class: rc, result: result.ok ? 'pass' : 'fail' });
-      enabled.set({ resource_class: rc }, next.enabled ? 1 : 0);
-      if (prev?.enabled !== next.enabled || !result.ok)
-        logger[next.enabled ? 'info' : 'warn'](
-          { trigger, ...next },
-          next.enabled ? 'constraint check' : 'claiming disabled by the constraint checker',
-        );
+      // One class at a time, each on its own: a failure to record one (the bucket or the
+      // publish) is that class's error, and the others are still checked this round.
+      try {
+        await checkClass(rc, nodes, at, trigger);
+      } catch (err) {
+        checks.inc({ resource_class: rc, result: 'error' });
+        logger.error({ err, trigger, resource_class: rc }, 'constraint check of a class failed');
+      }
     }
+  };
+  const checkClass = async (rc: string, nodes: V1Node[], at: Date, trigger: string) => {
+    const result = checkConstraints(settings.classes[rc], nodes);
+    const prev = state.get(rc);
+    const next = nextStatus(prev, result, settings.threshold, rc, at);
+    // The bucket first: it is what a restarted claimer (or this service) reads back.
+    await kv.put(constraintStatusKey(rc), next);
+    state.set(rc, next);
+    await d.bus.publish(Subjects.constraintStatus, next, { msgId: `${rc}.${next.at}` });
+    checks.inc({ resource_class: rc, result: result.ok ? 'pass' : 'fail' });
+    enabled.set({ resource_class: rc }, next.enabled ? 1 : 0);
+    if (prev?.enabled !== next.enabled || !result.ok)
+      logger[next.enabled ? 'info' : 'warn'](
+        { trigger, ...next },
+        next.enabled ? 'constraint check' : 'claiming disabled by the constraint checker',
+      );
   };
   const checkNow = (trigger: string): Promise<void> => {
     running = running.then(() =>
@@ -132,13 +153,13 @@ export async function startChecker(d: CheckerDeps): Promise<RunningChecker> {
   informer.on('add', (n) => noteNode(n));
   informer.on('update', (n) => noteNode(n));
   informer.on('delete', (n) => noteNode(n, true));
-  let restart: NodeJS.Timeout | undefined;
-  informer.on('error', (err) => {
-    if (stopped) return;
-    logger.warn({ err }, 'node watch failed; restarting it in 5s');
-    restart = setTimeout(() => void informer.start().catch(() => undefined), 5_000);
+  // Started once the apiserver answers (its first list brings every node in as added, which
+  // triggers a check), and started again whenever the watch breaks.
+  const watch = keepInformer(informer, {
+    what: `the node watch at ${d.kc.getCurrentCluster()?.server ?? 'the apiserver'}`,
+    logger,
   });
-  await informer.start();
+  await watch.started;
   const timer = setInterval(() => void checkNow('interval'), settings.intervalMs);
   logger.info(
     {
@@ -158,9 +179,8 @@ export async function startChecker(d: CheckerDeps): Promise<RunningChecker> {
       stopping ??= (async () => {
         stopped = true;
         clearInterval(timer);
-        clearTimeout(restart);
         onNodes.cancel();
-        await Promise.allSettled([informer.stop(), running]);
+        await Promise.allSettled([watch.stop(), running]);
       })();
       return stopping;
     },

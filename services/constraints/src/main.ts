@@ -1,6 +1,6 @@
 // services/constraints: disables claiming for a resource class whose task pods could not
 // be scheduled on the live nodes, and enables it again once they could.
-// config -> NATS, Kubernetes -> checker (interval + node watch) -> health -> run until SIGTERM.
+// config, health -> NATS, Kubernetes -> checker (interval + node watch) -> ready -> run until SIGTERM.
 import { CONSTRAINTS_KV_BUCKET, ConstraintStatus, constraintStatusKey } from '@longshore/contracts';
 import { kubeClients } from '@longshore/kube';
 import { bootService } from '@longshore/runtime';
@@ -30,13 +30,15 @@ try {
       registry: svc.registry,
     });
     shutdown.add('checker', () => checker.stop());
-    await svc.serveHealth(() => checker.ready());
+    svc.started(() => checker.ready());
   } else {
     // Turned off: a status left by an earlier life must not keep a class disabled.
-    const kv = await bus.kv(CONSTRAINTS_KV_BUCKET, ConstraintStatus);
-    for (const rc of Object.keys(classes)) await kv.delete(constraintStatusKey(rc));
+    await svc.retry('the constraint status bucket', async () => {
+      const kv = await bus.kv(CONSTRAINTS_KV_BUCKET, ConstraintStatus);
+      for (const rc of Object.keys(classes)) await kv.delete(constraintStatusKey(rc));
+    });
     logger.info('agent.constraintChecker.enable is false: every class stays enabled');
-    await svc.serveHealth(() => true);
+    svc.started(() => true);
   }
   logger.info({ enabled: cc.enable }, 'constraints started');
 } catch (err) {

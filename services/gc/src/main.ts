@@ -1,6 +1,6 @@
 // services/gc: deletes our old and orphaned task pods and Secrets and reconciles the claim
 // ledger with the pods, once per interval across all replicas.
-// config -> Redis, NATS, Kubernetes -> gc loop (lease -> list -> plan -> act) -> health -> run until SIGTERM/SIGINT.
+// config, health -> Redis, NATS, Kubernetes -> gc loop (lease -> list -> plan -> act) -> ready -> run until SIGTERM/SIGINT.
 import { CoreV1Api } from '@kubernetes/client-node';
 import { configWarnings } from '@longshore/config';
 import { redisKeys } from '@longshore/contracts';
@@ -47,7 +47,7 @@ try {
       'gc started',
     );
   }
-  await svc.serveHealth(() => true);
+  svc.started(() => true);
 } catch (err) {
   await svc.fail('start-up failed', err);
 }

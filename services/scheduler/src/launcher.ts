@@ -8,9 +8,9 @@ import { isAlreadyExists, kubeErrorMessage, statusCodeOf } from '@longshore/kube
 import { type ClaimLedger, type ClaimRecord, LedgerCorruptError } from '@longshore/ledger';
 import type { Logger } from '@longshore/logging';
 import { announceScheduled } from './announce.ts';
-import { MAX_RETRIES } from './pod-tracker.ts';
 import type { ImagePlatforms } from './image-platforms.ts';
 import { buildTaskPod, TaskPodError } from './pod-builder.ts';
+import { MAX_RETRIES } from './pod-tracker.ts';
 import type { SchedulerSettings } from './settings.ts';
 
 /**

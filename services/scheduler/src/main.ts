@@ -1,5 +1,5 @@
 // services/scheduler: turns claims into task pods and follows each pod to its end.
-// config -> Redis, NATS, Kubernetes -> scheduler -> health -> run until SIGTERM/SIGINT.
+// config, health -> Redis, NATS, Kubernetes (pod watch) -> scheduler -> ready -> run until SIGTERM/SIGINT.
 import { contextNamespace } from '@longshore/kube';
 import { RedisClaimLedger } from '@longshore/ledger';
 import { bootService } from '@longshore/runtime';
@@ -24,9 +24,10 @@ try {
     settings: schedulerSettings(cfg, svc.instance, namespace),
     logger,
     registry: svc.registry,
+    retry: (what, step) => svc.retry(what, step),
   });
   shutdown.add('scheduler', () => scheduler.stop());
-  await svc.serveHealth(() => scheduler.ready());
+  svc.started(() => scheduler.ready());
   logger.info({ namespace, runner: svc.instance }, 'scheduler started');
 } catch (err) {
   await svc.fail('start-up failed', err);

@@ -17,6 +17,7 @@ import {
 import { isNotFound } from '@longshore/kube';
 import type { ClaimLedger } from '@longshore/ledger';
 import type { Logger } from '@longshore/logging';
+import { type KeptInformer, keepInformer } from '@longshore/runtime/kube';
 import { announceScheduled } from './announce.ts';
 import { classifyPod, type PodState } from './classify.ts';
 import type { SchedulerSettings } from './settings.ts';
@@ -57,9 +58,8 @@ export class PodTracker {
   /** pod uid -> what we last published for it. */
   readonly #published = new Map<string, 'scheduled' | 'running' | 'ended'>();
   readonly #inFlight = new Map<string, Promise<void>>();
-  #informer: ReturnType<typeof makeInformer<V1Pod>> | undefined;
+  #informer: KeptInformer | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #stopped = false;
 
   constructor(deps: PodTrackerDeps) {
     this.#d = deps;
@@ -77,20 +77,19 @@ export class PodTracker {
     informer.on('add', (p) => this.#schedule(p));
     informer.on('update', (p) => this.#schedule(p));
     informer.on('delete', (p) => this.#schedule(p, true));
-    informer.on('error', (err) => {
-      if (this.#stopped) return;
-      this.#d.logger.warn({ err }, 'pod watch failed; restarting it');
-      setTimeout(() => void informer.start().catch(() => {}), 1_000);
+    // Started once the first list worked (the scheduler is not ready before: it would
+    // launch pods it cannot follow), and started again whenever the watch breaks.
+    this.#informer = keepInformer(informer, {
+      what: `the pod watch of ${ns} at ${kc.getCurrentCluster()?.server ?? 'the apiserver'}`,
+      logger: this.#d.logger,
     });
-    this.#informer = informer;
-    await informer.start();
+    await this.#informer.started;
     this.#timer = setInterval(() => {
       for (const p of informer.list(ns)) this.#schedule(p);
     }, this.#d.tickMs ?? 2_000);
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     await this.#informer?.stop();
     await Promise.allSettled([...this.#inFlight.values()]);

@@ -22,6 +22,8 @@ export interface SchedulerDeps {
   concurrency?: number;
   /** Where image platforms come from with autodetectPlatform; default: the images' registries. */
   imagePlatforms?: ImagePlatforms;
+  /** Runs a start-up step until it works (the service passes `svc.retry`); default: one try. */
+  retry?: <T>(what: string, step: () => Promise<T>) => Promise<T>;
 }
 
 export interface RunningScheduler {
@@ -85,12 +87,15 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
   });
   let consumer: ConsumerHandle | undefined;
   try {
-    consumer = await deps.bus.consume(Subjects.taskClaimed, {
-      durable: 'scheduler',
-      concurrency: deps.concurrency ?? 16,
-      maxDeliver: LAUNCH_TRIES,
-      handler: (d) => launcher.launch(d.payload, d.redelivered),
-    });
+    const retry = deps.retry ?? (<T>(_what: string, step: () => Promise<T>) => step());
+    consumer = await retry('the task.claimed consumer', () =>
+      deps.bus.consume(Subjects.taskClaimed, {
+        durable: 'scheduler',
+        concurrency: deps.concurrency ?? 16,
+        maxDeliver: LAUNCH_TRIES,
+        handler: (d) => launcher.launch(d.payload, d.redelivered),
+      }),
+    );
   } catch (err) {
     await tracker.stop();
     throw err;

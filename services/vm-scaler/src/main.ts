@@ -1,5 +1,6 @@
-// The vm-scaler as its own process: config, clients, the scaler and its health endpoints,
-// then run until a signal; every exit path goes through the one shutdown routine.
+// The vm-scaler as its own process: config and health endpoints, clients, the scaler (ready
+// once it has polled), then run until a signal; every exit path goes through the one
+// shutdown routine.
 import { kubeClients } from '@longshore/kube';
 import { bootService } from '@longshore/runtime';
 import { startVmScaler } from './vm-scaler.ts';
@@ -17,7 +18,7 @@ try {
     configSource: process.env.LONGSHORE_CONFIG || undefined,
   });
   shutdown.add('scaler', () => scaler.stop());
-  await svc.serveHealth(() => scaler.ready());
+  svc.started(() => scaler.ready());
 } catch (err) {
   await svc.fail('start-up failed', err);
 }

@@ -17,11 +17,13 @@ import {
 import { type ScalerDecision, Subjects } from '@longshore/contracts';
 import { contextNamespace, isNotFound, type KubeClients, kubeErrorMessage } from '@longshore/kube';
 import type { Logger, SecretScrubber } from '@longshore/logging';
+import { retryUntilAvailable } from '@longshore/runtime';
+import { describeKubeError, isKubeUnavailable, retryKubeCall } from '@longshore/runtime/kube';
 import type { Registry } from 'prom-client';
 import { renderRunnerInit } from './cloud-init.ts';
 import { errFields } from './log-fields.ts';
 import { createScalerMetrics } from './metrics.ts';
-import { KubePoolApplier, type PoolApplier } from './pool-applier.ts';
+import { KubePoolApplier, type PoolApplier, PoolApplyError } from './pool-applier.ts';
 import { KubePoolScaler, type PoolScaler } from './pool-scaler.ts';
 import { HttpRunnerQueue, type RunnerQueue } from './runner-queue.ts';
 import {
@@ -119,8 +121,19 @@ export async function startVmScaler(deps: VmScalerDeps): Promise<VmScaler> {
   };
 
   try {
-    await bus.ensureStream();
-    for (const c of plan.classes) await applyClass(applier, plan, c, logger);
+    // An unreachable apiserver or NATS is waited for; an answer such as 403, 404 (KubeVirt
+    // is not installed) or 422 (the VM spec is invalid) stops the start.
+    await retryUntilAvailable(`JetStream stream ${bus.stream}`, () => bus.ensureStream(), { logger });
+    for (const c of plan.classes)
+      await retryUntilAvailable(
+        `the apiserver (VirtualMachinePool of resource class ${c.name})`,
+        () => applyClass(applier, plan, c, logger),
+        {
+          logger,
+          isFatal: (err) => !apiserverUnavailable(err),
+          describe: (err) => describeKubeError(rootOf(err)),
+        },
+      );
   } catch (err) {
     await stop();
     throw err;
@@ -171,6 +184,18 @@ export async function startVmScaler(deps: VmScalerDeps): Promise<VmScaler> {
   };
 }
 
+/** The Kubernetes error under a VmScalerStartError's PoolApplyError. */
+function rootOf(err: unknown): unknown {
+  const applyErr = err instanceof VmScalerStartError ? err.cause : err;
+  return applyErr instanceof PoolApplyError && applyErr.cause !== undefined ? applyErr.cause : applyErr;
+}
+
+/** Setting up a pool failed for want of an answer, not because of one (or of a pool that is not ours). */
+function apiserverUnavailable(err: unknown): boolean {
+  const applyErr = err instanceof VmScalerStartError ? err.cause : err;
+  return applyErr instanceof PoolApplyError && applyErr.kind === 'api' && isKubeUnavailable(applyErr.cause);
+}
+
 /** Creates or updates a class's Secret (user data first: the pool's VMs boot from it) and pool. */
 async function applyClass(
   applier: PoolApplier,
@@ -212,7 +237,11 @@ async function readExistingSecret(
 ): Promise<ProvisionerSecret> {
   let s: V1Secret;
   try {
-    s = await deps.kube.core.readNamespacedSecret({ name, namespace });
+    s = await retryKubeCall(
+      `Secret ${namespace}/${name} (provisioner.existingSecret)`,
+      () => deps.kube.core.readNamespacedSecret({ name, namespace }),
+      { logger: deps.logger },
+    );
   } catch (err) {
     const why = isNotFound(err)
       ? `Secret ${namespace}/${name} not found`
