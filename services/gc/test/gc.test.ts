@@ -86,7 +86,7 @@ function sweeper(ns: string, s: Partial<GcSettings> = {}) {
       logger,
       registry: new Registry(),
     });
-  return { ledger, make };
+  return { ledger, make, keyPrefix };
 }
 
 const pod = (name: string, labels: Record<string, string>): V1Pod => {
@@ -179,11 +179,14 @@ describe('gc', () => {
 
   it('reconciles the ledger with the pods: interrupts lost tasks, re-announces unlaunched claims, deletes orphans', async () => {
     const ns = await namespace();
-    const { ledger, make } = sweeper(ns, {
+    const { ledger, make, keyPrefix } = sweeper(ns, {
       thresholdMs: 3_600_000,
       claimGraceMs: 1_000,
       orphanGraceMs: 1_000,
     });
+    // A ledger that has been there for an hour: a young one (just started, or started again
+    // after Redis lost its data) holds orphans back for the grace while claimers write back.
+    await redis.set(redisKeys(keyPrefix).generation(), `test@${Date.now() - 3_600_000}`);
     const task = (id: string) => ({ task_id: id, resource_class: 'acme/small' }) as TaskConfig;
     const file = async (id: string, launched: boolean) => {
       const p = {
