@@ -8,11 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configCheck } from './config-check.ts';
 
 let dir: string;
+// NATS_URL and REDIS_URL override bus.url and redis.url, as they do for a service; a run that
+// also brings up the test bed sets them, so the files here are checked without them.
+const saved = { NATS_URL: process.env.NATS_URL, REDIS_URL: process.env.REDIS_URL };
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'longshore-config-check-'));
+  delete process.env.NATS_URL;
+  delete process.env.REDIS_URL;
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
+  for (const [k, v] of Object.entries(saved)) if (v !== undefined) process.env[k] = v;
 });
 
 async function check(yaml: string) {
