@@ -78,7 +78,6 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
         task: TaskConfig.parse({
           task_id: taskId,
           resource_class: rc,
-          cmd: ['circleci-agent', 'run'],
           containers: [{ image: o.image }],
         }),
         classConfig: o.settings.resourceClasses[rc] ?? { enableUnsafeRetries: false },

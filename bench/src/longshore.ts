@@ -122,7 +122,10 @@ export class LongshoreFleet {
     this.#tap = this.bus.subscribe('>', (e) => this.#onEvent(e.name, e.payload as Record<string, unknown>));
     await this.#watchCleanup();
     for (const svc of SERVICES)
-      this.procs.start(svc, configFile, o.kubeconfigs[svc], { LONGSHORE__agent__name: `bench-${o.runId}` });
+      this.procs.start(svc, configFile, o.kubeconfigs[svc], {
+        LONGSHORE__agent__name: `bench-${o.runId}`,
+        LONGSHORE_INSTANCE: `${svc}-bench-${o.runId}`,
+      });
     await this.procs.ready();
   }
 

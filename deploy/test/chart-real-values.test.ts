@@ -91,8 +91,14 @@ describe("CircleCI's container-agent chart's values, every key", () => {
       });
       const pod = podTemplate(d);
       const env = pod.spec.containers[0]?.env ?? [];
-      expect(env.slice(0, 3).map((e) => e.name)).toEqual(['LONGSHORE_CONFIG', 'NATS_URL', 'REDIS_URL']);
-      expect(env.slice(3)).toEqual([
+      expect(env.slice(0, 5).map((e) => e.name)).toEqual([
+        'LONGSHORE_CONFIG',
+        'NATS_URL',
+        'REDIS_URL',
+        'LONGSHORE_INSTANCE',
+        'LONGSHORE_DEPLOYMENT',
+      ]);
+      expect(env.slice(5)).toEqual([
         { name: 'ACME_REGION', value: 'eu-west-1' },
         { name: 'ACME_RETRIES', value: '3' },
         { name: 'NODE_OPTIONS', value: '--max-old-space-size=512' },
@@ -247,6 +253,9 @@ describe('precedence between the chart keys and Longshore’s own', () => {
     const t = await templateRaw({ values: { agent: { environment: { NATS_URL: 'nats://elsewhere' } } } });
     expect(t.code).not.toBe(0);
     expect(t.stderr).toContain('agent.environment.NATS_URL: set by the chart, not overridable');
+    // Nor who the pod is: two replicas must never share an instance name.
+    const same = await templateRaw({ values: { agent: { environment: { LONGSHORE_INSTANCE: 'one' } } } });
+    expect(same.stderr).toContain('agent.environment.LONGSHORE_INSTANCE: set by the chart, not overridable');
   });
 });
 

@@ -4,7 +4,7 @@
 // token lookup, the provisioner Secret parser, the vm-scaler's pool names).
 
 import { programPath } from '@longshore/build';
-import { parseProvisionerSecret, provisionerClasses } from '@longshore/config';
+import { configWarnings, parseProvisionerSecret, provisionerClasses } from '@longshore/config';
 import { describe, expect, it } from 'vitest';
 import { resolveTokens } from '../../services/claimer/src/tokens.ts';
 import { poolNameFor } from '../../services/vm-scaler/src/vm-pool.ts';
@@ -97,6 +97,34 @@ describe('helm lint and helm template', () => {
     expect(t.stderr).toContain("at '': additional properties 'servceAccount' not allowed");
   });
 
+  it("fails on the FAQ's nodeSelector written as a string, naming the key and showing the map form", async () => {
+    const t = await templateRaw({
+      values: {
+        agent: {
+          resourceClasses: {
+            'acme/small': { token: 'x', spec: { nodeSelector: 'kubernetes.io/arch=amd64' } },
+          },
+        },
+      },
+    });
+    expect(t.code).not.toBe(0);
+    expect(t.stderr).toContain(
+      "at '/agent/resourceClasses/acme~1small/spec/nodeSelector': value must be 'a map of node labels: " +
+        "agent.resourceClasses.<class>.spec.nodeSelector: {kubernetes.io/arch: amd64}, not the string kubernetes.io/arch=amd64'",
+    );
+    const agentLevel = await templateRaw({ values: { agent: { nodeSelector: 'kubernetes.io/arch=amd64' } } });
+    expect(agentLevel.stderr).toContain(
+      "at '/agent/nodeSelector': value must be 'a map of node labels: agent.nodeSelector: {kubernetes.io/arch: amd64}",
+    );
+    // The map form passes, and a value that is not a string is named too.
+    const map = { 'acme/small': { token: 'x', spec: { nodeSelector: { 'kubernetes.io/arch': 'amd64' } } } };
+    expect((await templateRaw({ values: { agent: { resourceClasses: map } } })).code).toBe(0);
+    const bool = { 'acme/small': { token: 'x', spec: { nodeSelector: { ssd: true } } } };
+    expect((await templateRaw({ values: { agent: { resourceClasses: bool } } })).stderr).toContain(
+      "at '/agent/resourceClasses/acme~1small/spec/nodeSelector/ssd': got boolean, want string",
+    );
+  });
+
   it('fails when a resource class has no token and no customSecret holds it', async () => {
     const t = await templateRaw({ values: { agent: { resourceClasses: { 'acme/small': {} } } } });
     expect(t.code).not.toBe(0);
@@ -145,6 +173,21 @@ describe('what the services read', () => {
     const on = await template({ values: { agent: { gc: { threshold: '6h' } } } });
     expect((await loadRendered(on)).agent.gc).toMatchObject({ enabled: true, threshold: 6 * 3_600_000 });
     find(on, 'Role', `${NAME}-gc`);
+  });
+
+  it("takes both spellings of a GC setting as CircleCI's chart does: kubeGC* wins, the services start with a warning", async () => {
+    const objects = await template({
+      values: {
+        agent: { kubeGCEnabled: false, kubeGCThreshold: '7h', gc: { enabled: true, threshold: '6h' } },
+      },
+    });
+    const cfg = await loadRendered(objects);
+    expect(cfg.agent.gc).toMatchObject({ enabled: false, threshold: 7 * 3_600_000 });
+    expect(configWarnings(cfg)).toEqual([
+      expect.stringContaining('agent.kubeGCEnabled (false) and agent.gc.enabled (true) are both set'),
+      expect.stringContaining('agent.kubeGCThreshold (7h) and agent.gc.threshold (6h) are both set'),
+    ]);
+    expect(objects.some((o) => o.kind === 'Role' && o.metadata.name === `${NAME}-gc`)).toBe(false);
   });
 
   it('keeps every token out of the ConfigMap', async () => {
@@ -262,6 +305,8 @@ describe('Deployments', () => {
         { name: 'LONGSHORE_CONFIG', value: '/etc/longshore/config.yaml' },
         { name: 'NATS_URL', value: 'nats://ls-nats.longshore.svc:4222' },
         { name: 'REDIS_URL', value: 'redis://ls-redis.longshore.svc:6379' },
+        { name: 'LONGSHORE_INSTANCE', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        { name: 'LONGSHORE_DEPLOYMENT', value: `${NAME}-${svc}` },
       ]);
       expect(c?.livenessProbe?.httpGet?.path).toBe('/livez');
       expect(c?.readinessProbe?.httpGet?.path).toBe('/readyz');

@@ -90,8 +90,9 @@ export class ServiceProcesses {
         PATH: process.env.PATH ?? '',
         LONGSHORE_CONFIG: this.configFile,
         KUBECONFIG: file,
-        // Pods differ by name; processes on one host need telling apart.
-        LONGSHORE__agent__name: `${service}-${this.instance}`,
+        // Pods differ by name (the chart passes it from the downward API); processes on one
+        // host need telling apart.
+        LONGSHORE_INSTANCE: `${service}-${this.instance}`,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

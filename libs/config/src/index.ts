@@ -21,6 +21,7 @@ export {
 } from './load.ts';
 export {
   describePodSpecProblem,
+  NODE_SELECTOR_FORM,
   NODE_SELECTOR_OPERATORS,
   PodSchedulingFields,
   type PodSchedulingRead,

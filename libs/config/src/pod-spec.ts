@@ -101,6 +101,13 @@ export const PodSchedulingFields = z.looseObject(
 );
 export type PodSchedulingFields = z.output<typeof PodSchedulingFields>;
 
+/**
+ * How a node selector is written, for the message about one that is not a map. CircleCI's
+ * FAQ (seed 001) shows `nodeSelector:` over the line `kubernetes.io/arch=amd64`, which YAML
+ * reads as a string: the kubectl `--selector` form, not the map a Pod takes.
+ */
+export const NODE_SELECTOR_FORM = 'nodeSelector: {kubernetes.io/arch: amd64}';
+
 /** One malformed field: its path below the spec, and what it must be. */
 export interface PodSpecProblem {
   readonly path: readonly PropertyKey[];

@@ -58,7 +58,7 @@ provisioner:
         token: 'token-two',
         idleTimeout: undefined,
         minReplicas: 0,
-        maxReplicas: 1,
+        maxReplicas: 10,
         spec: defaultVmSpec(),
       },
     ]);
@@ -85,6 +85,23 @@ provisioner:
         idleTimeout: 600_000,
         minReplicas: 0,
         maxReplicas: 8,
+        spec: defaultVmSpec(),
+      },
+    ]);
+  });
+
+  it("seed 002's existingSecret example, which sets no bounds, scales from 0 to the quickstart's 10 VMs", () => {
+    const secret = parseProvisionerSecret(
+      { 'circle-token': 'your-circleci-api-token', 'config.yaml': SECRET_CONFIG_YAML },
+      'my-secret',
+    );
+    expect(provisionerClasses(parse('provisioner: {existingSecret: "my-secret"}'), secret)).toEqual([
+      {
+        name: 'my-org/my-runner',
+        token: 'your-runner-token',
+        idleTimeout: 600_000,
+        minReplicas: 0,
+        maxReplicas: 10,
         spec: defaultVmSpec(),
       },
     ]);

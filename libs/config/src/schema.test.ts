@@ -248,6 +248,7 @@ describe('LongshoreConfig defaults', () => {
         unschedulableTimeout: 600_000,
         keepFailedPods: false,
       },
+      keyWarnings: [],
     });
     expect(cfg.provisioner).toBeUndefined();
     expect(cfg.bus).toEqual({ url: 'nats://127.0.0.1:4222', prefix: 'longshore' });
@@ -354,10 +355,19 @@ describe('agent settings', () => {
     ]);
   });
 
-  it('rejects both spellings of the same GC setting', () => {
-    expect(issuesOf('agent: {kubeGCThreshold: 10h, gc: {threshold: 9h}}')).toEqual([
-      'agent.kubeGCThreshold: set either this or agent.gc.threshold, not both',
+  it("takes both spellings of a GC setting as CircleCI's chart does: the kubeGC* key wins, with a warning", () => {
+    const both = parse(
+      'agent: {kubeGCThreshold: 10h, gc: {threshold: 9h, enabled: true}, kubeGCEnabled: false}',
+    );
+    expect(both.agent.gc).toMatchObject({ enabled: false, threshold: 36_000_000 });
+    expect(configWarnings(both)).toEqual([
+      "agent.kubeGCEnabled (false) and agent.gc.enabled (true) are both set: agent.kubeGCEnabled is used, as CircleCI's chart does; remove one of them",
+      "agent.kubeGCThreshold (10h) and agent.gc.threshold (9h) are both set: agent.kubeGCThreshold is used, as CircleCI's chart does; remove one of them",
     ]);
+    // Written twice alike: nothing to warn about.
+    const same = parse('agent: {kubeGCThreshold: 6h, gc: {threshold: 360m}}');
+    expect(same.agent.gc.threshold).toBe(21_600_000);
+    expect(configWarnings(same)).toEqual([]);
   });
 
   it('accepts a GC threshold that would delete running task pods, with a warning (the chart accepts it)', () => {
@@ -460,7 +470,7 @@ describe('seed 002 (runner provisioner) values parse unchanged', () => {
   it('a CircleCI Server address, with defaults for the rest', () => {
     const p = parse(SEED_002_SERVER).provisioner;
     expect(p?.circleciAPIAddr).toBe('https://your-server-hostname');
-    expect(p?.resourceClass).toMatchObject({ minReplicas: 0, maxReplicas: 1, spec: defaultVmSpec() });
+    expect(p?.resourceClass).toMatchObject({ minReplicas: 0, maxReplicas: 10, spec: defaultVmSpec() });
     expect(p?.resourceClass?.idleTimeout).toBeUndefined();
   });
 
@@ -634,7 +644,11 @@ describe('resource class pod specs', () => {
 
   it('refuses malformed fields the constraint checker reads, naming the key path', () => {
     expect(issuesOf(rc('{nodeSelector: "disktype=ssd"}'))).toEqual([
-      `${at}.nodeSelector: must be a map of strings`,
+      `${at}.nodeSelector: must be a map of strings, e.g. nodeSelector: {kubernetes.io/arch: amd64} (not the string kubernetes.io/arch=amd64)`,
+    ]);
+    // The FAQ's own form (seed 001): the selector on the line under `nodeSelector:` is a string.
+    expect(issuesOf(rc('\n        nodeSelector:\n          kubernetes.io/arch=amd64'))).toEqual([
+      `${at}.nodeSelector: must be a map of strings, e.g. nodeSelector: {kubernetes.io/arch: amd64} (not the string kubernetes.io/arch=amd64)`,
     ]);
     expect(issuesOf(rc('{nodeSelector: {zone: 5}}'))).toEqual([
       `${at}.nodeSelector.zone: must be a string (quote numbers and booleans)`,

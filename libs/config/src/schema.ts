@@ -5,8 +5,8 @@
 import { assertPrefix, ResourceClassName, redisKeys } from '@longshore/contracts';
 import { z } from 'zod';
 import { block } from './blocks.ts';
-import { duration, optionalDuration } from './duration.ts';
-import { PodSchedulingFields } from './pod-spec.ts';
+import { duration, formatDuration, optionalDuration } from './duration.ts';
+import { NODE_SELECTOR_FORM, PodSchedulingFields } from './pod-spec.ts';
 import { httpBaseUrlProblem, natsServers, natsUrlProblem, redisUrlProblem, tokenProblem } from './values.ts';
 
 /** A string where the charts' "" means "not set" (their defaults are empty strings). */
@@ -45,8 +45,14 @@ const OpaqueRecord = z.record(z.string(), z.unknown());
 const ClassPodSpec = OpaqueRecord.superRefine((spec, ctx) => {
   const result = PodSchedulingFields.safeParse(spec);
   if (result.success) return;
-  for (const issue of result.error.issues)
-    ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  for (const issue of result.error.issues) {
+    // A node selector that is not a map is most often the FAQ's `kubernetes.io/arch=amd64`.
+    const notAMap = issue.path.length === 1 && issue.path[0] === 'nodeSelector';
+    const message = notAMap
+      ? `${issue.message}, e.g. ${NODE_SELECTOR_FORM} (not the string kubernetes.io/arch=amd64)`
+      : issue.message;
+    ctx.addIssue({ code: 'custom', path: issue.path, message });
+  }
 });
 
 const DnsLabel = z
@@ -167,7 +173,7 @@ const Agent = block(
     maxRunTime: duration({ allowZero: false }).prefault('5h'),
     terminationGracePeriodSeconds: z.int().min(0).default(18300),
     gc: GcBlock.prefault({}),
-    /** The chart's names for gc.enabled and gc.threshold (seed 000 prose); accepted as aliases. */
+    /** The chart's older names for gc.enabled and gc.threshold (seed 000); they win over gc.* as in its chart. */
     kubeGCEnabled: z.boolean().optional(),
     kubeGCThreshold: optionalDuration({ allowZero: false }),
     constraintChecker: ConstraintCheckerBlock.prefault({}),
@@ -175,7 +181,10 @@ const Agent = block(
     runnerAPI: baseUrl('agent.resourceClasses.<class>.token or agent.customSecret').prefault(
       'https://runner.circleci.com',
     ),
-    /** Runner instance name shown in CircleCI's inventory; "" means the deployment/host name. */
+    /**
+     * The runner's name in CircleCI's inventory, shared by every replica; "" means the
+     * Deployment's name, else the host name (libs/runtime/src/names.ts). Not an identity.
+     */
     name: z.string().default(''),
     /** Longshore extension: namespace for task pods and Secrets. Unset: the caller decides. */
     namespace: DnsLabel.optional(),
@@ -195,30 +204,42 @@ const Agent = block(
         }
       }
     }
-    if (a.gc.enabled !== undefined && a.kubeGCEnabled !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['kubeGCEnabled'],
-        message: 'set either this or agent.gc.enabled, not both',
-      });
-    }
-    if (a.gc.threshold !== undefined && a.kubeGCThreshold !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['kubeGCThreshold'],
-        message: 'set either this or agent.gc.threshold, not both',
-      });
-    }
   })
   .transform(({ gc, kubeGCEnabled, kubeGCThreshold, ...rest }) => ({
     ...rest,
+    // CircleCI's chart reads the older kubeGCEnabled/kubeGCThreshold first and agent.gc.*
+    // only when they are unset; a file with both must behave as it does there.
     gc: {
       ...gc,
-      enabled: gc.enabled ?? kubeGCEnabled ?? DEFAULT_GC.enabled,
+      enabled: kubeGCEnabled ?? gc.enabled ?? DEFAULT_GC.enabled,
       interval: gc.interval ?? DEFAULT_GC.intervalMs,
-      threshold: gc.threshold ?? kubeGCThreshold ?? DEFAULT_GC.thresholdMs,
+      threshold: kubeGCThreshold ?? gc.threshold ?? DEFAULT_GC.thresholdMs,
     },
+    /** Settings written twice that disagree, and which one won; configWarnings lists them. */
+    keyWarnings: [
+      ...(kubeGCEnabled !== undefined && gc.enabled !== undefined && kubeGCEnabled !== gc.enabled
+        ? [shadowed('kubeGCEnabled', String(kubeGCEnabled), 'gc.enabled', String(gc.enabled))]
+        : []),
+      ...(kubeGCThreshold !== undefined && gc.threshold !== undefined && kubeGCThreshold !== gc.threshold
+        ? [
+            shadowed(
+              'kubeGCThreshold',
+              formatDuration(kubeGCThreshold),
+              'gc.threshold',
+              formatDuration(gc.threshold),
+            ),
+          ]
+        : []),
+    ],
   }));
+
+/** The warning for a chart alias that overrides the key it stands for. */
+function shadowed(alias: string, aliasValue: string, key: string, keyValue: string): string {
+  return (
+    `agent.${alias} (${aliasValue}) and agent.${key} (${keyValue}) are both set: agent.${alias} is used, ` +
+    `as CircleCI's chart does; remove one of them`
+  );
+}
 
 // ---------------------------------------------------------------- provisioner (VM pools)
 
@@ -234,10 +255,13 @@ export function defaultVmSpec(): Record<string, unknown> {
 }
 
 /**
- * Replica bounds when unset. Seed 002 implies minReplicas 0 but does not state a
- * maxReplicas default; 1 is ours, so an unset bound never starts a fleet of VMs.
+ * Replica bounds when unset. Seed 002's table lost its defaults; its examples say the rest.
+ * maxReplicas 10 is its quickstart's bound: its existingSecret example sets no bounds, and a
+ * lower default would cap that pool (one VM was ours before). minReplicas 0: its
+ * troubleshooting names "minReplicas is 0" as why a fresh pool has no VMs until tasks are
+ * pending, and a pool nobody asked to pre-warm starts no VMs.
  */
-export const PROVISIONER_DEFAULTS = { minReplicas: 0, maxReplicas: 1 } as const;
+export const PROVISIONER_DEFAULTS = { minReplicas: 0, maxReplicas: 10 } as const;
 
 const ProvisionerClass = block(
   {
@@ -416,8 +440,8 @@ export type ResourceClassConfig = AgentConfig['resourceClasses'][string];
  * errors because CircleCI's chart accepts them, and its values must work unchanged here.
  */
 export function configWarnings(cfg: LongshoreConfig): string[] {
-  const out: string[] = [];
   const a = cfg.agent;
+  const out: string[] = [...a.keyWarnings];
   // Seed 000: a GC threshold not longer than the max run time lets GC delete running task pods.
   if (a.gc.enabled && a.gc.threshold <= a.maxRunTime) {
     out.push(

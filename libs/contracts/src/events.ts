@@ -23,6 +23,11 @@ export const TaskLifecycle = TaskRef.extend({
   pod: z.string().min(1),
   namespace: z.string().min(1),
   node: z.string().optional(),
+  /**
+   * task.scheduled: what the pod could not give the job as its config asked (a service
+   * container's user Kubernetes cannot run as, say), one sentence each; absent when none.
+   */
+  warnings: z.array(z.string()).optional(),
 });
 export type TaskLifecycle = z.infer<typeof TaskLifecycle>;
 

@@ -4,6 +4,7 @@ import {
   Allocation,
   ClaimResponse,
   commandSize,
+  ecrRegistry,
   environmentSize,
   MAX_ALLOCATION_LENGTH,
   MAX_COMMAND_BYTES,
@@ -11,6 +12,7 @@ import {
   MAX_CONTAINERS,
   MAX_ENVIRONMENT_BYTES,
   MAX_ENVIRONMENT_VARIABLES,
+  MAX_REGISTRY_PASSWORD_LENGTH,
   MAX_TASK_ID_LENGTH,
   MAX_TASK_TOKEN_LENGTH,
   TaskConfig,
@@ -20,6 +22,12 @@ import {
 } from './runner-api.ts';
 
 const UUID = '5f0c7a52-8d3b-4b7e-9a57-0d6c1f2e3a4b';
+const ECR_IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:1';
+const AWS_KEYS = {
+  aws_access_key_id: 'AKIAIOSFODNN7EXAMPLE',
+  aws_secret_access_key: 'wJalrXUtnFEMI/K7MDENG',
+};
+const ROLE_ARN = 'arn:aws:iam::123456789012:role/ecr-pull';
 
 const claim = (over: Record<string, unknown> = {}) => ({
   task_token: 'tok-abc.DEF_123',
@@ -126,7 +134,6 @@ describe('TaskConfig: valid configs stay valid', () => {
       task_id: UUID,
       resource_class: 'acme/small',
       job_name: 'build',
-      cmd: [],
       working_directory: '~/project',
       containers: [{ image: 'cimg/base:current', environment: {} }],
       ssh_advertise_addr: '',
@@ -138,12 +145,14 @@ describe('TaskConfig: valid configs stay valid', () => {
       task_id: UUID,
       resource_class: 'my-org/big',
       job_name: 'test (node 22)',
-      cmd: ['/bin/sh', '-c', 'run'],
       working_directory: '/home/circleci/project',
       containers: [
         {
           image: 'cimg/node:22.1',
+          entrypoint: ['/bin/sh', '-c'],
+          command: ['run'],
           user: 'circleci',
+          auth: { username: 'bot', password: 'p:a"s\ns{' },
           environment: { SECRET_THING: 'multi\nline\tvalue', 'dotted.name': 'x', _U: '' },
         },
         {
@@ -155,6 +164,17 @@ describe('TaskConfig: valid configs stay valid', () => {
         },
         { image: 'redis:7', name: 'Not_A_DNS_Name' },
         { image: `ghcr.io/acme/tool@sha256:${'f'.repeat(64)}`, user: '1000:1000' },
+        {
+          image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:1',
+          aws_auth: {
+            aws_access_key_id: 'AKIAIOSFODNN7EXAMPLE',
+            aws_secret_access_key: 'wJalrXUtnFEMI/K7MDENG',
+          },
+        },
+        {
+          image: '123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/app',
+          aws_auth: { oidc_role_arn: 'arn:aws-cn:iam::123456789012:role/ci/ecr-pull' },
+        },
       ],
       ssh_advertise_addr: '10.0.0.5:54782',
     };
@@ -181,7 +201,9 @@ describe('TaskConfig: valid configs stay valid', () => {
       count: MAX_ENVIRONMENT_VARIABLES,
     });
 
-    const atCommandLimit = config({ cmd: ['x'.repeat(MAX_COMMAND_BYTES)] });
+    const atCommandLimit = config({
+      containers: [{ image: 'redis:7', entrypoint: ['x'.repeat(MAX_COMMAND_BYTES - 1)], command: ['y'] }],
+    });
     expect(commandSize(TaskConfig.parse(atCommandLimit))).toBe(MAX_COMMAND_BYTES);
   });
 });
@@ -256,13 +278,23 @@ describe('TaskConfig: hostile configs fail with one clear issue each, never quot
       },
       `containers: environment of all containers has ${MAX_ENVIRONMENT_VARIABLES + 2} variables, over the limit`,
     ],
-    ['a cmd that is not a list', { cmd: 'echo hi' }, 'cmd: must be an array of strings, not string'],
     [
-      'a cmd of too many items',
-      { cmd: Array.from({ length: MAX_COMMAND_ITEMS + 1 }, () => 'x') },
-      `cmd: must have at most ${MAX_COMMAND_ITEMS} items, not ${MAX_COMMAND_ITEMS + 1}`,
+      'a command that is not a list',
+      { containers: [{ image: 'redis:7', command: 'echo hi' }] },
+      'containers.0.command: must be an array of strings, not string',
     ],
-    ['a cmd of numbers', { cmd: ['a', 1, 2, {}] }, 'cmd: 3 item(s) not strings'],
+    [
+      'a command of too many items',
+      {
+        containers: [{ image: 'redis:7', command: Array.from({ length: MAX_COMMAND_ITEMS + 1 }, () => 'x') }],
+      },
+      `containers.0.command: must have at most ${MAX_COMMAND_ITEMS} items, not ${MAX_COMMAND_ITEMS + 1}`,
+    ],
+    [
+      'a command of numbers',
+      { containers: [{ image: 'redis:7', command: ['a', 1, 2, {}] }] },
+      'containers.0.command: 3 item(s) not strings',
+    ],
     [
       'an entrypoint that is not a list',
       { containers: [{ image: 'redis:7', entrypoint: 5 }] },
@@ -271,10 +303,12 @@ describe('TaskConfig: hostile configs fail with one clear issue each, never quot
     [
       'commands over the size limit together',
       {
-        cmd: ['x'.repeat(MAX_COMMAND_BYTES / 2)],
-        containers: [{ image: 'redis:7', command: ['y'.repeat(MAX_COMMAND_BYTES / 2)], entrypoint: ['z'] }],
+        containers: [
+          { image: 'redis:7', entrypoint: ['x'.repeat(MAX_COMMAND_BYTES / 2)] },
+          { image: 'redis:7', command: ['y'.repeat(MAX_COMMAND_BYTES / 2)], entrypoint: ['z'] },
+        ],
       },
-      `(body): cmd, entrypoints and commands are ${MAX_COMMAND_BYTES + 1} bytes together, over the limit of ${MAX_COMMAND_BYTES}`,
+      `(body): entrypoints and commands are ${MAX_COMMAND_BYTES + 1} bytes together, over the limit of ${MAX_COMMAND_BYTES}`,
     ],
     [
       'a user with a newline',
@@ -318,10 +352,126 @@ describe('TaskConfig: hostile configs fail with one clear issue each, never quot
     expect(issues).not.toContain(secret);
   });
 
+  it.each([
+    [
+      'an auth without a password',
+      { containers: [{ image: 'ghcr.io/a/b', auth: { username: 'u' } }] },
+      'containers.0.auth.password: Invalid input: expected string',
+    ],
+    [
+      'an auth with an empty password',
+      { containers: [{ image: 'ghcr.io/a/b', auth: { username: 'u', password: '' } }] },
+      'containers.0.auth.password: must not be empty',
+    ],
+    [
+      'an auth whose username has a colon',
+      { containers: [{ image: 'ghcr.io/a/b', auth: { username: 'u:x', password: 'p' } }] },
+      'containers.0.auth.username: must not contain a colon or control characters',
+    ],
+    [
+      'a huge password',
+      {
+        containers: [
+          {
+            image: 'ghcr.io/a/b',
+            auth: { username: 'u', password: 'p'.repeat(MAX_REGISTRY_PASSWORD_LENGTH + 1) },
+          },
+        ],
+      },
+      `containers.0.auth.password: must be at most ${MAX_REGISTRY_PASSWORD_LENGTH} characters`,
+    ],
+    [
+      'an auth that is a string',
+      { containers: [{ image: 'ghcr.io/a/b', auth: 'u:p' }] },
+      'containers.0.auth: Invalid input: expected object',
+    ],
+    [
+      'an aws_auth with half the keys',
+      { containers: [{ image: ECR_IMAGE, aws_auth: { aws_access_key_id: 'AKIAIOSFODNN7EXAMPLE' } }] },
+      'containers.0.aws_auth: needs aws_access_key_id and aws_secret_access_key, or oidc_role_arn alone',
+    ],
+    [
+      'an aws_auth with keys and a role',
+      { containers: [{ image: ECR_IMAGE, aws_auth: { ...AWS_KEYS, oidc_role_arn: ROLE_ARN } }] },
+      'containers.0.aws_auth: needs aws_access_key_id and aws_secret_access_key, or oidc_role_arn alone',
+    ],
+    [
+      'an empty aws_auth',
+      { containers: [{ image: ECR_IMAGE, aws_auth: {} }] },
+      'containers.0.aws_auth: needs aws_access_key_id',
+    ],
+    [
+      'an access key id of the wrong form',
+      { containers: [{ image: ECR_IMAGE, aws_auth: { ...AWS_KEYS, aws_access_key_id: 'akia lower' } }] },
+      'containers.0.aws_auth.aws_access_key_id: must be 16 to 128 capital letters and digits',
+    ],
+    [
+      'a role that is not a role ARN',
+      { containers: [{ image: ECR_IMAGE, aws_auth: { oidc_role_arn: 'arn:aws:iam::123:user/x' } }] },
+      'containers.0.aws_auth.oidc_role_arn: must be an IAM role ARN',
+    ],
+    [
+      'aws_auth on an image outside ECR',
+      { containers: [{ image: 'ghcr.io/acme/app', aws_auth: AWS_KEYS }] },
+      'containers.0.aws_auth: is for ECR images, and the image is not in an ECR registry',
+    ],
+    [
+      'auth and aws_auth on one container',
+      { containers: [{ image: ECR_IMAGE, aws_auth: AWS_KEYS, auth: { username: 'u', password: 'p' } }] },
+      'containers.0.aws_auth: a container has auth or aws_auth, not both',
+    ],
+  ])('%s', (_what, over, issue) => {
+    expect(issuesOf(TaskConfig, config(over))).toEqual([expect.stringContaining(issue)]);
+  });
+
+  it('never quotes a password, a key or a role', () => {
+    const password = 'hunter2-registry-password';
+    const issues = issuesOf(
+      TaskConfig,
+      config({
+        containers: [
+          { image: 'ghcr.io/a/b', auth: { username: `u:${password}`, password: password.repeat(1000) } },
+          {
+            image: 'ghcr.io/a/b',
+            aws_auth: { aws_access_key_id: `x${password}`, aws_secret_access_key: `${password} ` },
+          },
+          { image: ECR_IMAGE, aws_auth: { oidc_role_arn: `arn:${password}` } },
+        ],
+      }),
+    ).join('\n');
+    expect(issues).toContain('containers.0.auth.username');
+    expect(issues).toContain('containers.1.aws_auth');
+    expect(issues).toContain('containers.2.aws_auth.oidc_role_arn');
+    expect(issues).not.toContain(password);
+  });
+
   it('stays one short issue for a config of 500 broken containers', () => {
     const containers = Array.from({ length: 500 }, () => ({ image: 42, environment: 'x', cmd: {} }));
     const issues = issuesOf(TaskConfig, config({ containers }));
     expect(issues).toHaveLength(1);
     expect(issues[0]!.length).toBeLessThan(200);
+  });
+});
+
+describe('ecrRegistry', () => {
+  it('reads the account and region of an ECR host, and nothing else as one', () => {
+    expect(ecrRegistry('123456789012.dkr.ecr.eu-west-1.amazonaws.com')).toEqual({
+      accountId: '123456789012',
+      region: 'eu-west-1',
+    });
+    expect(ecrRegistry('123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com')?.region).toBe(
+      'us-gov-west-1',
+    );
+    expect(ecrRegistry('123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn')?.region).toBe('cn-north-1');
+    expect(ecrRegistry('123456789012.dkr-ecr.ap-south-1.on.aws')?.region).toBe('ap-south-1');
+    for (const host of [
+      undefined,
+      'public.ecr.aws',
+      'ghcr.io',
+      '12345.dkr.ecr.eu-west-1.amazonaws.com',
+      '123456789012.dkr.ecr.eu-west-1.amazonaws.com.evil.example',
+      'x123456789012.dkr.ecr.eu-west-1.amazonaws.com',
+    ])
+      expect(ecrRegistry(host), host).toBeUndefined();
   });
 });

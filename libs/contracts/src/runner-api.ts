@@ -37,13 +37,13 @@ export const MAX_CONTAINERS = 32;
  */
 export const MAX_ENVIRONMENT_BYTES = 256 * 1024;
 export const MAX_ENVIRONMENT_VARIABLES = 4096;
-/** Items of one of `cmd`, `entrypoint` or `command`. */
+/** Items of one `entrypoint` or `command`. */
 export const MAX_COMMAND_ITEMS = 1024;
 /**
- * `cmd` and every container's `entrypoint` and `command`, all strings together (UTF-8
- * bytes). `cmd` goes into the task's Secret (1 MiB at most) next to the orchestrator's
- * settings; entrypoints and commands go into the Pod beside the environment above.
- * Linux refuses a longer single argument anyway (MAX_ARG_STRLEN is 128 KiB).
+ * Every container's `entrypoint` and `command`, all strings together (UTF-8 bytes). The
+ * primary's go into the task's Secret (1 MiB at most) as the orchestrator's `cmd`, next to
+ * its other settings; the service containers' go into the Pod beside the environment
+ * above. Linux refuses a longer single argument anyway (MAX_ARG_STRLEN is 128 KiB).
  */
 export const MAX_COMMAND_BYTES = 128 * 1024;
 export const MAX_JOB_NAME_LENGTH = 1024;
@@ -51,6 +51,20 @@ export const MAX_JOB_NAME_LENGTH = 1024;
 export const MAX_WORKING_DIRECTORY_LENGTH = 4096;
 /** `user` of a container: a name or `uid[:gid]`. */
 export const MAX_USER_LENGTH = 256;
+/**
+ * A registry login's username. Docker joins username and password with `:` into the
+ * `auth` of a docker config, so the username cannot hold one.
+ */
+export const MAX_REGISTRY_USERNAME_LENGTH = 1024;
+/**
+ * A registry login's password. Real ones are tokens of a few dozen to a few hundred
+ * characters; the longest in common use, a Google service account key (`_json_key`), is
+ * about 2.5 KB. Every container's login ends up in one Secret (1 MiB at most), so 32
+ * containers of this much stay well inside it.
+ */
+export const MAX_REGISTRY_PASSWORD_LENGTH = 8192;
+/** IAM's own limit on a role ARN. */
+export const MAX_ROLE_ARN_LENGTH = 2048;
 /** A DNS name (253) plus a port, or an IPv6 address in brackets. */
 export const MAX_SSH_ADVERTISE_ADDR_LENGTH = 300;
 /** A service container's `name`: a DNS name's maximum. */
@@ -207,15 +221,110 @@ export const ContainerName = z
   .max(MAX_CONTAINER_NAME_LENGTH, `must be at most ${MAX_CONTAINER_NAME_LENGTH} characters`)
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be letters, digits and _ . - starting with a letter or digit');
 
-/** One container of a job: index 0 is the primary container, the rest are service containers. */
-export const JobContainer = z.object({
-  image: ImageReferenceText,
-  name: ContainerName.optional(),
-  entrypoint: CommandList.optional(),
-  command: CommandList.optional(),
-  user: line(MAX_USER_LENGTH).optional(),
-  environment: JobEnvironment.default({}),
+/**
+ * `auth` of a container (CircleCI's docker executor key): the docker login its image is
+ * pulled with. The task pod gets it as an image pull secret; it is never logged.
+ */
+export const RegistryAuth = z.object({
+  username: z
+    .string()
+    .min(1, 'must not be empty')
+    .max(MAX_REGISTRY_USERNAME_LENGTH, `must be at most ${MAX_REGISTRY_USERNAME_LENGTH} characters`)
+    .regex(/^[^:\p{Cc}]*$/u, 'must not contain a colon or control characters'),
+  // Any characters: a Google service account key is a whole JSON document.
+  password: z
+    .string()
+    .min(1, 'must not be empty')
+    .max(MAX_REGISTRY_PASSWORD_LENGTH, `must be at most ${MAX_REGISTRY_PASSWORD_LENGTH} characters`),
 });
+export type RegistryAuth = z.infer<typeof RegistryAuth>;
+
+/** An IAM role ARN, in any partition (aws, aws-cn, aws-us-gov, ...). */
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+
+/**
+ * `aws_auth` of a container: how to get an ECR login for its image. Either access keys,
+ * or `oidc_role_arn`, a role to assume (what Longshore can do with one is in
+ * libs/contracts/README.md: a runner has no CircleCI OIDC token of the job's).
+ */
+export const EcrAuth = z
+  .object({
+    aws_access_key_id: z
+      .string()
+      .regex(/^[A-Z0-9]{16,128}$/, 'must be 16 to 128 capital letters and digits')
+      .optional(),
+    aws_secret_access_key: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(128, 'must be at most 128 characters')
+      .regex(/^[\x21-\x7e]*$/, 'must be visible ASCII')
+      .optional(),
+    oidc_role_arn: z
+      .string()
+      .max(MAX_ROLE_ARN_LENGTH, `must be at most ${MAX_ROLE_ARN_LENGTH} characters`)
+      .regex(ROLE_ARN, 'must be an IAM role ARN, arn:aws:iam::<account>:role/<name>')
+      .optional(),
+  })
+  .superRefine((a, ctx) => {
+    const keys = a.aws_access_key_id !== undefined || a.aws_secret_access_key !== undefined;
+    const bothKeys = a.aws_access_key_id !== undefined && a.aws_secret_access_key !== undefined;
+    const role = a.oidc_role_arn !== undefined;
+    if (keys === role || (keys && !bothKeys)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'needs aws_access_key_id and aws_secret_access_key, or oidc_role_arn alone',
+      });
+    }
+  });
+export type EcrAuth = z.infer<typeof EcrAuth>;
+
+/**
+ * An ECR registry host, `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]` or the
+ * dual-stack `<account>.dkr-ecr[-fips].<region>.on.aws`: what an `aws_auth` login is for.
+ */
+const ECR_HOST = /^(\d{12})\.dkr[.-]ecr(?:-fips)?\.([a-z0-9-]+)\.(?:amazonaws\.com(?:\.cn)?|on\.aws)$/;
+
+/** The account and region of an ECR registry host; undefined for any other host. */
+export function ecrRegistry(host: string | undefined): { accountId: string; region: string } | undefined {
+  const m = host === undefined ? null : ECR_HOST.exec(host);
+  return m ? { accountId: m[1]!, region: m[2]! } : undefined;
+}
+
+/** One container of a job: index 0 is the primary container, the rest are service containers. */
+export const JobContainer = z
+  .object({
+    image: ImageReferenceText,
+    name: ContainerName.optional(),
+    /** Docker semantics: replaces the image's ENTRYPOINT. */
+    entrypoint: CommandList.optional(),
+    /** Docker semantics: replaces the image's CMD (the arguments of its ENTRYPOINT). */
+    command: CommandList.optional(),
+    user: line(MAX_USER_LENGTH).optional(),
+    environment: JobEnvironment.default({}),
+    auth: RegistryAuth.optional(),
+    aws_auth: EcrAuth.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.auth !== undefined && c.aws_auth !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['aws_auth'],
+        message: 'a container has auth or aws_auth, not both',
+      });
+    }
+    if (c.aws_auth !== undefined) {
+      // An ECR login is good for its own registry only; the image says which one.
+      const parsed = parseImageReference(c.image);
+      if (parsed.ok && ecrRegistry(parsed.ref.domain) === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['aws_auth'],
+          message:
+            'is for ECR images, and the image is not in an ECR registry (<account>.dkr.ecr.<region>.amazonaws.com)',
+        });
+      }
+    }
+  });
 export type JobContainer = z.infer<typeof JobContainer>;
 
 /**
@@ -228,8 +337,6 @@ export const TaskConfig = z
     task_id: TaskId,
     resource_class: ResourceClassName,
     job_name: line(MAX_JOB_NAME_LENGTH).default('build'),
-    /** Shell command the task agent runs (what `orchestrator run-task` hands to the agent). */
-    cmd: CommandList.default([]),
     working_directory: line(MAX_WORKING_DIRECTORY_LENGTH).default('~/project'),
     // Counted before each container is checked: 500 bad containers are one issue, not 500.
     containers: z
@@ -261,7 +368,7 @@ export const TaskConfig = z
       ctx.addIssue({
         code: 'custom',
         path: [],
-        message: `cmd, entrypoints and commands are ${commandBytes} bytes together, over the limit of ${MAX_COMMAND_BYTES}`,
+        message: `entrypoints and commands are ${commandBytes} bytes together, over the limit of ${MAX_COMMAND_BYTES}`,
       });
     }
   });
@@ -283,9 +390,9 @@ export function environmentSize(containers: readonly Pick<JobContainer, 'environ
   return { bytes, count };
 }
 
-/** `cmd` and every container's `entrypoint` and `command`, in UTF-8 bytes. */
-export function commandSize(task: Pick<TaskConfig, 'cmd' | 'containers'>): number {
-  const lists = [task.cmd, ...task.containers.flatMap((c) => [c.entrypoint ?? [], c.command ?? []])];
+/** Every container's `entrypoint` and `command`, in UTF-8 bytes. */
+export function commandSize(task: Pick<TaskConfig, 'containers'>): number {
+  const lists = task.containers.flatMap((c) => [c.entrypoint ?? [], c.command ?? []]);
   let bytes = 0;
   for (const list of lists) for (const item of list) bytes += Buffer.byteLength(item);
   return bytes;

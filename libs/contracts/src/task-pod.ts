@@ -10,9 +10,22 @@ export const GOAT_CONFIG_ENV = 'CIRCLECI_GOAT_CONFIG';
 /** Key of the per-task Secret that holds that JSON document. */
 export const GOAT_CONFIG_SECRET_KEY = 'goat-config';
 
+/**
+ * Annotation of a task pod listing, as a JSON array of strings, what the scheduler could
+ * not give the job as its config asked (a service container's user that is not a number,
+ * say). The `task.scheduled` event carries the same list, whoever announces the pod.
+ */
+export const WARNINGS_ANNOTATION = 'longshore.io/warnings';
+
 /** The orchestrator's settings (`CIRCLECI_GOAT_CONFIG`). Holds the task token: Secret only. */
 export const GoatConfig = z.object({
+  /**
+   * The job's custom entrypoint for the primary container (its `entrypoint` then its
+   * `command`), which the orchestrator starts in the background before the task agent;
+   * empty for none.
+   */
   cmd: z.array(z.string()),
+  /** The user the orchestrator runs the task agent as (the primary container's `user`); '' for the image's. */
   user: z.string(),
   task_id: z.string().min(1),
   readiness_file_path: z.string(),

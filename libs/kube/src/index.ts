@@ -1,5 +1,6 @@
-// Public surface of @longshore/kube: loading credentials, the API clients we use, and
-// reading the errors the apiserver returns.
+// Public surface of @longshore/kube: loading credentials, the API clients we use, a raw
+// request for objects that must reach the apiserver as written, and reading the errors the
+// apiserver returns.
 export { type KubeClients, kubeClients } from './clients.ts';
 export {
   contextNamespace,
@@ -20,3 +21,4 @@ export {
   statusCodeOf,
 } from './errors.ts';
 export { PooledKubeConfig } from './pooled.ts';
+export { type KubeRequest, KubeRequestError, kubeRequest } from './raw-request.ts';

@@ -26,7 +26,6 @@ const task = (id: string): TaskConfig => ({
   task_id: id,
   resource_class: 'acme/small',
   job_name: 'build',
-  cmd: [],
   working_directory: '~/project',
   containers: [{ image: 'cimg/base:2024.01', environment: { SECRET_ENV: 'x' } }],
   ssh_advertise_addr: '',

@@ -36,9 +36,12 @@ export class RunnerApiError extends Error {
 }
 
 /**
- * 401/403: the token was refused. For a resource-class token this is a configuration
- * problem of that class (wrong or revoked token), not something a retry fixes; for a task
- * token it means the claim is gone (unclaimed, ended or cancelled elsewhere).
+ * The token was refused: 401, 403, a token no header can carry, or 404 on claim, task
+ * config and fail (CircleCI's fake Runner API answers a missing or unknown token 404). For a
+ * resource-class token this is a problem of that class's configuration (a wrong or revoked
+ * token; on claim, a 404 may also be a base URL that is no Runner API), not something a
+ * quick retry fixes; for a task token it means the claim is gone (unclaimed, ended or
+ * cancelled elsewhere), so there is nothing left to report on it.
  */
 export class RunnerApiAuthError extends RunnerApiError {
   override name = 'RunnerApiAuthError';

@@ -95,17 +95,81 @@ describe('HttpRunnerApi (fake server)', () => {
     expect(calls).toHaveLength(0);
   });
 
-  it('sends the unclaim token in the body and maps 200/404/409', async () => {
+  it('sends the task token as bearer on every task-scoped call, and unclaim’s in the body too', async () => {
+    const config = JSON.stringify({
+      task_id: 't1',
+      resource_class: 'a/b',
+      containers: [{ image: 'cimg/base:current' }],
+    });
+    const { api, calls } = answering(200, config);
+    await api.taskConfig(TOKEN);
+    await api.unclaim('task-1', TOKEN);
+    await api.fail(TOKEN, { allocation: 'al', message: 'x' });
+    expect(calls.map((c) => [c.method, new URL(c.url).pathname, c.headers.get('authorization')])).toEqual([
+      ['GET', '/api/v2/task/config', `Bearer ${TOKEN}`],
+      ['POST', '/api/v3/runner/unclaim', `Bearer ${TOKEN}`],
+      ['POST', '/api/v2/task/event/fail', `Bearer ${TOKEN}`],
+    ]);
+    expect(await calls[1]!.json()).toEqual({ task_id: 'task-1', task_token: TOKEN });
+  });
+
+  it('maps unclaim’s 200/404/409 to released/gone/retries-exhausted', async () => {
     for (const [status, outcome] of [
       [200, 'released'],
-      [404, 'cancelled'],
+      [404, 'gone'],
       [409, 'retries-exhausted'],
     ] as const) {
-      const { api, calls } = answering(status, status === 200 ? '' : '{"message":"no"}');
-      expect(await api.unclaim('task-1', TOKEN)).toBe(outcome);
-      expect(calls[0]!.headers.get('authorization')).toBeNull();
-      expect(await calls[0]!.json()).toEqual({ task_id: 'task-1', task_token: TOKEN });
+      // CircleCI's fake answers with an empty body; ours with a JSON message.
+      for (const body of ['', '{"message":"no"}']) {
+        const { api } = answering(status, status === 200 ? '' : body);
+        expect(await api.unclaim('task-1', TOKEN)).toBe(outcome);
+      }
     }
+  });
+
+  it('takes a 404 on claim, task config and fail as a refused token, and says on claim that the URL may be wrong', async () => {
+    const calls = [
+      (api: HttpRunnerApi) => api.claim(TOKEN, RUNNER),
+      (api: HttpRunnerApi) => api.taskConfig(TOKEN),
+      (api: HttpRunnerApi) => api.fail(TOKEN, { allocation: 'al', message: 'x' }),
+    ];
+    const errors: Error[] = [];
+    for (const call of calls) {
+      const err = await failure(call(answering(404, '').api));
+      expect(err).toBeInstanceOf(RunnerApiAuthError);
+      expect(err).toMatchObject({ status: 404 });
+      expect(isRetryable(err)).toBe(false);
+      expectNoSecret(err);
+      errors.push(err);
+    }
+    expect(errors.map((e) => e.message)).toEqual([
+      'POST /api/v3/runner/claim: HTTP 404: the token is unknown to the Runner API, or the base URL does not point at one',
+      'GET /api/v2/task/config: HTTP 404',
+      'POST /api/v2/task/event/fail: HTTP 404',
+    ]);
+  });
+
+  it('leaves out of a fail message what CircleCI’s orchestrator leaves out', async () => {
+    const { api, calls } = answering(200, '');
+    await api.fail(TOKEN, { allocation: 'al', message: `<'&error': "image x:1 not found">` });
+    const sent = (await calls[0]!.json()) as { message: string };
+    expect(Buffer.from(sent.message, 'base64').toString('utf8')).toBe('error: image x:1 not found');
+  });
+
+  it('passes a task config with fields it does not know, without them', async () => {
+    const { api } = answering(
+      200,
+      JSON.stringify({
+        task_id: 't1',
+        resource_class: 'a/b',
+        containers: [{ image: 'cimg/base:current', brand_new: { x: 1 } }],
+        added_next_year: [1, 2, 3],
+      }),
+    );
+    const config = await api.taskConfig(TOKEN);
+    expect(config).toMatchObject({ task_id: 't1', containers: [{ image: 'cimg/base:current' }] });
+    expect(config).not.toHaveProperty('added_next_year');
+    expect(config.containers[0]).not.toHaveProperty('brand_new');
   });
 
   it('sends the fail message base64 and the time in ms', async () => {

@@ -2,7 +2,12 @@
 // wire shapes from @longshore/contracts so that this client and tools/runner-api-sim
 // cannot drift. Sends through node:http(s) on keep-alive pools (transport.ts).
 //
-// Secrets: resource-class and task tokens go out in the Authorization header or the
+// Calls as CircleCI's own in-pod orchestrator makes them (circleci/runner-init,
+// clients/runner/client.go): every task-scoped call carries its task token as `Authorization:
+// Bearer`, unclaim included, whose body holds `task_id` and `task_token` as well; a fail
+// event's message goes without the characters that client removes.
+//
+// Secrets: resource-class and task tokens go out in the Authorization header and the
 // unclaim body. Errors built here name the call and the status only; a server's error
 // message is quoted with this request's tokens blanked out, and causes are chosen so they
 // cannot carry a token either (see #exchange and #parse).
@@ -140,15 +145,14 @@ export class HttpRunnerApi implements RunnerApi {
 
   async unclaim(taskId: string, taskToken: string, opts: CallOptions = {}): Promise<UnclaimOutcome> {
     const body: UnclaimRequest = { task_id: taskId, task_token: taskToken };
-    // The task token goes in the body here, not in a header.
-    const creds = { secrets: [taskToken] };
+    const creds = { bearer: taskToken, secrets: [taskToken] };
     const answer = await this.#exchange('unclaim', creds, body, opts);
     switch (answer.status) {
       case 200:
         parseAck('unclaim', answer);
         return 'released';
       case 404:
-        return 'cancelled';
+        return 'gone';
       case 409:
         return 'retries-exhausted';
       default:
@@ -160,7 +164,7 @@ export class HttpRunnerApi implements RunnerApi {
     const body: FailEvent = {
       allocation: report.allocation,
       timestamp: (report.at ?? new Date()).getTime(),
-      message: Buffer.from(report.message, 'utf8').toString('base64'),
+      message: Buffer.from(failText(report.message), 'utf8').toString('base64'),
     };
     const creds = { bearer: taskToken, secrets: [taskToken] };
     const answer = await this.#exchange('fail', creds, body, opts);
@@ -236,10 +240,34 @@ export class HttpRunnerApi implements RunnerApi {
   }
 }
 
+/**
+ * What CircleCI's orchestrator removes from a fail event's message before sending it
+ * (clients/runner/client.go): HTML's special characters. Why is not said; the message is
+ * shown on the job's page, so we send what CircleCI's own client sends.
+ */
+function failText(message: string): string {
+  return message.replace(/[<>&'"]/g, '');
+}
+
+/**
+ * Answers that refuse the token itself. 401 and 403, and 404: CircleCI's fake Runner API
+ * (runner-init, internal/testing/fakerunnerapi) answers a missing or unknown token 404, so
+ * a task-scoped 404 means the claim is gone. On claim, a base URL that is not a Runner API
+ * answers 404 too: the message says so, since the two cannot be told apart.
+ */
+function refusesToken(endpoint: RunnerApiEndpoint, status: number): boolean {
+  if (status === 401 || status === 403) return true;
+  return status === 404 && (endpoint === 'claim' || endpoint === 'taskConfig' || endpoint === 'fail');
+}
+
 function statusError(endpoint: RunnerApiEndpoint, answer: Answer, creds: Credentials): RunnerApiError {
   const said = serverMessage(answer.text, creds.secrets);
-  const message = `${callName(endpoint)}: HTTP ${answer.status}${said ? ` (${said})` : ''}`;
-  if (answer.status === 401 || answer.status === 403) {
+  const hint =
+    endpoint === 'claim' && answer.status === 404
+      ? ': the token is unknown to the Runner API, or the base URL does not point at one'
+      : '';
+  const message = `${callName(endpoint)}: HTTP ${answer.status}${said ? ` (${said})` : ''}${hint}`;
+  if (refusesToken(endpoint, answer.status)) {
     return new RunnerApiAuthError(message, { endpoint, status: answer.status });
   }
   const retryAfterMs =

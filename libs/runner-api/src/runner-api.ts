@@ -20,10 +20,11 @@ export type ClaimOutcome =
   | { kind: 'no-work'; retryAfterMs?: number };
 
 /**
- * What unclaiming did: `released` (queued again for any runner), `cancelled` (404: the
- * task was cancelled, drop it), `retries-exhausted` (409: post a fail event instead).
+ * What unclaiming did: `released` (queued again for any runner), `gone` (404: the claim no
+ * longer exists, because the task was cancelled or the API does not know the token; drop
+ * it), `retries-exhausted` (409: post a fail event instead).
  */
-export type UnclaimOutcome = 'released' | 'cancelled' | 'retries-exhausted';
+export type UnclaimOutcome = 'released' | 'gone' | 'retries-exhausted';
 
 export interface FailReport {
   allocation: string;

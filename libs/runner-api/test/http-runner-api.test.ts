@@ -9,7 +9,7 @@ import {
   HttpRunnerApi,
   isRetryable,
   RunnerApiAuthError,
-  RunnerApiError,
+  type RunnerApiError,
   RunnerApiMalformedResponseError,
 } from '../src/index.ts';
 
@@ -59,7 +59,7 @@ async function rejection(p: Promise<unknown>): Promise<RunnerApiError> {
   throw new Error('expected the call to fail');
 }
 
-const enqueue = () => admin.enqueue({ resource_class: RC, image: 'cimg/base:current', cmd: ['make'] });
+const enqueue = () => admin.enqueue({ resource_class: RC, image: 'cimg/base:current', command: ['make'] });
 
 async function claimOne() {
   const out = await api.claim(RC_TOKEN, RUNNER);
@@ -77,7 +77,7 @@ describe('HttpRunnerApi against the simulator', () => {
     const config = await api.taskConfig(first.task_token);
     expect(config.task_id).toBe(taskId);
     expect(config.containers[0]?.image).toBe('cimg/base:current');
-    expect(config.cmd).toEqual(['make']);
+    expect(config.containers[0]?.command).toEqual(['make']);
 
     expect(await api.unclaim(taskId, first.task_token)).toBe('released');
     // The old claim is gone: its token no longer reads the config.
@@ -117,11 +117,11 @@ describe('HttpRunnerApi against the simulator', () => {
     expect(await api.claim(RC_TOKEN, RUNNER)).toEqual({ kind: 'no-work' });
   });
 
-  it('reports a cancelled task on unclaim', async () => {
+  it('reports a cancelled task on unclaim as gone', async () => {
     const taskId = await enqueue();
     const claim = await claimOne();
     await admin.cancel(taskId);
-    expect(await api.unclaim(taskId, claim.task_token)).toBe('cancelled');
+    expect(await api.unclaim(taskId, claim.task_token)).toBe('gone');
   });
 
   it('reports retries exhausted after three unclaims, and the task can still be failed', async () => {
@@ -144,14 +144,31 @@ describe('HttpRunnerApi against the simulator', () => {
     expect(isRetryable(err)).toBe(false);
   });
 
-  it('raises a plain RunnerApiError for other refusals (fail with the wrong allocation: 409)', async () => {
+  it('raises a plain RunnerApiError for other refusals: fail for a completed task (409), unclaim naming another task (400)', async () => {
+    const taskId = await enqueue();
+    const claim = await claimOne();
+    await admin.report(taskId, claim.task_token, 'succeeded');
+    const conflict = await rejection(
+      api.fail(claim.task_token, { allocation: claim.allocation, message: 'x' }),
+    );
+    expect(conflict).not.toBeInstanceOf(RunnerApiAuthError);
+    expect(conflict).toMatchObject({ name: 'RunnerApiError', status: 409, endpoint: 'fail' });
+    expect(isRetryable(conflict)).toBe(false);
+
     await enqueue();
+    const other = await claimOne();
+    const bad = await rejection(api.unclaim('not-this-task', other.task_token));
+    expect(bad).toMatchObject({ name: 'RunnerApiError', status: 400, endpoint: 'unclaim' });
+    expect(isRetryable(bad)).toBe(false);
+  });
+
+  it('takes a fail event for an allocation the token does not hold as a claim that is gone (404)', async () => {
+    const taskId = await enqueue();
     const claim = await claimOne();
     const err = await rejection(api.fail(claim.task_token, { allocation: 'not-mine', message: 'x' }));
-    expect(err).toBeInstanceOf(RunnerApiError);
-    expect(err).not.toBeInstanceOf(RunnerApiAuthError);
-    expect(err).toMatchObject({ status: 409, endpoint: 'fail' });
-    expect(isRetryable(err)).toBe(false);
+    expect(err).toBeInstanceOf(RunnerApiAuthError);
+    expect(err).toMatchObject({ status: 404, endpoint: 'fail' });
+    expect((await admin.task(taskId)).state).toBe('claimed');
   });
 
   it('raises RunnerApiMalformedResponseError for every kind of garbage body, and it is retryable', async () => {
@@ -210,15 +227,20 @@ describe('HttpRunnerApi against the simulator', () => {
     expect(isRetryable(err)).toBe(true);
   });
 
-  it('raises RunnerApiAuthError for a task token that was never issued, in the header or the body', async () => {
+  it('takes a task token the API never issued as a claim that is gone, on every task-scoped call', async () => {
     const taskId = await enqueue();
     await claimOne();
     const forged = `task-tok-${randomBytes(8).toString('hex')}`;
     tokens.add(forged);
-    expect(await rejection(api.taskConfig(forged))).toBeInstanceOf(RunnerApiAuthError);
-    expect(await rejection(api.unclaim(taskId, forged))).toBeInstanceOf(RunnerApiAuthError);
-    expect(await rejection(api.fail(forged, { allocation: 'a', message: 'm' }))).toBeInstanceOf(
-      RunnerApiAuthError,
-    );
+    expect(await rejection(api.taskConfig(forged))).toMatchObject({
+      name: 'RunnerApiAuthError',
+      status: 404,
+    });
+    expect(await api.unclaim(taskId, forged)).toBe('gone');
+    expect(await rejection(api.fail(forged, { allocation: 'a', message: 'm' }))).toMatchObject({
+      name: 'RunnerApiAuthError',
+      status: 404,
+    });
+    expect((await admin.task(taskId)).state).toBe('claimed');
   });
 });

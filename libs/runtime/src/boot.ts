@@ -28,6 +28,7 @@ import {
 } from '@longshore/service-kit';
 import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { serviceNames } from './names.ts';
 import {
   type Backoff,
   backoffDelay,
@@ -43,8 +44,18 @@ export interface Service {
   scrubber: SecretScrubber;
   registry: Registry;
   shutdown: Shutdown;
-  /** This instance's name: agent.name, else the host name (a pod's name in Kubernetes). */
+  /**
+   * This replica's own name, never shared with another replica: $LONGSHORE_INSTANCE (the
+   * chart sets the pod's name), else the host name. Identities that must be unique (ledger
+   * records, bus durables, bus connection names) use it.
+   */
   instance: string;
+  /**
+   * The runner's name as CircleCI shows it (the claim's `name`): agent.name, else
+   * $LONGSHORE_DEPLOYMENT (the chart sets the Deployment's name; seed 000: "the name of the
+   * deployment"), else the host name. The same for every replica.
+   */
+  runnerName: string;
   /** The Redis client; it queues commands while Redis is down and reconnects by itself. */
   redis(): Redis;
   /** The bus, once NATS has answered and the event stream is there (waited for, see `retry`). */
@@ -111,7 +122,7 @@ export async function bootService(name: string): Promise<Service> {
   shutdown = down;
   down.installSignalHandlers();
   const registry = createMetricsRegistry(name);
-  const instance = cfg.agent.name || hostname();
+  const { instance, runnerName } = serviceNames(cfg.agent.name, process.env, hostname());
   let redis: Redis | undefined;
   let bus: Promise<Bus> | undefined;
   let connectedBus: Bus | undefined;
@@ -151,6 +162,7 @@ export async function bootService(name: string): Promise<Service> {
     registry,
     shutdown: down,
     instance,
+    runnerName,
     redis: () => {
       redis ??= redisClient(cfg.redis.url, logger, down);
       return redis;

@@ -120,7 +120,7 @@ function spawn(service: ServiceName, configFile: string, kubeconfig: string, lab
     configFile,
     kubeconfig,
     label,
-    env: { LONGSHORE__agent__name: label },
+    env: { LONGSHORE__agent__name: label, LONGSHORE_INSTANCE: label },
   });
   procs.push(p);
   return p;

@@ -11,6 +11,11 @@ describe('nextDelay', () => {
     expect(nextDelay('error', 1, DEFAULT_BACKOFF)).toBe(1000);
     expect(nextDelay('error', 20, DEFAULT_BACKOFF)).toBe(60_000);
   });
+  it('waits long after a refused token: from seconds to minutes, capped', () => {
+    expect([1, 2, 3, 4, 5, 6, 7].map((n) => nextDelay('refused', n, DEFAULT_BACKOFF))).toEqual([
+      15_000, 30_000, 60_000, 120_000, 240_000, 300_000, 300_000,
+    ]);
+  });
   it('honours a longer Retry-After, never a shorter one', () => {
     expect(nextDelay('error', 1, DEFAULT_BACKOFF, 30_000)).toBe(30_000);
     expect(nextDelay('error', 3, DEFAULT_BACKOFF, 10)).toBe(4000);

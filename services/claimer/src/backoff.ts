@@ -7,29 +7,44 @@ export interface BackoffPolicy {
   /** After an error: the first wait, doubling to errorMaxMs. */
   errorMinMs: number;
   errorMaxMs: number;
+  /** After the API refused the class's token: the first wait, doubling to refusedMaxMs. */
+  refusedMinMs: number;
+  refusedMaxMs: number;
 }
 
+/**
+ * A refused token is a configuration problem that only a person fixes: asking again soon
+ * only adds load on the API (CircleCI's, shared by every runner of the class). So its
+ * waits grow to minutes; the first one is short so that a token registered moments late
+ * is taken up soon. A changed token in the config restarts the claimer anyway.
+ */
 export const DEFAULT_BACKOFF: BackoffPolicy = {
   idleMinMs: 1_000,
   idleMaxMs: 5_000,
   errorMinMs: 1_000,
   errorMaxMs: 60_000,
+  refusedMinMs: 15_000,
+  refusedMaxMs: 5 * 60_000,
 };
 
 /**
- * The wait after `streak` consecutive idle answers or errors (1 = the first). A Retry-After
+ * The wait after `streak` consecutive idle answers, errors or refusals (1 = the first). A Retry-After
  * from the API is honoured when it asks for longer. Jitter (0..1, 0 = none) spreads runners
  * so they do not poll in lockstep.
  */
 export function nextDelay(
-  kind: 'idle' | 'error',
+  kind: 'idle' | 'error' | 'refused',
   streak: number,
   policy: BackoffPolicy,
   retryAfterMs?: number,
   jitter = 0,
 ): number {
-  const [min, max] =
-    kind === 'idle' ? [policy.idleMinMs, policy.idleMaxMs] : [policy.errorMinMs, policy.errorMaxMs];
+  const bounds: Record<typeof kind, [number, number]> = {
+    idle: [policy.idleMinMs, policy.idleMaxMs],
+    error: [policy.errorMinMs, policy.errorMaxMs],
+    refused: [policy.refusedMinMs, policy.refusedMaxMs],
+  };
+  const [min, max] = bounds[kind];
   const base = Math.min(max, min * 2 ** Math.max(0, streak - 1));
   const spread = base * (1 - 0.2 * jitter);
   return Math.max(spread, retryAfterMs ?? 0);
@@ -48,6 +63,14 @@ export interface StepBudget {
 }
 
 export const DEFAULT_STEP_BUDGET: StepBudget = { tries: 6, firstDelayMs: 500, maxDelayMs: 8_000 };
+
+/**
+ * The budget for fetching a task config that does not validate: three tries over about
+ * 3 s. An answer of the wrong shape is most likely a real change of shape (the task would
+ * only come back if given back, so it is failed), but an API in the middle of a deploy, or
+ * a proxy serving a stale or cut document, may answer well a moment later.
+ */
+export const UNREADABLE_STEP_BUDGET: StepBudget = { tries: 3, firstDelayMs: 1_000, maxDelayMs: 2_000 };
 
 /** The wait after the `failed`-th failed try (1 = the first), or undefined once the budget is spent. */
 export function stepDelay(failed: number, budget: StepBudget): number | undefined {

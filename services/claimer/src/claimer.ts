@@ -1,10 +1,23 @@
 // The claimer: a claim loop per resource class -> ClaimTaker (ledger, config, announce);
-// the scheduler's ending events -> finisher (report, release, close). At start it picks up
-// whatever its previous life left in the ledger; on drain it stops claiming at once and
-// waits for its tasks to end.
+// the scheduler's ending events -> finisher (report, release, close). Each class's claim
+// state (claiming, token refused, disabled; drops) -> ClaimStateBoard -> claim-state KV,
+// for `longshore status`. At start it picks up whatever its previous life left in the
+// ledger; on drain it stops claiming at once and waits for its tasks to end.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bus, ConsumerHandle } from '@longshore/bus';
-import { CONSTRAINTS_KV_BUCKET, ConstraintStatus, constraintStatusKey } from '@longshore/contracts';
+import {
+  CLAIM_STATE_KV_BUCKET,
+  CLAIM_STATE_TTL_MS,
+  type ClaimDropped,
+  ClaimState,
+  CONSTRAINTS_KV_BUCKET,
+  ConstraintStatus,
+  constraintStatusKey,
+  POD_CHECK_KV_BUCKET,
+  PodCheckResult,
+  podCheckGate,
+  podCheckKey,
+} from '@longshore/contracts';
 import { type ClaimLedger, LedgerCorruptError } from '@longshore/ledger';
 import type { Logger, SecretScrubber } from '@longshore/logging';
 import type { RunnerApi, RunnerIdentity } from '@longshore/runner-api';
@@ -13,12 +26,25 @@ import { type BackoffPolicy, DEFAULT_BACKOFF, type StepBudget } from './backoff.
 import { Capacity } from './capacity.ts';
 import { ClaimBook } from './claim-book.ts';
 import { runClaimLoop } from './claim-loop.ts';
+import { ClaimStateBoard } from './claim-state.ts';
+import { ClassGates } from './class-gates.ts';
 import { startFinisher } from './finisher.ts';
 import { LedgerWatch } from './ledger-watch.ts';
-import { ClaimTaker } from './taker.ts';
+import { ClaimTaker, type Stage } from './taker.ts';
 
 export interface ClaimerDeps {
+  /** How this runner introduces itself when claiming: `name` is agent.name, shared by replicas. */
   identity: RunnerIdentity;
+  /**
+   * This replica's own name (never shared with another replica): its claims in the ledger,
+   * its bus durable and its claim-state keys are under it. Default: identity.name.
+   */
+  runner?: string;
+  /**
+   * The fingerprint of each class's task pod config (podCheckFingerprint): the class claims only
+   * once the scheduler's pod check accepted a pod built from that config. Without it, no gate.
+   */
+  podCheckFingerprints?: Record<string, string>;
   /** Resource class -> its token. */
   tokens: Record<string, string>;
   maxConcurrentTasks: number;
@@ -50,17 +76,17 @@ export interface RunningClaimer {
 }
 
 export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
-  const runner = d.identity.name;
+  const runner = d.runner ?? d.identity.name;
   const capacity = new Capacity(d.maxConcurrentTasks, d.perClassMax);
   const claims = new Counter({
     name: 'longshore_claimer_claims_total',
-    help: 'Claim attempts by resource class and outcome (claimed, no-work, error, auth-error, disabled)',
+    help: 'Claim attempts by resource class and outcome (claimed, no-work, error, token-refused, disabled)',
     labelNames: ['resource_class', 'outcome'],
     registers: [d.registry],
   });
   const finished = new Counter({
     name: 'longshore_claimer_claims_closed_total',
-    help: 'Claims closed, by how (succeeded, failed, released, cancelled)',
+    help: 'Claims closed, by how (succeeded, failed, released, gone, unreported)',
     labelNames: ['how'],
     registers: [d.registry],
   });
@@ -74,8 +100,8 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
   });
   const dropped = new Counter({
     name: 'longshore_claimer_claims_dropped_total',
-    help: 'Claims given up before their task reached the scheduler, by stage and by what the Runner API was told',
-    labelNames: ['stage', 'outcome'],
+    help: 'Claims given up before their task reached the scheduler, by class, stage and what the Runner API was told',
+    labelNames: ['resource_class', 'stage', 'outcome'],
     registers: [d.registry],
   });
   const ledgerEvents = new Counter({
@@ -84,6 +110,20 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
     labelNames: ['event'],
     registers: [d.registry],
   });
+  const retry = d.retry ?? (<T>(_what: string, step: () => Promise<T>) => step());
+  const board = new ClaimStateBoard({
+    runner,
+    classes: Object.keys(d.tokens),
+    kv: await retry('the claim state bucket', () =>
+      d.bus.kv(CLAIM_STATE_KV_BUCKET, ClaimState, { ttlMs: CLAIM_STATE_TTL_MS }),
+    ),
+    logger: d.logger.child({ unit: 'claim-state' }),
+  });
+  /** A dropped claim: counted on its class, and shown in the class's claim state. */
+  const recordDrop = (rc: string, stage: Stage, outcome: ClaimDropped['outcome'], error: string) => {
+    dropped.inc({ resource_class: rc, stage, outcome });
+    board.report(rc, { kind: 'dropped', stage, outcome, error });
+  };
   const draining = new AbortController();
   const book = new ClaimBook(capacity);
   const taker = new ClaimTaker({
@@ -96,9 +136,11 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
     scrubber: d.scrubber,
     logger: d.logger,
     ...(d.stepBudget ? { budget: d.stepBudget } : {}),
-    metrics: { dropped: (stage, outcome) => dropped.inc({ stage, outcome }) },
+    metrics: { dropped: recordDrop },
   });
-  await recover(d, taker, (stage) => dropped.inc({ stage, outcome: 'unreported' }));
+  // An unreadable record of a previous life may not say its class: counted on none.
+  await recover(d, taker, (stage) => dropped.inc({ resource_class: '', stage, outcome: 'unreported' }));
+  board.start();
   if (capacity.inFlight > 0)
     d.logger.info({ in_flight: capacity.inFlight }, 'resuming claims from the ledger');
   const watch = new LedgerWatch({
@@ -126,27 +168,60 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
     onLedgerMiss: () => void watch.check(),
   });
 
-  // Constraint status from services/constraints, kept in a KV bucket so a restarted claimer
-  // reads the current state; until the checker speaks (or when a key is deleted), every
-  // class is enabled.
-  const retry = d.retry ?? (<T>(_what: string, step: () => Promise<T>) => step());
-  const disabled = new Set<string>();
+  // What may keep a class from claiming: the constraint checker's status and the scheduler's
+  // pod check, each kept in a KV bucket so that a restarted claimer reads the current word.
+  // Until the constraint checker speaks (or when its key is deleted) a class is enabled; until
+  // the pod check has accepted a pod built from this config, it waits.
+  const gates = new ClassGates(d.logger);
+  const watching = new AbortController();
+  const classes = Object.keys(d.tokens);
   const statusKv = await retry('the constraint status bucket', () =>
     d.bus.kv(CONSTRAINTS_KV_BUCKET, ConstraintStatus),
   );
-  const classOfKey = new Map(Object.keys(d.tokens).map((rc) => [constraintStatusKey(rc), rc]));
-  for (const [key, rc] of classOfKey)
-    if ((await retry(`the constraint status of ${rc}`, () => statusKv.get(key)))?.value.enabled === false)
-      disabled.add(rc);
-  const statusWatch = new AbortController();
-  const status = (async () => {
-    for await (const c of statusKv.watch({ signal: statusWatch.signal })) {
-      const rc = classOfKey.get(c.key);
-      if (rc === undefined) continue;
-      if (c.value?.enabled === false) disabled.add(rc);
-      else disabled.delete(rc);
-    }
-  })().catch((err: unknown) => d.logger.error({ err }, 'constraint status watch stopped'));
+  const constraintClass = new Map(classes.map((rc) => [constraintStatusKey(rc), rc]));
+  const onConstraint = (rc: string, v: ConstraintStatus | undefined) =>
+    gates.set(
+      rc,
+      'constraints',
+      v?.enabled === false ? `constraint checker: ${v.reason || 'no node fits'}` : undefined,
+    );
+  for (const [key, rc] of constraintClass)
+    onConstraint(rc, (await retry(`the constraint status of ${rc}`, () => statusKv.get(key)))?.value);
+  const watches: Promise<void>[] = [
+    (async () => {
+      for await (const c of statusKv.watch({ signal: watching.signal })) {
+        const rc = constraintClass.get(c.key);
+        if (rc !== undefined) onConstraint(rc, c.value);
+      }
+    })().catch((err: unknown) => d.logger.error({ err }, 'constraint status watch stopped')),
+  ];
+  const fingerprints = d.podCheckFingerprints;
+  if (fingerprints !== undefined) {
+    const podKv = await retry('the pod check bucket', () => d.bus.kv(POD_CHECK_KV_BUCKET, PodCheckResult));
+    const podClass = new Map(classes.map((rc) => [podCheckKey(rc), rc]));
+    const onPodCheck = (rc: string, v: PodCheckResult | undefined) => {
+      const gate = podCheckGate(v, fingerprints[rc] ?? '');
+      gates.set(
+        rc,
+        'pod-check',
+        gate.state === 'pending'
+          ? "pod check: waiting for the scheduler to check this class's pod with the apiserver"
+          : gate.claim
+            ? undefined
+            : `pod check: Kubernetes refused the task pod${v?.field ? ` at ${v.field}` : ''}: ${v?.reason ?? ''}`,
+      );
+    };
+    for (const [key, rc] of podClass)
+      onPodCheck(rc, (await retry(`the pod check of ${rc}`, () => podKv.get(key)))?.value);
+    watches.push(
+      (async () => {
+        for await (const c of podKv.watch({ signal: watching.signal })) {
+          const rc = podClass.get(c.key);
+          if (rc !== undefined) onPodCheck(rc, c.value);
+        }
+      })().catch((err: unknown) => d.logger.error({ err }, 'pod check watch stopped')),
+    );
+  }
 
   const loops = Object.entries(d.tokens).map(([rc, token]) =>
     runClaimLoop({
@@ -156,10 +231,15 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
       identity: d.identity,
       capacity,
       taker,
-      isEnabled: (c) => !disabled.has(c),
+      whyDisabled: (c) => gates.why(c),
+      gateChanged: (ms, signal) => gates.changed(ms, signal),
       policy: d.policy ?? DEFAULT_BACKOFF,
       logger: d.logger.child({ unit: 'claim-loop', resource_class: rc }),
-      metrics: { claim: (outcome) => claims.inc({ resource_class: rc, outcome }) },
+      metrics: {
+        claim: (outcome) => claims.inc({ resource_class: rc, outcome }),
+        dropped: (stage, outcome, error) => recordDrop(rc, stage, outcome, error),
+      },
+      report: (e) => board.report(rc, e),
       signal: draining.signal,
     }).catch((err: unknown) =>
       d.logger.error({ err, resource_class: rc }, 'claim loop stopped unexpectedly'),
@@ -181,8 +261,8 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
         const deadline = Date.now() + graceMs;
         while (capacity.inFlight > 0 && Date.now() < deadline) await sleep(100);
         const left = capacity.inFlight;
-        statusWatch.abort();
-        await Promise.allSettled([finisher.stop(), status, watch.stop()]);
+        watching.abort();
+        await Promise.allSettled([finisher.stop(), ...watches, watch.stop(), board.stop()]);
         return { drained: left === 0, left };
       })();
       return drainResult;
@@ -197,7 +277,7 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
  * until they end.
  */
 async function recover(d: ClaimerDeps, taker: ClaimTaker, unreadable: (stage: 'recovery') => void) {
-  const runner = d.identity.name;
+  const runner = d.runner ?? d.identity.name;
   const report = (what: Record<string, unknown>, msg: string) => {
     unreadable('recovery');
     d.logger.error(what, msg);

@@ -6,7 +6,7 @@ import type { Bus, ConsumerHandle, HandlerResult } from '@longshore/bus';
 import type { TaskEnded } from '@longshore/contracts';
 import { type ClaimLedger, type ClaimRecord, LedgerCorruptError } from '@longshore/ledger';
 import { createLogger, SecretScrubber } from '@longshore/logging';
-import type { RunnerApi } from '@longshore/runner-api';
+import { HttpRunnerApi, type RunnerApi, RunnerApiError } from '@longshore/runner-api';
 import { describe, expect, it } from 'vitest';
 import { Capacity } from './capacity.ts';
 import { ClaimBook } from './claim-book.ts';
@@ -25,7 +25,9 @@ const RECORD = {
   claimedAt: new Date().toISOString(),
 } as ClaimRecord;
 
-function setup(opts: { failReport?: boolean; ledger?: 'kept' | 'lost' | 'corrupt' } = {}) {
+function setup(
+  opts: { failReport?: boolean | Error; ledger?: 'kept' | 'lost' | 'corrupt'; api?: RunnerApi } = {},
+) {
   const records = new Map<string, ClaimRecord>(opts.ledger === 'lost' ? [] : [['t1', RECORD]]);
   const ledger = {
     get: async (id: string) => {
@@ -36,12 +38,15 @@ function setup(opts: { failReport?: boolean; ledger?: 'kept' | 'lost' | 'corrupt
     finish: async (id: string) => records.delete(id),
   } as unknown as ClaimLedger;
   const failed: { allocation: string; message: string }[] = [];
-  const api = {
-    fail: async (_token: string, r: { allocation: string; message: string }) => {
-      if (opts.failReport) throw new Error('Runner API unavailable');
-      failed.push(r);
-    },
-  } as unknown as RunnerApi;
+  const api =
+    opts.api ??
+    ({
+      fail: async (_token: string, r: { allocation: string; message: string }) => {
+        if (opts.failReport instanceof Error) throw opts.failReport;
+        if (opts.failReport) throw new Error('Runner API unavailable');
+        failed.push(r);
+      },
+    } as unknown as RunnerApi);
   let handler: ((ev: { name: string; payload: TaskEnded }) => Promise<HandlerResult>) | undefined;
   const bus = {
     consume: async (_defs: unknown, o: { handler: typeof handler }) => {
@@ -56,6 +61,7 @@ function setup(opts: { failReport?: boolean; ledger?: 'kept' | 'lost' | 'corrupt
   book.open({ allocation: 'a1', resourceClass: RC, token: TOKEN, claimedAt: RECORD.claimedAt }, false);
   book.filed(RECORD);
   const misses: string[] = [];
+  const closed: string[] = [];
   const logger = createLogger({ name: 'test', level: 'silent' });
   const deliver = async (reason: TaskEnded['reason'], taskId = 't1') =>
     handler?.({
@@ -79,10 +85,10 @@ function setup(opts: { failReport?: boolean; ledger?: 'kept' | 'lost' | 'corrupt
       book,
       scrubber,
       logger,
-      metrics: { finished: () => {}, ledgerMiss: () => misses.push('miss') },
+      metrics: { finished: (how) => closed.push(how), ledgerMiss: () => misses.push('miss') },
       onLedgerMiss: () => misses.push('check'),
     });
-  return { start, scrubber, capacity, deliver, failed, misses };
+  return { start, scrubber, capacity, deliver, failed, misses, closed };
 }
 
 describe('finisher', () => {
@@ -107,6 +113,44 @@ describe('finisher', () => {
     await expect(s.deliver('image-pull')).rejects.toThrow('Runner API unavailable');
     expect(s.scrubber.has(TOKEN)).toBe(true);
     expect(s.capacity.inFlight).toBe(1);
+  });
+
+  it('closes the claim when the API answers the fail event 404: the claim is gone, not worth another try', async () => {
+    // The real client, answered as CircleCI's fake Runner API answers a token it does not know.
+    const api = new HttpRunnerApi({
+      baseUrl: 'http://runner.test',
+      fetch: async () => new Response(null, { status: 404 }),
+    });
+    const s = setup({ api });
+    await s.start();
+    expect(await s.deliver('image-pull')).toBe('ack');
+    expect(s.capacity.inFlight).toBe(0);
+    expect(s.scrubber.has(TOKEN)).toBe(false);
+    expect(s.closed).toEqual(['gone']);
+  });
+
+  it('closes the claim on any other refusal of the report (a 4xx), and keeps it for a retry on a 503', async () => {
+    const refused = setup({
+      failReport: new RunnerApiError('POST /api/v2/task/event/fail: HTTP 409', {
+        endpoint: 'fail',
+        status: 409,
+      }),
+    });
+    await refused.start();
+    expect(await refused.deliver('image-pull')).toBe('ack');
+    expect(refused.capacity.inFlight).toBe(0);
+    expect(refused.closed).toEqual(['unreported']);
+
+    const flaky = setup({
+      failReport: new RunnerApiError('POST /api/v2/task/event/fail: HTTP 503', {
+        endpoint: 'fail',
+        status: 503,
+      }),
+    });
+    await flaky.start();
+    await expect(flaky.deliver('image-pull')).rejects.toThrow('HTTP 503');
+    expect(flaky.capacity.inFlight).toBe(1);
+    expect(flaky.closed).toEqual([]);
   });
 
   for (const state of ['lost', 'corrupt'] as const) {

@@ -6,7 +6,7 @@ import type { Bus, ConsumerHandle, HandlerResult } from '@longshore/bus';
 import { runnerMustReport, Subjects, type TaskEnded, taskMsgId } from '@longshore/contracts';
 import { type ClaimLedger, type ClaimRecord, LedgerCorruptError } from '@longshore/ledger';
 import type { Logger, SecretScrubber } from '@longshore/logging';
-import { type RunnerApi, RunnerApiAuthError } from '@longshore/runner-api';
+import { isRetryable, type RunnerApi, RunnerApiAuthError, RunnerApiError } from '@longshore/runner-api';
 import type { ClaimBook } from './claim-book.ts';
 
 export interface FinisherDeps {
@@ -90,15 +90,24 @@ async function finish(d: FinisherDeps, interrupted: boolean, e: TaskEnded): Prom
         } else if (outcome === 'retries-exhausted') {
           await d.api.fail(token, { allocation: rec.allocation, message: `${message} (retries exhausted)` });
         } else {
-          how = 'cancelled';
+          how = 'gone';
         }
       } else if (runnerMustReport(e.reason)) {
         await d.api.fail(token, { allocation: rec.allocation, message });
       }
     } catch (err) {
-      // A refused token means the claim is no longer ours to report on: close it anyway.
-      if (!(err instanceof RunnerApiAuthError)) throw err;
-      log.warn({ err: err.message }, 'task token refused while closing the claim');
+      // A refused token (401, 403, or 404, which CircleCI's fake Runner API answers for a
+      // token it does not know) means the claim is no longer ours to report on; any other
+      // refusal (a 4xx) will be the same next time. Either way the claim is closed rather
+      // than its report retried for ever; what may go better (no answer, 5xx, 429) is
+      // retried by redelivery.
+      if (err instanceof RunnerApiAuthError) {
+        how = 'gone';
+        log.warn({ err: err.message }, 'task token refused while closing the claim; the claim is gone');
+      } else if (err instanceof RunnerApiError && !isRetryable(err)) {
+        how = 'unreported';
+        log.error({ err: err.message }, 'the Runner API refused the report; closing the claim without it');
+      } else throw err;
     }
   }
   await d.ledger.finish(e.task_id, e.attempt);

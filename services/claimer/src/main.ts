@@ -2,6 +2,7 @@
 // config, health -> tokens -> Redis, NATS, Runner API -> claimer -> ready -> run until
 // SIGTERM, then drain: no new claims, in-flight tasks get the grace period to finish.
 import { hostname, networkInterfaces } from 'node:os';
+import { podCheckFingerprint } from '@longshore/contracts';
 import { RedisClaimLedger } from '@longshore/ledger';
 import { HttpRunnerApi } from '@longshore/runner-api';
 import { bootService } from '@longshore/runtime';
@@ -43,7 +44,13 @@ try {
     tokenTtlMs: cfg.agent.maxRunTime + cfg.agent.gc.threshold,
   });
   const claimer = await startClaimer({
-    identity: { name: svc.instance, hostname: hostname(), ip: firstIpv4(), version: '0.1.0' },
+    // The name CircleCI shows (agent.name, else the Deployment's name), shared by replicas;
+    // the replica's own name keys its claims in the ledger and its bus durable.
+    identity: { name: svc.runnerName, hostname: hostname(), ip: firstIpv4(), version: '0.1.0' },
+    runner: svc.instance,
+    podCheckFingerprints: Object.fromEntries(
+      Object.keys(tokens).map((rc) => [rc, podCheckFingerprint(cfg.agent, rc)]),
+    ),
     tokens,
     maxConcurrentTasks: cfg.agent.maxConcurrentTasks,
     perClassMax: Object.fromEntries(
@@ -65,7 +72,10 @@ try {
       logger.warn({ left: r.left }, 'grace period over with tasks still running; they stay in the ledger');
   });
   svc.started(() => claimer.ready());
-  logger.info({ runner: svc.instance, classes: Object.keys(tokens) }, 'claimer started');
+  logger.info(
+    { runner: svc.instance, name: svc.runnerName, classes: Object.keys(tokens) },
+    'claimer started',
+  );
 } catch (err) {
   await svc.fail(
     err instanceof TokenConfigError ? 'invalid configuration' : 'start-up failed',

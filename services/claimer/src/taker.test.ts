@@ -34,7 +34,6 @@ const TASK: TaskConfig = {
   task_id: 't1',
   resource_class: RC,
   job_name: 'build',
-  cmd: [],
   working_directory: '~/project',
   containers: [{ image: 'cimg/base:2024.01', environment: {} }],
   ssh_advertise_addr: '',
@@ -88,6 +87,7 @@ function setup(opts: {
   ledger?: Partial<ClaimLedger>;
   publish?: (name: string) => Promise<void>;
   tries?: number;
+  unreadableTries?: number;
 }) {
   const calls: Calls = { fail: [], unclaim: [], published: [] };
   const api: Partial<RunnerApi> = {
@@ -113,6 +113,7 @@ function setup(opts: {
   const capacity = new Capacity(4);
   const book = new ClaimBook(capacity);
   const dropped: string[] = [];
+  const dropErrors: string[] = [];
   const t = new ClaimTaker({
     runner: 'r1',
     signal: new AbortController().signal,
@@ -123,7 +124,13 @@ function setup(opts: {
     scrubber,
     logger: createLogger({ name: 'test', level: 'silent' }),
     budget: { tries: opts.tries ?? 3, firstDelayMs: 1, maxDelayMs: 1 },
-    metrics: { dropped: (stage, outcome) => dropped.push(`${stage}/${outcome}`) },
+    unreadableBudget: { tries: opts.unreadableTries ?? 2, firstDelayMs: 1, maxDelayMs: 1 },
+    metrics: {
+      dropped: (rc, stage, outcome, error) => {
+        dropped.push(`${rc}:${stage}/${outcome}`);
+        dropErrors.push(error);
+      },
+    },
   });
   /** As the claim loop does: a slot first, then the claim. */
   const take = async (claim: ClaimResponse = CLAIM) => {
@@ -131,7 +138,7 @@ function setup(opts: {
     await t.take(RC, claim);
     await t.settled();
   };
-  return { t, take, calls, mem, scrubber, capacity, book, dropped };
+  return { t, take, calls, mem, scrubber, capacity, book, dropped, dropErrors };
 }
 
 const droppedEvents = (c: Calls) =>
@@ -170,27 +177,35 @@ describe('ClaimTaker: a claim that can be taken', () => {
 });
 
 describe('ClaimTaker: a claim that cannot be taken frees its slot and token, once', () => {
-  it('fails a task whose config does not validate, with the reason, and does not retry it', async () => {
+  it('fails a task whose config still does not validate after its smaller budget, naming the fields', async () => {
     let n = 0;
     const s = setup({
+      tries: 6,
+      unreadableTries: 3,
       api: {
         taskConfig: async () => {
           n++;
           throw new RunnerApiMalformedResponseError(
-            'GET /api/v2/task/config: HTTP 200 answer is not the expected shape (containers: Too big)',
+            'GET /api/v2/task/config: HTTP 200 answer is not the expected shape (containers: Invalid input: expected array, received string)',
             {
               endpoint: 'taskConfig',
               status: 200,
-              issues: ['containers: Too big'],
+              issues: ['containers: Invalid input: expected array, received string'],
             },
           );
         },
       },
     });
     await s.take();
-    expect(n).toBe(1);
+    // Three tries (not six): then failed, not given back, since it would only come back.
+    expect(n).toBe(3);
     expect(s.calls.fail).toEqual([
-      { allocation: 'alloc-1', message: expect.stringContaining('containers: Too big') },
+      {
+        allocation: 'alloc-1',
+        message:
+          'Longshore could not run this task: GET /api/v2/task/config: HTTP 200 answer is not the expected shape ' +
+          '(containers: Invalid input: expected array, received string) (gave up after 3 tries)',
+      },
     ]);
     expect(s.calls.unclaim).toEqual([]);
     expect(droppedEvents(s.calls)).toEqual([
@@ -202,10 +217,34 @@ describe('ClaimTaker: a claim that cannot be taken frees its slot and token, onc
       }),
     ]);
     expect(droppedEvents(s.calls)[0]).not.toHaveProperty('task_id');
-    expect(s.dropped).toEqual(['config/failed']);
+    expect(s.dropped).toEqual([`${RC}:config/failed`]);
+    expect(s.dropErrors[0]).toMatch(/containers: Invalid input: expected array, received string/);
     expect(s.capacity.inFlight).toBe(0);
     expect(s.mem.pending.size).toBe(0);
     expect(s.scrubber.has(CLAIM.task_token)).toBe(false);
+  });
+
+  it('goes on with a task config that validates on a later try', async () => {
+    let n = 0;
+    const s = setup({
+      unreadableTries: 3,
+      api: {
+        taskConfig: async () => {
+          if (n++ === 0)
+            throw new RunnerApiMalformedResponseError('not the expected shape', {
+              endpoint: 'taskConfig',
+              status: 200,
+              issues: ['containers: Invalid input'],
+            });
+          return TASK;
+        },
+      },
+    });
+    await s.take();
+    expect(n).toBe(2);
+    expect(s.calls.published.map((p) => p.name)).toEqual(['task.claimed']);
+    expect(s.calls.fail).toEqual([]);
+    expect(s.capacity.inFlight).toBe(1);
   });
 
   it('gives up a step that keeps failing after its budget, and fails the task with the last error', async () => {
@@ -294,6 +333,24 @@ describe('ClaimTaker: a claim that cannot be taken frees its slot and token, onc
     expect(s.capacity.inFlight).toBe(0);
   });
 
+  it('takes a fail event answered 404 (the claim is gone) as gone, not as unreported', async () => {
+    const s = setup({
+      api: {
+        taskConfig: async () => ({ ...TASK, resource_class: 'acme/other' }),
+        fail: async () => {
+          throw new RunnerApiAuthError('POST /api/v2/task/event/fail: HTTP 404', {
+            endpoint: 'fail',
+            status: 404,
+          });
+        },
+      },
+    });
+    await s.take();
+    expect(droppedEvents(s.calls)).toEqual([expect.objectContaining({ stage: 'config', outcome: 'gone' })]);
+    expect(s.dropped).toEqual([`${RC}:config/gone`]);
+    expect(s.capacity.inFlight).toBe(0);
+  });
+
   it('gives back a claim it cannot record (Redis down), and frees the slot', async () => {
     const s = setup({
       ledger: {
@@ -322,7 +379,7 @@ describe('ClaimTaker: a claim that cannot be taken frees its slot and token, onc
     await s.take();
     expect(s.capacity.inFlight).toBe(1);
     expect(s.calls.published.map((p) => p.name)).toEqual(['task.claimed']);
-    expect(s.dropped).toEqual(['claim/unreported']);
+    expect(s.dropped).toEqual([`${RC}:claim/unreported`]);
   });
 
   it('frees the slot even when the Runner API cannot be told', async () => {
@@ -353,15 +410,16 @@ describe('classifyStepFailure', () => {
     expect(classifyStepFailure(api(429))).toBe('transient');
     expect(classifyStepFailure(api(404))).toBe('permanent');
     expect(classifyStepFailure(malformed([]))).toBe('transient');
-    expect(classifyStepFailure(malformed(['task_id: Invalid']))).toBe('permanent');
+    expect(classifyStepFailure(malformed(['task_id: Invalid']))).toBe('unreadable');
     expect(
       classifyStepFailure(
         new RunnerApiOversizeError('too large', { endpoint: 'taskConfig', status: 200, limitBytes: 4 << 20 }),
       ),
     ).toBe('permanent');
-    expect(classifyStepFailure(new RunnerApiAuthError('no', { endpoint: 'taskConfig', status: 401 }))).toBe(
-      'gone',
-    );
+    for (const status of [401, 403, 404])
+      expect(classifyStepFailure(new RunnerApiAuthError('no', { endpoint: 'taskConfig', status }))).toBe(
+        'gone',
+      );
     expect(classifyStepFailure(new LedgerConflictError('held'))).toBe('conflict');
     expect(classifyStepFailure(new Error('ECONNREFUSED'))).toBe('transient');
   });

@@ -2,8 +2,8 @@
 // is recorded before the next, so a crash anywhere is finished at the next start.
 //
 // Nothing the Runner API answers is trusted: a claim for another class, a task config that
-// does not validate, a task id another open claim holds, or a step that keeps failing past
-// its budget ends that one claim (`#drop`): the API is told (a fail event, or an unclaim so
+// still does not validate after a few tries, a task id another open claim holds, or a step
+// that keeps failing past its budget ends that one claim (`#drop`): the API is told (a fail event, or an unclaim so
 // another runner can take it), the ledger entry is closed, the slot is freed, and the drop
 // is logged, counted and published as `claim.dropped`. No claim holds a slot without end.
 import { createHash } from 'node:crypto';
@@ -31,7 +31,7 @@ import {
   RunnerApiMalformedResponseError,
   RunnerApiOversizeError,
 } from '@longshore/runner-api';
-import { DEFAULT_STEP_BUDGET, type StepBudget, stepDelay } from './backoff.ts';
+import { DEFAULT_STEP_BUDGET, type StepBudget, stepDelay, UNREADABLE_STEP_BUDGET } from './backoff.ts';
 import type { ClaimBook } from './claim-book.ts';
 
 export interface ClaimTakerDeps {
@@ -45,7 +45,12 @@ export interface ClaimTakerDeps {
   scrubber: SecretScrubber;
   logger: Logger;
   budget?: StepBudget;
-  metrics: { dropped: (stage: Stage, outcome: ClaimDropped['outcome']) => void };
+  /** Tries for a task config that does not validate (default UNREADABLE_STEP_BUDGET). */
+  unreadableBudget?: StepBudget;
+  /** Counts a dropped claim, on its class (metric and claim state); `error` names no token. */
+  metrics: {
+    dropped: (resourceClass: string, stage: Stage, outcome: ClaimDropped['outcome'], error: string) => void;
+  };
 }
 
 export type Stage = ClaimDropped['stage'];
@@ -56,15 +61,18 @@ export class ClaimRejectedError extends Error {
 }
 
 /** What to do after a step failed: see classifyStepFailure. */
-export type StepFailure = 'gone' | 'conflict' | 'permanent' | 'transient';
+export type StepFailure = 'gone' | 'conflict' | 'permanent' | 'unreadable' | 'transient';
 
 /**
  * Whether a failed step is worth repeating. Pure, so each rule is tested directly.
- * - gone: the API refused the task token: the claim no longer exists, there is nobody to tell.
+ * - gone: the API refused the task token (401, 403, or 404 as CircleCI's fake answers an
+ *   unknown token): the claim no longer exists, there is nobody to tell.
  * - conflict: another open claim holds this task; this one must not touch it.
- * - permanent: the answer itself is unusable (a task config of the wrong shape, over a
- *   limit or over the size cap, a 4xx, a claim for another class) or the event could not
- *   be encoded: asking again gets the same answer.
+ * - permanent: the answer itself is unusable (a task config over the size cap, a 4xx, a
+ *   claim or config for another class) or the event could not be encoded: asking again
+ *   gets the same answer.
+ * - unreadable: a task config that does not validate (wrong shape, over a limit): a few
+ *   more tries (UNREADABLE_STEP_BUDGET), then the task is failed, naming the fields.
  * - transient: no answer, 5xx, 429, a body that is not JSON (a proxy's error page), Redis or
  *   NATS unavailable: worth another try within the budget.
  */
@@ -76,10 +84,16 @@ export function classifyStepFailure(err: unknown): StepFailure {
   // A task config over the size limit will be as large next time.
   if (err instanceof RunnerApiOversizeError) return 'permanent';
   if (err instanceof RunnerApiMalformedResponseError)
-    return err.issues.length > 0 ? 'permanent' : 'transient';
+    return err.issues.length > 0 ? 'unreadable' : 'transient';
   if (err instanceof RunnerApiError) return isRetryable(err) ? 'transient' : 'permanent';
   return 'transient';
 }
+
+/** Failures retried within a budget, and which one. */
+const RETRIED: Partial<Record<StepFailure, 'budget' | 'unreadableBudget'>> = {
+  transient: 'budget',
+  unreadable: 'unreadableBudget',
+};
 
 /** One line for a log, an event and the fail message a CircleCI user reads; never a token. */
 function describe(err: unknown): string {
@@ -88,12 +102,15 @@ function describe(err: unknown): string {
 
 export class ClaimTaker {
   readonly #d: ClaimTakerDeps;
-  readonly #budget: StepBudget;
+  readonly #budgets: Record<'budget' | 'unreadableBudget', StepBudget>;
   readonly #background = new Set<Promise<void>>();
 
   constructor(deps: ClaimTakerDeps) {
     this.#d = deps;
-    this.#budget = deps.budget ?? DEFAULT_STEP_BUDGET;
+    this.#budgets = {
+      budget: deps.budget ?? DEFAULT_STEP_BUDGET,
+      unreadableBudget: deps.unreadableBudget ?? UNREADABLE_STEP_BUDGET,
+    };
   }
 
   /** A claim the claim loop just won; its slot is already taken. Resolves after the first try. */
@@ -113,7 +130,12 @@ export class ClaimTaker {
         { allocation: claim.allocation, resource_class: resourceClass },
         'the Runner API answered a claim with an allocation this runner already holds; ignoring it',
       );
-      this.#d.metrics.dropped('claim', 'unreported');
+      this.#d.metrics.dropped(
+        resourceClass,
+        'claim',
+        'unreported',
+        'the Runner API answered a claim with an allocation this runner already holds',
+      );
       return;
     }
     scrubber.add(claim.task_token);
@@ -194,9 +216,10 @@ export class ClaimTaker {
       await this.#announce(record);
     } catch (err) {
       const kind = classifyStepFailure(err);
-      const delay = kind === 'transient' ? stepDelay(tries, this.#budget) : undefined;
+      const budget = RETRIED[kind];
+      const delay = budget === undefined ? undefined : stepDelay(tries, this.#budgets[budget]);
       if (delay === undefined || this.#d.signal.aborted) {
-        if (this.#d.signal.aborted && kind === 'transient') return; // kept in the ledger for next start
+        if (this.#d.signal.aborted && budget !== undefined) return; // kept in the ledger for next start
         await this.#drop(p, book.get(p.allocation)?.record, stage, err, { kind, tries });
         return;
       }
@@ -247,7 +270,7 @@ export class ClaimTaker {
     const { api, ledger, runner, logger } = this.#d;
     const kind = how.kind ?? classifyStepFailure(err);
     const error =
-      how.tries !== undefined && kind === 'transient'
+      how.tries !== undefined && RETRIED[kind] !== undefined
         ? `${describe(err)} (gave up after ${how.tries} tries)`
         : describe(err);
     let outcome: ClaimDropped['outcome'] = 'unreported';
@@ -255,7 +278,8 @@ export class ClaimTaker {
     else if (kind !== 'conflict') {
       // Give it back where another runner may do better (the answer was fine, our side or the
       // network failed): that needs the task id, from the record or one more config fetch.
-      // Fail it where nobody can (the answer itself is unusable), or when it cannot be given back.
+      // Fail it where nobody can (the answer itself is unusable: a config that never validates
+      // would only come back to us), or when it cannot be given back.
       const giveBack = how.giveBack === true || kind === 'transient';
       try {
         const taskId = giveBack
@@ -271,10 +295,12 @@ export class ClaimTaker {
           outcome = 'failed';
         } else outcome = u;
       } catch (reportErr) {
-        logger.error(
-          { allocation: p.allocation, err: describe(reportErr) },
-          'could not tell the Runner API that the claim was dropped; its own claim timeout must end it',
-        );
+        if (reportErr instanceof RunnerApiAuthError) outcome = 'gone';
+        else
+          logger.error(
+            { allocation: p.allocation, err: describe(reportErr) },
+            'could not tell the Runner API that the claim was dropped; its own claim timeout must end it',
+          );
       }
     }
     try {
@@ -286,7 +312,7 @@ export class ClaimTaker {
     }
     this.#d.book.close(p.allocation);
     this.#d.scrubber.delete(p.token);
-    this.#d.metrics.dropped(stage, outcome);
+    this.#d.metrics.dropped(p.resourceClass, stage, outcome, error);
     const event: ClaimDropped = {
       runner,
       resource_class: p.resourceClass,

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Bus, connectBus } from '@longshore/bus';
+import { type ClassStatus, status } from '@longshore/cli';
 import { type AnySubjectDef, MANAGED_SELECTOR } from '@longshore/contracts';
 import { type RunningSim, SimAdminClient, startSim } from '@longshore/runner-api-sim';
 import { readTestbedEnv } from '@longshore/testbed';
@@ -22,6 +23,11 @@ export interface ClassSpec {
   token: string;
   spec?: Record<string, unknown>;
   enableUnsafeRetries?: boolean;
+  /**
+   * false: the simulator knows the class but not its token (it refuses the claimer until
+   * a test registers it with `admin.registerClass`). Default true.
+   */
+  registered?: boolean;
 }
 
 export interface FleetOptions {
@@ -64,7 +70,13 @@ export class Fleet {
   async #start(opts: FleetOptions): Promise<void> {
     const env = readTestbedEnv();
     this.ns = await tempNamespace(this.kube.core, `e2e-${this.id}`);
-    const tokens = Object.fromEntries(Object.entries(opts.classes).map(([rc, c]) => [rc, [c.token]]));
+    // A class the simulator must know without the claimer's token gets one of its own.
+    const tokens = Object.fromEntries(
+      Object.entries(opts.classes).map(([rc, c]) => [
+        rc,
+        [c.registered === false ? `sim-only-${randomBytes(8).toString('hex')}` : c.token],
+      ]),
+    );
     this.classTokens = Object.values(opts.classes).map((c) => c.token);
     this.sim = await startSim({
       classes: tokens,
@@ -112,8 +124,15 @@ export class Fleet {
     this.#tap = sub;
   }
 
-  /** Starts a service process under a name; stderr/stdout are captured. */
-  spawn(service: 'claimer' | 'scheduler' | 'constraints', name = service): ChildProcess {
+  /**
+   * Starts a service process under a name; stderr/stdout are captured. `extraEnv` is added
+   * to its environment (e.g. the AWS SDK's endpoint settings, pointing at a fake).
+   */
+  spawn(
+    service: 'claimer' | 'scheduler' | 'constraints',
+    name = service,
+    extraEnv: Record<string, string> = {},
+  ): ChildProcess {
     const env = readTestbedEnv();
     const child = spawn(process.execPath, [join(REPO, 'services', service, 'src', 'main.ts')], {
       env: {
@@ -121,6 +140,8 @@ export class Fleet {
         LONGSHORE_CONFIG: this.configFile,
         KUBECONFIG: env.KUBECONFIG,
         LONGSHORE__agent__name: `${name}-${this.id}`,
+        LONGSHORE_INSTANCE: `${name}-${this.id}`,
+        ...extraEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -220,14 +241,36 @@ export class Fleet {
     };
   }
 
-  /** No token (task tokens given, resource class tokens from the fleet) in any log line or bus message. */
-  expectNoSecrets(tokens: Iterable<string>): void {
+  /**
+   * What `longshore status --json` says of this fleet's classes, and its whole output (to
+   * look for tokens in).
+   */
+  async status(): Promise<{ classes: ClassStatus[]; printed: string }> {
+    const env = readTestbedEnv();
+    const out: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l) };
+    const code = await status(
+      { json: true, natsUrl: env.NATS_URL, redisUrl: env.REDIS_URL, prefix: this.prefix },
+      io,
+    );
+    expect(code, out.join('\n')).toBe(0);
+    const printed = out.join('\n');
+    return { classes: (JSON.parse(out[0]!) as { classes: ClassStatus[] }).classes, printed };
+  }
+
+  /**
+   * No token (task tokens given, resource class tokens from the fleet) in any log line or
+   * bus message, nor in `elsewhere` (e.g. what `longshore status` printed).
+   */
+  expectNoSecrets(tokens: Iterable<string>, elsewhere: readonly string[] = []): void {
     const all = [...tokens, ...this.classTokens];
     const logs = this.logs.join('\n');
     const bus = this.events.map((e) => e.raw).join('\n');
+    const other = elsewhere.join('\n');
     for (const t of all) {
       expect(logs.includes(t), 'a token in the logs').toBe(false);
       expect(bus.includes(t), 'a token on the bus').toBe(false);
+      expect(other.includes(t), 'a token in what else was shown').toBe(false);
     }
   }
 

@@ -145,7 +145,6 @@ describe('what the ledger holds', () => {
           task_id: id,
           resource_class: RC,
           job_name: 'build',
-          cmd: [],
           working_directory: '~/project',
           containers: [{ image: QUICK, environment: {} }],
           ssh_advertise_addr: '',

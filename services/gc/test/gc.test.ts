@@ -199,7 +199,6 @@ describe('gc', () => {
       await ledger.commit('runner-1', p, {
         ...task(id),
         job_name: 'j',
-        cmd: [],
         working_directory: '~',
         containers: [{ image: 'cimg/base:2024.01', environment: {} }],
         ssh_advertise_addr: '',

@@ -10,6 +10,8 @@ export interface ScheduledTask {
   resourceClass: string;
   attempt: number;
   pod: string;
+  /** What the pod could not give the job as asked (buildTaskPod's warnings). */
+  warnings?: readonly string[];
 }
 
 export async function announceScheduled(
@@ -27,6 +29,7 @@ export async function announceScheduled(
       at: new Date().toISOString(),
       pod: t.pod,
       namespace: settings.namespace,
+      ...(t.warnings !== undefined && t.warnings.length > 0 ? { warnings: [...t.warnings] } : {}),
     },
     { msgId: taskMsgId(t.taskId, t.attempt, 'scheduled') },
   );

@@ -6,11 +6,19 @@ import type { Bus, HandlerResult } from '@longshore/bus';
 import { Subjects, type TaskClaimed, taskMsgId, taskObjectName } from '@longshore/contracts';
 import { isAlreadyExists, kubeErrorMessage, statusCodeOf } from '@longshore/kube';
 import { type ClaimLedger, type ClaimRecord, LedgerCorruptError } from '@longshore/ledger';
-import type { Logger } from '@longshore/logging';
+import type { Logger, SecretScrubber } from '@longshore/logging';
 import { announceScheduled } from './announce.ts';
 import type { ImagePlatforms } from './image-platforms.ts';
-import { buildTaskPod, TaskPodError } from './pod-builder.ts';
+import { buildTaskPod, TaskPodError, type TaskPodObjects } from './pod-builder.ts';
 import { MAX_RETRIES } from './pod-tracker.ts';
+import {
+  EcrLoginError,
+  type EcrLogins,
+  ecrLoginsNeeded,
+  fetchEcrLogins,
+  type RegistryLogin,
+  registrySecrets,
+} from './registry-auth.ts';
 import type { SchedulerSettings } from './settings.ts';
 
 /**
@@ -24,6 +32,10 @@ export const LAUNCH_TRIES = 6;
 export interface LauncherDeps {
   /** With autodetectPlatform: where an image's OS/arch pairs come from. */
   platforms?: ImagePlatforms;
+  /** Where ECR logins come from, for containers with `aws_auth`. */
+  ecr?: EcrLogins;
+  /** The process's log scrubber: it learns each task's registry passwords and AWS keys while the task is launched. */
+  scrubber?: SecretScrubber;
   bus: Bus;
   core: CoreV1Api;
   ledger: ClaimLedger;
@@ -87,54 +99,94 @@ export class Launcher {
     if (classConfig === undefined) {
       return this.#reject(claim, `resource class ${rec.resourceClass} is not configured on this scheduler`);
     }
-    const image = rec.task.containers[0]?.image;
-    const platforms = image && this.#d.platforms ? await this.#d.platforms.platformsOf(image) : undefined;
-    let objects: ReturnType<typeof buildTaskPod>;
+    // The task's registry passwords and AWS keys are secrets the logs must not show while
+    // they are handled here (an apiserver or SDK error could quote one).
+    const secrets = registrySecrets(rec.task);
+    for (const x of secrets) this.#d.scrubber?.add(x);
+    let objects: TaskPodObjects;
     try {
-      objects = buildTaskPod({
-        taskId: rec.taskId,
-        attempt: rec.attempt,
-        resourceClass: rec.resourceClass,
-        allocation: rec.allocation,
-        token,
-        task: rec.task,
-        classConfig,
-        settings: {
-          namespace: settings.namespace,
-          runnerApiUrl: settings.runnerApiUrl,
-          maxRunTimeMs: settings.maxRunTimeMs,
-          taskPod: settings.taskPod,
-          ...(platforms ? { platforms } : {}),
-        },
-      });
-    } catch (err) {
-      if (err instanceof TaskPodError) return this.#reject(claim, err.message);
-      throw err;
+      let registryLogins: Record<number, RegistryLogin> | undefined;
+      try {
+        registryLogins = await this.#ecrLogins(rec.task, taskObjectName(claim.task_id, claim.attempt));
+      } catch (err) {
+        if (err instanceof EcrLoginError || err instanceof TaskPodError)
+          return this.#reject(claim, err.message);
+        throw err;
+      }
+      for (const l of Object.values(registryLogins ?? {})) {
+        this.#d.scrubber?.add(l.password);
+        secrets.push(l.password);
+      }
+      const image = rec.task.containers[0]?.image;
+      const platforms = image && this.#d.platforms ? await this.#d.platforms.platformsOf(image) : undefined;
+      try {
+        objects = buildTaskPod({
+          taskId: rec.taskId,
+          attempt: rec.attempt,
+          resourceClass: rec.resourceClass,
+          allocation: rec.allocation,
+          token,
+          task: rec.task,
+          classConfig,
+          settings: {
+            namespace: settings.namespace,
+            runnerApiUrl: settings.runnerApiUrl,
+            maxRunTimeMs: settings.maxRunTimeMs,
+            taskPod: settings.taskPod,
+            ...(platforms ? { platforms } : {}),
+          },
+          ...(registryLogins ? { registryLogins } : {}),
+        });
+      } catch (err) {
+        if (err instanceof TaskPodError) return this.#reject(claim, err.message);
+        throw err;
+      }
+      // The Secret and the Pod are created at once: one apiserver round trip per claim, not
+      // two. The pod needs the Secret only when the kubelet sets up its containers, long after
+      // both requests have returned (and the kubelet retries a missing Secret). If either is
+      // refused, #reject deletes both; if either fails otherwise, the claim is redelivered and
+      // whichever exists already answers AlreadyExists.
+      const namespace = settings.namespace;
+      const [secret, pod] = await Promise.allSettled([
+        this.#d.core.createNamespacedSecret({ namespace, body: objects.secret }),
+        this.#d.core.createNamespacedPod({ namespace, body: objects.pod }),
+      ]);
+      if (secret.status === 'rejected' && !isAlreadyExists(secret.reason)) {
+        return this.#kubeFailure(claim, secret.reason, 'task Secret');
+      }
+      if (pod.status === 'rejected' && !isAlreadyExists(pod.reason)) {
+        return this.#kubeFailure(claim, pod.reason, 'task pod');
+      }
+    } finally {
+      for (const x of secrets) this.#d.scrubber?.delete(x);
     }
-    // The Secret and the Pod are created at once: one apiserver round trip per claim, not
-    // two. The pod needs the Secret only when the kubelet sets up its containers, long after
-    // both requests have returned (and the kubelet retries a missing Secret). If either is
-    // refused, #reject deletes both; if either fails otherwise, the claim is redelivered and
-    // whichever exists already answers AlreadyExists.
-    const namespace = settings.namespace;
-    const [secret, pod] = await Promise.allSettled([
-      this.#d.core.createNamespacedSecret({ namespace, body: objects.secret }),
-      this.#d.core.createNamespacedPod({ namespace, body: objects.pod }),
-    ]);
-    if (secret.status === 'rejected' && !isAlreadyExists(secret.reason)) {
-      return this.#kubeFailure(claim, secret.reason, 'task Secret');
-    }
-    if (pod.status === 'rejected' && !isAlreadyExists(pod.reason)) {
-      return this.#kubeFailure(claim, pod.reason, 'task pod');
-    }
+    if (objects.warnings.length > 0)
+      log.warn({ warnings: objects.warnings }, 'task pod differs from the job config');
     await ledger.mark(claim.task_id, claim.attempt, 'launched');
-    await this.#announce(claim, objects.pod.metadata!.name!);
+    await this.#announce(claim, objects.pod.metadata!.name!, objects.warnings);
     this.#d.metrics.launched('created');
     return 'ack';
   }
 
-  #announce(claim: TaskClaimed, pod: string): Promise<void> {
-    const t = { taskId: claim.task_id, resourceClass: claim.resource_class, attempt: claim.attempt, pod };
+  /** ECR logins for the task's containers with aws_auth; undefined when it has none. */
+  async #ecrLogins(
+    task: ClaimRecord['task'],
+    sessionName: string,
+  ): Promise<Record<number, RegistryLogin> | undefined> {
+    const needs = ecrLoginsNeeded(task);
+    if (needs.length === 0) return undefined;
+    if (this.#d.ecr === undefined) throw new EcrLoginError('this scheduler has no way to get ECR logins');
+    return fetchEcrLogins(needs, this.#d.ecr, sessionName);
+  }
+
+  #announce(claim: TaskClaimed, pod: string, warnings?: readonly string[]): Promise<void> {
+    const t = {
+      taskId: claim.task_id,
+      resourceClass: claim.resource_class,
+      attempt: claim.attempt,
+      pod,
+      ...(warnings ? { warnings } : {}),
+    };
     return announceScheduled(this.#d.bus, this.#d.settings, t);
   }
 

@@ -1,8 +1,13 @@
 // services/scheduler: turns claims into task pods and follows each pod to its end.
-// config, health -> Redis, NATS, Kubernetes (pod watch) -> scheduler -> ready -> run until SIGTERM/SIGINT.
+// config, health -> Redis, NATS, Kubernetes (pod watch) -> scheduler -> each class's task
+// pod judged by the apiserver (dry run; verdicts in the pod-check bucket, which the claimer
+// reads before it claims) -> ready -> run until SIGTERM/SIGINT.
+import { POD_CHECK_KV_BUCKET, PodCheckResult } from '@longshore/contracts';
 import { contextNamespace } from '@longshore/kube';
 import { RedisClaimLedger } from '@longshore/ledger';
 import { bootService } from '@longshore/runtime';
+import { retryKubeCall } from '@longshore/runtime/kube';
+import { recordPodChecks } from './pod-check.ts';
 import { startScheduler } from './scheduler.ts';
 import { schedulerSettings } from './settings.ts';
 
@@ -11,6 +16,7 @@ const { cfg, logger, shutdown } = svc;
 try {
   const kc = await svc.kube();
   const namespace = cfg.agent.namespace ?? cfg.kube.namespace ?? contextNamespace(kc) ?? 'default';
+  const settings = schedulerSettings(cfg, svc.instance, namespace);
   const ledger = new RedisClaimLedger({
     redis: svc.redis(),
     keyPrefix: cfg.redis.keyPrefix,
@@ -21,12 +27,24 @@ try {
     kc,
     bus,
     ledger,
-    settings: schedulerSettings(cfg, svc.instance, namespace),
+    settings,
     logger,
     registry: svc.registry,
     retry: (what, step) => svc.retry(what, step),
   });
   shutdown.add('scheduler', () => scheduler.stop());
+  // After the pod watch has started, so the apiserver is known to answer.
+  await recordPodChecks({
+    kc,
+    settings,
+    kv: await svc.retry('the pod check bucket', () => bus.kv(POD_CHECK_KV_BUCKET, PodCheckResult)),
+    attempt: (what, call) => retryKubeCall(what, call, { logger, signal: shutdown.signal }),
+    signal: shutdown.signal,
+    runner: svc.instance,
+    logger,
+    registry: svc.registry,
+    retry: (what, step) => svc.retry(what, step),
+  });
   svc.started(() => scheduler.ready());
   logger.info({ namespace, runner: svc.instance }, 'scheduler started');
 } catch (err) {

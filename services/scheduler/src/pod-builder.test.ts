@@ -9,18 +9,22 @@ import {
   PRIMARY_CONTAINER,
   TaskConfig,
   taskObjectName,
+  WARNINGS_ANNOTATION,
 } from '@longshore/contracts';
 import { describe, expect, it } from 'vitest';
 import { ARCH_LABEL, OS_LABEL } from './platform.ts';
 import {
   BIN_VOLUME,
   buildTaskPod,
+  DOCKER_CONFIG_KEY,
+  DOCKER_CONFIG_SECRET_TYPE,
   INIT_CONTAINER,
   INJECTED_NON_ROOT_UID,
   LOGGING_CONTAINER,
   LOGGING_RESOURCES,
   LOGGING_TOKEN_VOLUME,
   READINESS_FILE,
+  runAsOf,
   STATUS_DIR,
   STATUS_VOLUME,
   TaskPodError,
@@ -45,8 +49,15 @@ function input(
     task: TaskConfig.parse({
       task_id: TASK_ID,
       resource_class: RC,
-      cmd: ['/bin/sh', '-c', 'run'],
-      containers: [{ image: 'cimg/node:22.1', user: 'circleci', environment: { SECRET_THING: 'hunter2' } }],
+      containers: [
+        {
+          image: 'cimg/node:22.1',
+          entrypoint: ['/bin/sh', '-c'],
+          command: ['run'],
+          user: 'circleci',
+          environment: { SECRET_THING: 'hunter2' },
+        },
+      ],
       ssh_advertise_addr: '10.0.0.5:54782',
       ...task,
     }),
@@ -529,7 +540,15 @@ describe('buildTaskPod: autodetectPlatform', () => {
 describe('buildTaskPod: purity and errors', () => {
   it('does not modify its input', () => {
     const inp = input({
-      task: withServices({ image: 'redis:7', name: 'cache', environment: { A: '1' } }),
+      task: withServices(
+        { image: 'redis:7', name: 'cache', environment: { A: '1' }, user: '999:999' },
+        {
+          image: 'ghcr.io/acme/db:1',
+          name: 'db',
+          user: 'postgres',
+          auth: { username: 'u', password: 'p-123456' },
+        },
+      ),
       classConfig: {
         enableUnsafeRetries: false,
         spec: structuredClone(RICH_SPEC),
@@ -616,5 +635,247 @@ describe('buildTaskPod: purity and errors', () => {
     expect(
       fails({ settings: { ...input().settings, taskPod: { ...input().settings.taskPod, binDir: '/a b' } } }),
     ).toContain('agent.taskPod.binDir');
+  });
+});
+
+describe("buildTaskPod: the primary container's entrypoint, command and user", () => {
+  const primary = (c: Record<string, unknown>) =>
+    buildTaskPod(input({ task: { containers: [{ image: 'cimg/node:22.1', ...c }] } }));
+
+  it('gives the orchestrator the entrypoint then the command as its custom entrypoint (cmd)', () => {
+    const built = primary({
+      entrypoint: ['/usr/local/bin/start-db.sh', '--quiet'],
+      command: ['--port', '5432'],
+    });
+    expect(goatOf(built.secret).cmd).toEqual(['/usr/local/bin/start-db.sh', '--quiet', '--port', '5432']);
+    expect(built.warnings).toEqual([]);
+    expect(goatOf(primary({ entrypoint: ['/sbin/tini', '--'] }).secret).cmd).toEqual(['/sbin/tini', '--']);
+  });
+
+  it('starts no custom entrypoint when the job gives neither; container 0 still runs the orchestrator', () => {
+    const built = primary({});
+    expect(goatOf(built.secret).cmd).toEqual([]);
+    expect(built.pod.spec?.containers[0]).toMatchObject({
+      command: ['/opt/circleci/bin/orchestrator'],
+      args: ['run-task'],
+    });
+    expect(built.warnings).toEqual([]);
+  });
+
+  it('starts a command without an entrypoint as it is, and says the image’s ENTRYPOINT is not run', () => {
+    const built = primary({ command: ['redis-server', '--save', ''] });
+    expect(goatOf(built.secret).cmd).toEqual(['redis-server', '--save', '']);
+    expect(built.warnings).toEqual([
+      "primary container (cimg/node:22.1): a command without an entrypoint is started as it is; the image's own ENTRYPOINT is not run",
+    ]);
+    expect(JSON.parse(built.pod.metadata?.annotations?.[WARNINGS_ANNOTATION] ?? '[]')).toEqual(
+      built.warnings,
+    );
+  });
+
+  it("hands the user to the orchestrator, not to the pod's securityContext", () => {
+    const built = primary({ user: 'circleci' });
+    expect(goatOf(built.secret).user).toBe('circleci');
+    expect(built.pod.spec?.containers[0]?.securityContext).toBeUndefined();
+    expect(built.warnings).toEqual([]);
+    expect(built.pod.metadata?.annotations).not.toHaveProperty(WARNINGS_ANNOTATION);
+    // Nor can the class's metadata put warnings there that the scheduler did not give.
+    const forged = buildTaskPod(
+      input({
+        classConfig: {
+          enableUnsafeRetries: false,
+          metadata: { annotations: { [WARNINGS_ANNOTATION]: '["x"]' } },
+        },
+      }),
+    );
+    expect(forged.pod.metadata?.annotations).not.toHaveProperty(WARNINGS_ANNOTATION);
+  });
+
+  it('warns that a numeric user reaches the orchestrator as a name it must find in the image', () => {
+    for (const user of ['1000', '1000:1000']) {
+      const built = primary({ user });
+      expect(goatOf(built.secret).user).toBe(user);
+      expect(built.warnings).toEqual([expect.stringContaining(`user "${user}" goes to the orchestrator`)]);
+    }
+    expect(primary({ user: 'root' }).warnings).toEqual([]);
+  });
+});
+
+describe("buildTaskPod: service containers' user", () => {
+  const withUsers = (users: (string | undefined)[], spec?: Record<string, unknown>) =>
+    buildTaskPod(
+      input({
+        task: withServices(
+          ...users.map((user, i) => ({
+            image: 'cimg/postgres:16.1',
+            name: `s${i}`,
+            ...(user ? { user } : {}),
+          })),
+        ),
+        ...(spec ? { classConfig: { enableUnsafeRetries: false, spec } } : {}),
+      }),
+    );
+
+  it('runs a numeric uid, uid:gid or root as runAsUser and runAsGroup', () => {
+    const { pod, warnings } = withUsers(['1000', '1000:2000', 'root', 'root:0', undefined]);
+    expect([0, 1, 2, 3, 4].map((i) => container(pod, `s${i}`).securityContext)).toEqual([
+      { runAsUser: 1000 },
+      { runAsUser: 1000, runAsGroup: 2000 },
+      { runAsUser: 0 },
+      { runAsUser: 0, runAsGroup: 0 },
+      undefined,
+    ]);
+    expect(warnings).toEqual([]);
+  });
+
+  it("keeps the class template's securityContext, the job's user over its runAsUser and runAsGroup", () => {
+    const spec = {
+      containers: [{ securityContext: { allowPrivilegeEscalation: false, runAsUser: 5, runAsGroup: 6 } }],
+    };
+    const { pod } = withUsers(['70', undefined], spec);
+    expect(container(pod, 's0').securityContext).toEqual({ allowPrivilegeEscalation: false, runAsUser: 70 });
+    expect(container(pod, 's1').securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      runAsUser: 5,
+      runAsGroup: 6,
+    });
+  });
+
+  it('leaves a user Kubernetes cannot run as (a name) to the image, and says so', () => {
+    const { pod, warnings } = withUsers(['postgres', '1000:staff', '99999999999']);
+    for (const i of [0, 1, 2]) expect(container(pod, `s${i}`).securityContext).toBeUndefined();
+    expect(warnings).toEqual([
+      `service container s0 (cimg/postgres:16.1): user "postgres" is not a numeric uid[:gid] or root, and Kubernetes runs containers as numbers only; it runs as the image's user`,
+      expect.stringContaining('s1 (cimg/postgres:16.1): user "1000:staff" is not a numeric'),
+      expect.stringContaining('s2 (cimg/postgres:16.1): user "99999999999" is not a numeric'),
+    ]);
+    expect(JSON.parse(pod.metadata?.annotations?.[WARNINGS_ANNOTATION] ?? '[]')).toEqual(warnings);
+  });
+
+  it('refuses root where the class demands runAsNonRoot, and sets no user on Windows pods', () => {
+    expect(() => withUsers(['root'], { securityContext: { runAsNonRoot: true } })).toThrow(
+      'service container s0 (cimg/postgres:16.1) asks for user "root", but the resource class\'s pod spec sets runAsNonRoot',
+    );
+    expect(() => withUsers(['0:0'], { containers: [{ securityContext: { runAsNonRoot: true } }] })).toThrow(
+      TaskPodError,
+    );
+    // The container's own setting wins over the pod's.
+    expect(
+      container(
+        withUsers(['root'], {
+          securityContext: { runAsNonRoot: true },
+          containers: [{ securityContext: { runAsNonRoot: false } }],
+        }).pod,
+        's0',
+      ).securityContext,
+    ).toEqual({ runAsNonRoot: false, runAsUser: 0 });
+    const windows = withUsers(['1000'], { os: { name: 'windows' } });
+    expect(container(windows.pod, 's0').securityContext).toBeUndefined();
+    expect(windows.warnings).toEqual([expect.stringContaining('is not set on a Windows pod')]);
+  });
+
+  it('maps users as Docker spells them', () => {
+    expect(runAsOf('0')).toEqual({ runAsUser: 0 });
+    expect(runAsOf('2147483647:1')).toEqual({ runAsUser: 2147483647, runAsGroup: 1 });
+    for (const u of ['', 'postgres', '1000:', ':1000', '1:2:3', '-1', '2147483648', 'root:wheel', ' 1'])
+      expect(runAsOf(u), u).toBeUndefined();
+  });
+});
+
+describe('buildTaskPod: private images', () => {
+  const PASSWORD = 'registry-password-do-not-leak';
+  const ECR = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';
+  const decode = (secret: ReturnType<typeof buildTaskPod>['secret']) =>
+    JSON.parse(secret.stringData?.[DOCKER_CONFIG_KEY] ?? 'null') as {
+      auths: Record<string, { username: string; password: string; auth: string }>;
+    };
+
+  it("makes the task Secret a docker config the pod pulls with, after the class's own pull secrets", () => {
+    const { pod, secret } = buildTaskPod(
+      input({
+        task: {
+          containers: [
+            { image: 'ghcr.io/acme/app:1', auth: { username: 'bot', password: PASSWORD } },
+            { image: 'postgres:16', name: 'db', auth: { username: 'hub-user', password: 'hub-password-1' } },
+            { image: 'redis:7', name: 'cache' },
+          ],
+        },
+        classConfig: { enableUnsafeRetries: false, spec: RICH_SPEC },
+      }),
+    );
+    const name = taskObjectName(TASK_ID, 2);
+    expect(secret.type).toBe(DOCKER_CONFIG_SECRET_TYPE);
+    expect(secret.immutable).toBe(true);
+    expect(Object.keys(secret.stringData ?? {}).sort()).toEqual([DOCKER_CONFIG_KEY, GOAT_CONFIG_SECRET_KEY]);
+    expect(goatOf(secret).token).toBe(TOKEN);
+    expect(decode(secret)).toEqual({
+      auths: {
+        'ghcr.io/acme/app': {
+          username: 'bot',
+          password: PASSWORD,
+          auth: Buffer.from(`bot:${PASSWORD}`).toString('base64'),
+        },
+        'docker.io/library/postgres': {
+          username: 'hub-user',
+          password: 'hub-password-1',
+          auth: Buffer.from('hub-user:hub-password-1').toString('base64'),
+        },
+      },
+    });
+    expect(pod.spec?.imagePullSecrets).toEqual([{ name: 'my_cred' }, { name }]);
+    expect(JSON.stringify(pod)).not.toContain(PASSWORD);
+    expect(JSON.stringify(pod)).not.toContain('hub-password-1');
+  });
+
+  it('leaves a task without logins an Opaque Secret and the pod’s pull secrets as the class has them', () => {
+    const rich = buildTaskPod(input({ classConfig: { enableUnsafeRetries: false, spec: RICH_SPEC } }));
+    expect(rich.secret.type).toBe('Opaque');
+    expect(rich.secret.stringData).not.toHaveProperty(DOCKER_CONFIG_KEY);
+    expect(rich.pod.spec?.imagePullSecrets).toEqual([{ name: 'my_cred' }]);
+    expect(buildTaskPod(input()).pod.spec?.imagePullSecrets).toBeUndefined();
+  });
+
+  it('uses the ECR login fetched for a container with aws_auth', () => {
+    const task = {
+      containers: [
+        {
+          image: `${ECR}/team/app:1`,
+          aws_auth: {
+            aws_access_key_id: 'AKIAIOSFODNN7EXAMPLE',
+            aws_secret_access_key: 'wJalrXUtnFEMI/K7MDENG',
+          },
+        },
+      ],
+    };
+    const { pod, secret } = buildTaskPod(
+      input({ task, registryLogins: { 0: { username: 'AWS', password: 'ecr-token-password' } } }),
+    );
+    expect(decode(secret).auths).toEqual({
+      [`${ECR}/team/app`]: {
+        username: 'AWS',
+        password: 'ecr-token-password',
+        auth: Buffer.from('AWS:ecr-token-password').toString('base64'),
+      },
+    });
+    expect(pod.spec?.imagePullSecrets).toEqual([{ name: taskObjectName(TASK_ID, 2) }]);
+    // The access keys were for getting the login; they go nowhere else.
+    expect(JSON.stringify(secret)).not.toContain('wJalrXUtnFEMI/K7MDENG');
+    expect(() => buildTaskPod(input({ task }))).toThrow('no ECR login was fetched for container 0');
+  });
+
+  it('refuses one repository with two different logins, and takes the same login twice', () => {
+    const twice = (p2: string) =>
+      buildTaskPod(
+        input({
+          task: withServices(
+            { image: 'ghcr.io/acme/db:1', name: 'a', auth: { username: 'u', password: 'p1-long-enough' } },
+            { image: 'ghcr.io/acme/db:2', name: 'b', auth: { username: 'u', password: p2 } },
+          ),
+        }),
+      );
+    expect(Object.keys(decode(twice('p1-long-enough').secret).auths)).toEqual(['ghcr.io/acme/db']);
+    expect(() => twice('p2-long-enough')).toThrow(
+      'two containers pull ghcr.io/acme/db with different logins',
+    );
   });
 });

@@ -7,7 +7,9 @@
 //   containers:     container-0 (job image; PID 1 is `orchestrator run-task`, configured by
 //                   CIRCLECI_GOAT_CONFIG from the Secret), then one per service container,
 //                   then circleci-logging when there are service containers
-//   Secret:         goat-config = the orchestrator's JSON settings, holding the task token
+//   Secret:         goat-config = the orchestrator's JSON settings, holding the task token;
+//                   with registry logins also .dockerconfigjson, and then of type
+//                   kubernetes.io/dockerconfigjson and in the pod's imagePullSecrets
 //
 // Everything else comes from the resource class's `metadata` and `spec`, which take any
 // Pod fields (seed 000); we overwrite only the fields the seeds list as overwritten.
@@ -39,6 +41,7 @@ import {
   type TaskConfig,
   taskIdLabel,
   taskObjectName,
+  WARNINGS_ANNOTATION,
 } from '@longshore/contracts';
 import {
   asKube,
@@ -52,6 +55,7 @@ import {
   upsertByName,
 } from './merge.ts';
 import { type Platform, withPlatformAffinity } from './platform.ts';
+import { dockerConfigJson, type RegistryLogin } from './registry-auth.ts';
 
 export { TaskPodError } from './merge.ts';
 export type { Platform } from './platform.ts';
@@ -143,14 +147,34 @@ export interface TaskPodInput {
     /** autodetectPlatform: the OS/arch pairs the primary image supports; undefined = no constraint. */
     platforms?: Platform[];
   };
+  /**
+   * ECR logins fetched for the containers with `aws_auth`, by container index (registry-auth.ts).
+   * Containers with `auth` need none: their login is in the task config.
+   */
+  registryLogins?: Readonly<Record<number, RegistryLogin>>;
 }
+
+/** What buildTaskPod makes. */
+export interface TaskPodObjects {
+  secret: V1Secret;
+  pod: V1Pod;
+  /**
+   * What the pod could not give the job as its config asked, one sentence each; also on
+   * the pod (WARNINGS_ANNOTATION) and in the task.scheduled event.
+   */
+  warnings: string[];
+}
+
+/** Kubernetes' type for a Secret holding a docker config, and that config's key. */
+export const DOCKER_CONFIG_SECRET_TYPE = 'kubernetes.io/dockerconfigjson';
+export const DOCKER_CONFIG_KEY = '.dockerconfigjson';
 
 /**
  * The Secret and Pod for one attempt of a task; create the Secret first. Pure: the input
- * is not modified and nothing is read from outside. The token is in the Secret only.
- * Throws TaskPodError when no valid pod can be made from the input.
+ * is not modified and nothing is read from outside. The token and registry logins are in
+ * the Secret only. Throws TaskPodError when no valid pod can be made from the input.
  */
-export function buildTaskPod(input: TaskPodInput): { secret: V1Secret; pod: V1Pod } {
+export function buildTaskPod(input: TaskPodInput): TaskPodObjects {
   const { taskId, attempt, task, settings } = input;
   if (!Number.isSafeInteger(attempt) || attempt < 0) {
     throw new TaskPodError([], `attempt must be a non-negative integer, not ${attempt}`);
@@ -164,9 +188,25 @@ export function buildTaskPod(input: TaskPodInput): { secret: V1Secret; pod: V1Po
   const [primaryJob, ...serviceJobs] = task.containers;
   if (primaryJob === undefined) throw new TaskPodError([], 'the task config has no containers');
 
+  const warnings: string[] = [];
   const metadata = podMetadata(input, name, classPath);
-  const spec = podSpec(input, name, primaryJob, serviceJobs, [...classPath, 'spec']);
-  const goat = goatConfig(input, primaryJob, serviceJobs.length > 0 ? READINESS_FILE : '');
+  const spec = podSpec(input, name, primaryJob, serviceJobs, [...classPath, 'spec'], warnings);
+  const goat = goatConfig(input, primaryJob, serviceJobs.length > 0 ? READINESS_FILE : '', warnings);
+  // One Secret for the orchestrator's settings and the registry logins: a task with
+  // logins costs no more apiserver writes than one without, and both go when the task does.
+  const dockerConfig = dockerConfigJson(registryLogins(input));
+  if (dockerConfig !== undefined) {
+    spec.imagePullSecrets = [
+      ...asKube<NonNullable<V1PodSpec['imagePullSecrets']>>(
+        recordListAt(input.classConfig.spec ?? {}, 'imagePullSecrets', [...classPath, 'spec']),
+      ),
+      { name },
+    ];
+  }
+  // Ours alone, like the other annotations we set: one the class's metadata had is dropped.
+  const { [WARNINGS_ANNOTATION]: _theirs, ...annotations } = metadata.annotations ?? {};
+  metadata.annotations =
+    warnings.length > 0 ? { ...annotations, [WARNINGS_ANNOTATION]: JSON.stringify(warnings) } : annotations;
 
   const secret: V1Secret = {
     apiVersion: 'v1',
@@ -178,14 +218,30 @@ export function buildTaskPod(input: TaskPodInput): { secret: V1Secret; pod: V1Po
       // Not the user's annotations: those are for the pod (sidecar injectors, cost tags).
       annotations: ourAnnotations(input),
     },
-    type: 'Opaque',
+    // The apiserver requires a valid DOCKER_CONFIG_KEY in a Secret of this type, and
+    // allows other keys beside it; the kubelet reads only that key for pulls.
+    type: dockerConfig === undefined ? 'Opaque' : DOCKER_CONFIG_SECRET_TYPE,
     // Written once per attempt and never changed (a retry is a new attempt, a new name);
     // immutable also spares the kubelet from watching it.
     immutable: true,
-    stringData: { [GOAT_CONFIG_SECRET_KEY]: JSON.stringify(goat) },
+    stringData: {
+      [GOAT_CONFIG_SECRET_KEY]: JSON.stringify(goat),
+      ...(dockerConfig === undefined ? {} : { [DOCKER_CONFIG_KEY]: dockerConfig }),
+    },
   };
   const pod: V1Pod = { apiVersion: 'v1', kind: 'Pod', metadata, spec };
-  return { secret, pod };
+  return { secret, pod, warnings };
+}
+
+/** Each container's login with its image: from `auth`, or fetched for `aws_auth`. */
+function registryLogins(input: TaskPodInput): { image: string; login: RegistryLogin }[] {
+  return input.task.containers.flatMap((c, i) => {
+    if (c.auth !== undefined) return [{ image: c.image, login: c.auth }];
+    if (c.aws_auth === undefined) return [];
+    const login = input.registryLogins?.[i];
+    if (login === undefined) throw new TaskPodError([], `no ECR login was fetched for container ${i}`);
+    return [{ image: c.image, login }];
+  });
 }
 
 function checkBinDir(binDir: string): void {
@@ -243,6 +299,7 @@ function podSpec(
   primaryJob: JobContainer,
   serviceJobs: readonly JobContainer[],
   specPath: Path,
+  warnings: string[],
 ): V1PodSpec {
   const { binDir, initImage, loggingImage, loggingTokenSecret } = input.settings.taskPod;
   const spec = structuredClone(input.classConfig.spec ?? {});
@@ -294,9 +351,12 @@ function podSpec(
   });
 
   const taken = new Set([PRIMARY_CONTAINER, LOGGING_CONTAINER, INIT_CONTAINER, ...namesOf(userInit)]);
-  const services = serviceJobs.map((job, k) =>
-    serviceContainer(template, templateEnv, job, serviceName(job, k + 1, taken)),
-  );
+  const users = userPolicy(spec, template, specPath, templatePath);
+  const services = serviceJobs.map((job, k) => {
+    const c = serviceContainer(template, templateEnv, job, serviceName(job, k + 1, taken));
+    const sc = serviceSecurityContext(c, job, users, warnings);
+    return sc === undefined ? c : { ...c, securityContext: sc };
+  });
   const logging: V1Container[] = hasServices
     ? [
         {
@@ -428,6 +488,88 @@ function serviceContainer(
   });
 }
 
+/** What bounds the users a service container may run as: the pod's OS and runAsNonRoot. */
+interface UserPolicy {
+  windows: boolean;
+  /** Set on the pod or on the class's container template: uid 0 would not start. */
+  nonRoot: boolean;
+}
+
+function userPolicy(
+  spec: Record<string, unknown>,
+  template: Record<string, unknown>,
+  specPath: Path,
+  templatePath: Path,
+): UserPolicy {
+  const psc = recordAt(spec, 'securityContext', specPath) ?? {};
+  const csc = recordAt(template, 'securityContext', templatePath) ?? {};
+  return {
+    windows: recordAt(spec, 'os', specPath)?.name === 'windows',
+    nonRoot: csc.runAsNonRoot === true || (csc.runAsNonRoot === undefined && psc.runAsNonRoot === true),
+  };
+}
+
+/**
+ * A Docker `user` as Kubernetes can run a container: `uid`, `uid:gid`, with `root` for 0.
+ * Kubernetes takes numbers only (it never reads the image's /etc/passwd), so any other
+ * name cannot be mapped: undefined.
+ */
+export function runAsOf(user: string): { runAsUser: number; runAsGroup?: number } | undefined {
+  const parts = user.split(':');
+  if (parts.length > 2) return undefined;
+  const uid = numericId(parts[0]!);
+  if (uid === undefined) return undefined;
+  if (parts.length === 1) return { runAsUser: uid };
+  const gid = numericId(parts[1]!);
+  return gid === undefined ? undefined : { runAsUser: uid, runAsGroup: gid };
+}
+
+/** Kubernetes takes ids from 0 to 2^31 - 1. */
+function numericId(s: string): number | undefined {
+  if (s === 'root') return 0;
+  if (!/^\d{1,10}$/.test(s)) return undefined;
+  const n = Number(s);
+  return n <= 2_147_483_647 ? n : undefined;
+}
+
+/**
+ * A service container's securityContext with the job's `user` in it (over the class
+ * template's own runAsUser/runAsGroup); undefined when it stays as it is. A user that
+ * cannot be mapped leaves the container to the image's own user, with a warning.
+ */
+function serviceSecurityContext(
+  c: V1Container,
+  job: JobContainer,
+  policy: UserPolicy,
+  warnings: string[],
+): V1SecurityContext | undefined {
+  if (job.user === undefined || job.user === '') return undefined;
+  const who = `service container ${c.name} (${job.image})`;
+  if (policy.windows) {
+    warnings.push(
+      `${who}: user ${JSON.stringify(job.user)} is not set on a Windows pod; it runs as the image's user`,
+    );
+    return undefined;
+  }
+  const ids = runAsOf(job.user);
+  if (ids === undefined) {
+    warnings.push(
+      `${who}: user ${JSON.stringify(job.user)} is not a numeric uid[:gid] or root, and Kubernetes runs containers as numbers only; it runs as the image's user`,
+    );
+    return undefined;
+  }
+  if (ids.runAsUser === 0 && policy.nonRoot) {
+    throw new TaskPodError(
+      [],
+      `${who} asks for user ${JSON.stringify(job.user)}, but the resource class's pod spec sets runAsNonRoot`,
+    );
+  }
+  const sc: V1SecurityContext = { ...c.securityContext, runAsUser: ids.runAsUser };
+  if (ids.runAsGroup === undefined) delete sc.runAsGroup;
+  else sc.runAsGroup = ids.runAsGroup;
+  return sc;
+}
+
 /**
  * The kubelet expands $(VAR) in env values and turns $$ into $. The job's environment
  * is meant literally (as Docker passes it), so every $ is doubled, which expands back to
@@ -496,12 +638,46 @@ function checkedAffinity(spec: Record<string, unknown>, specPath: Path): V1Affin
 
 // ------------------------------------------------------------------------------ secret
 
+/**
+ * The orchestrator's custom entrypoint (`cmd`): the primary container's entrypoint then
+ * its command, as Docker would run them (an entrypoint replaces the image's ENTRYPOINT and
+ * its CMD, a command is the ENTRYPOINT's arguments). A command without an entrypoint runs
+ * as it is: container 0's own entrypoint is the orchestrator, and the image's ENTRYPOINT
+ * is not known here (it is in the image's config, in its registry), so it is not run.
+ */
+export function customEntrypoint(primary: Pick<JobContainer, 'entrypoint' | 'command'>): string[] {
+  return [...(primary.entrypoint ?? []), ...(primary.command ?? [])];
+}
+
 /** The orchestrator's settings (CIRCLECI_GOAT_CONFIG), validated against the contract. */
-function goatConfig(input: TaskPodInput, primaryJob: JobContainer, readinessFilePath: string): GoatConfig {
+function goatConfig(
+  input: TaskPodInput,
+  primaryJob: JobContainer,
+  readinessFilePath: string,
+  warnings: string[],
+): GoatConfig {
   const { task, settings } = input;
+  if (
+    primaryJob.entrypoint === undefined &&
+    primaryJob.command !== undefined &&
+    primaryJob.command.length > 0
+  ) {
+    warnings.push(
+      `primary container (${primaryJob.image}): a command without an entrypoint is started as it is; the image's own ENTRYPOINT is not run`,
+    );
+  }
+  const user = primaryJob.user ?? '';
+  // runner-init's orchestrator switches to the user by looking its name up in the image's
+  // /etc/passwd; a number or a `user:group` is looked up as a name too, and when that
+  // fails it logs it and runs the task agent as the container's own user.
+  if (/^\d+$/.test(user) || user.includes(':')) {
+    warnings.push(
+      `primary container (${primaryJob.image}): user ${JSON.stringify(user)} goes to the orchestrator, which finds users by name; unless the image has a user of that name, the steps run as the image's user`,
+    );
+  }
   const parsed = GoatConfig.safeParse({
-    cmd: task.cmd,
-    user: primaryJob.user ?? '',
+    cmd: customEntrypoint(primaryJob),
+    user,
     task_id: input.taskId,
     readiness_file_path: readinessFilePath,
     enable_unsafe_retries: input.classConfig.enableUnsafeRetries,

@@ -13,6 +13,7 @@ import {
   Subjects,
   type TaskEnded,
   taskMsgId,
+  WARNINGS_ANNOTATION,
 } from '@longshore/contracts';
 import { isNotFound } from '@longshore/kube';
 import type { ClaimLedger } from '@longshore/ledger';
@@ -42,6 +43,7 @@ interface TaskRef {
   attempt: number;
   resourceClass: string;
   pod: string;
+  warnings?: string[];
 }
 
 function refOf(pod: V1Pod): TaskRef | undefined {
@@ -50,7 +52,24 @@ function refOf(pod: V1Pod): TaskRef | undefined {
   const attempt = Number(pod.metadata?.labels?.[Labels.attempt]);
   const name = pod.metadata?.name;
   if (!taskId || !resourceClass || !name || !Number.isInteger(attempt) || attempt < 1) return undefined;
-  return { taskId, attempt, resourceClass, pod: name };
+  const warnings = warningsOf(pod);
+  return { taskId, attempt, resourceClass, pod: name, ...(warnings ? { warnings } : {}) };
+}
+
+/**
+ * The builder's warnings, from the pod's annotation: this tracker may announce a pod before
+ * the launcher that created it does, and the first announcement is the one the stream keeps.
+ */
+export function warningsOf(pod: V1Pod): string[] | undefined {
+  const text = pod.metadata?.annotations?.[WARNINGS_ANNOTATION];
+  if (text === undefined) return undefined;
+  try {
+    const v: unknown = JSON.parse(text);
+    if (Array.isArray(v) && v.every((w) => typeof w === 'string')) return v.length > 0 ? v : undefined;
+  } catch {
+    // an annotation someone else wrote: said below instead
+  }
+  return [`the pod's ${WARNINGS_ANNOTATION} annotation is not a list of strings`];
 }
 
 export class PodTracker {

@@ -4,11 +4,13 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Bus, ConsumerHandle } from '@longshore/bus';
 import { Subjects } from '@longshore/contracts';
 import type { ClaimLedger } from '@longshore/ledger';
-import type { Logger } from '@longshore/logging';
+import type { Logger, SecretScrubber } from '@longshore/logging';
 import { Counter, type Registry } from 'prom-client';
+import { AwsEcrLogins } from './ecr.ts';
 import { type ImagePlatforms, RegistryImagePlatforms } from './image-platforms.ts';
 import { LAUNCH_TRIES, Launcher } from './launcher.ts';
 import { PodTracker } from './pod-tracker.ts';
+import type { EcrLogins } from './registry-auth.ts';
 import type { SchedulerSettings } from './settings.ts';
 
 export interface SchedulerDeps {
@@ -22,6 +24,10 @@ export interface SchedulerDeps {
   concurrency?: number;
   /** Where image platforms come from with autodetectPlatform; default: the images' registries. */
   imagePlatforms?: ImagePlatforms;
+  /** The process's log scrubber, taught each task's registry passwords and AWS keys while it is launched. */
+  scrubber?: SecretScrubber;
+  /** Where ECR logins for `aws_auth` come from; default: ECR through the AWS SDK, loaded on first use. */
+  ecr?: EcrLogins;
   /** Runs a start-up step until it works (the service passes `svc.retry`); default: one try. */
   retry?: <T>(what: string, step: () => Promise<T>) => Promise<T>;
 }
@@ -78,6 +84,8 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
     : undefined;
   const launcher = new Launcher({
     ...(platforms ? { platforms } : {}),
+    ecr: deps.ecr ?? new AwsEcrLogins(),
+    ...(deps.scrubber ? { scrubber: deps.scrubber } : {}),
     bus: deps.bus,
     core,
     ledger: deps.ledger,

@@ -74,7 +74,6 @@ function inputFor(resourceClass: string, opts: BuildOptions = {}): TaskPodInput 
     task: TaskConfig.parse({
       task_id: taskId,
       resource_class: resourceClass,
-      cmd: ['/bin/sh', '-c', 'echo hello'],
       containers: opts.containers ?? [{ image: IMAGE, environment: { JOB_SECRET: 'job-secret-value' } }],
     }),
     classConfig: opts.spec ? { ...rc, spec: { ...rc.spec, ...opts.spec } } : rc,

@@ -6,7 +6,10 @@ import { configCheck, type Io } from './config-check.ts';
 const USAGE = `usage:
   longshore start [--once] [--namespace longshore-tasks] [--sim-port 0]
                                   the main job against the local stack (npm start)
-  longshore config check [FILE]   validate a config file (default $LONGSHORE_CONFIG)
+  longshore config check [FILE] [--cluster]
+                                  validate a config file (default $LONGSHORE_CONFIG); with
+                                  --cluster, also send each class's task pod to the cluster
+                                  of KUBECONFIG as a server-side dry run
   longshore tap [FILTER] [--json] [--task ID] [--resource-class RC] [--since 10m]
                 [--prefix longshore] [--nats URL]
                                   print bus events as a timeline per task (FILTER: task.>,
@@ -20,8 +23,13 @@ const io: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === 'config' && rest[0] === 'check') {
-    const { positionals } = parseArgs({ args: rest.slice(1), allowPositionals: true, strict: true });
-    return configCheck(positionals[0], io);
+    const { positionals, values } = parseArgs({
+      args: rest.slice(1),
+      allowPositionals: true,
+      strict: true,
+      options: { cluster: { type: 'boolean', default: false } },
+    });
+    return configCheck(positionals[0], io, { cluster: values.cluster });
   }
   if (cmd === 'start') {
     const { values } = parseArgs({

@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configCheck } from './config-check.ts';
+import { configCheck, formatPodChecks } from './config-check.ts';
 
 let dir: string;
 // NATS_URL and REDIS_URL override bus.url and redis.url, as they do for a service; a run that
@@ -76,12 +76,45 @@ describe('config check refuses what a service would fail on later', () => {
     [
       'a string nodeSelector',
       `agent: {resourceClasses: {acme/small: {token: ${SECRET}, spec: {nodeSelector: disktype=ssd}}}}`,
-      'agent.resourceClasses["acme/small"].spec.nodeSelector: must be a map of strings',
+      'agent.resourceClasses["acme/small"].spec.nodeSelector: must be a map of strings, e.g. nodeSelector: {kubernetes.io/arch: amd64} (not the string kubernetes.io/arch=amd64)',
     ],
   ])('%s', async (_name, yaml, reason) => {
     const r = await check(yaml);
     expect(r.code).toBe(2);
     expect(r.err).toContain(`invalid config ${r.file}: ${reason}`);
     expect(r.err + r.out).not.toContain(SECRET);
+  });
+});
+
+describe('config check --cluster output', () => {
+  it('one line per class: accepted on stdout, refused with the field and the reason on stderr', () => {
+    expect(
+      formatPodChecks([
+        { resourceClass: 'acme/good', outcome: 'accepted', reason: '' },
+        {
+          resourceClass: 'acme/typo',
+          outcome: 'refused',
+          field: 'spec.containers[0].resourcez',
+          reason:
+            'the apiserver refused the task pod: strict decoding error: unknown field "spec.containers[0].resourcez"',
+        },
+        {
+          resourceClass: 'acme/hooked',
+          outcome: 'unchecked',
+          reason: 'admission webhook "x" does not support dry run',
+        },
+      ]),
+    ).toEqual([
+      { stream: 'out', text: '  acme/good: task pod accepted' },
+      {
+        stream: 'err',
+        text: 'agent.resourceClasses["acme/typo"]: task pod refused at spec.containers[0].resourcez: the apiserver refused the task pod: strict decoding error: unknown field "spec.containers[0].resourcez"',
+      },
+      {
+        stream: 'err',
+        text: 'warning: agent.resourceClasses["acme/hooked"]: the task pod could not be checked: admission webhook "x" does not support dry run',
+      },
+    ]);
+    expect(formatPodChecks([])).toEqual([{ stream: 'out', text: '  no resource classes to check' }]);
   });
 });

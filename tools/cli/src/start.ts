@@ -39,6 +39,8 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
   // Fresh tokens every run: they are the secrets the services must never show.
   const token = () => randomBytes(16).toString('hex');
   const tokens = { small: token(), arm: token(), spot: token(), machine: token(), api: token() };
+  // The private image job's registry password: a secret like the tokens.
+  const registryPassword = token();
   const sim = await startSim({
     port: opts.simPort,
     classes: {
@@ -100,6 +102,7 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
   const stopTap = new AbortController();
   const startedAt = Date.now();
   const vmSizes: number[] = [];
+  const scheduled = new Map<string, string>();
   const tapDone = tap(
     {
       bus,
@@ -107,6 +110,10 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
       onEvent: (e) => {
         if (e.name === 'scaler.decision')
           vmSizes.push(Number((e.payload as { desired_vms: number }).desired_vms));
+        if (e.name === 'task.scheduled') {
+          const p = e.payload as { task_id: string; pod: string };
+          scheduled.set(p.task_id, p.pod);
+        }
       },
     },
     io,
@@ -119,8 +126,29 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
     );
     io.err(`start: service logs in ${join(REPO_ROOT, '.testbed', 'logs')}`);
 
-    const demo = demoTasks();
+    const demo = demoTasks(registryPassword);
     const ids = await Promise.all(demo.map((d) => admin.enqueue(d.task)));
+    // Each podCheck, run once while its task's pod and Secret exist (they go when it ends).
+    const core = kc.makeApiClient(CoreV1Api);
+    const checks = new Map<number, string | undefined>();
+    const inspectPods = async () => {
+      for (const [i, d] of demo.entries()) {
+        const pod = scheduled.get(ids[i]!);
+        if (d.podCheck === undefined || checks.has(i) || pod === undefined) continue;
+        try {
+          const [p, s] = await Promise.all([
+            core.readNamespacedPod({ name: pod, namespace: opts.namespace }),
+            core.readNamespacedSecret({ name: pod, namespace: opts.namespace }),
+          ]);
+          checks.set(i, d.podCheck.check(p, s));
+        } catch (err) {
+          checks.set(
+            i,
+            `its pod could not be read: ${(err as { code?: number }).code ?? (err as Error).message}`,
+          );
+        }
+      }
+    };
     const machineIds = await Promise.all(
       Array.from({ length: MACHINE_QUEUE }, () =>
         admin.enqueue({ resource_class: DEMO_CLASSES.machine, image: 'machine' }),
@@ -138,6 +166,7 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
     await until('the VM pool to grow', () => vmSizes.includes(MACHINE_QUEUE));
     await Promise.all(machineIds.map((id) => admin.cancel(id)));
     await until('the container tasks to end', async () => {
+      await inspectPods();
       const ts = await Promise.all(ids.map((id) => admin.task(id)));
       return ts.every((t) => t.state === 'completed' || t.state === 'failed');
     });
@@ -151,10 +180,13 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
     for (const [i, d] of demo.entries()) {
       const t = tasks[i]!;
       const claims = t.history.filter((e) => e.type === 'claimed').length;
-      const good = t.state === d.expect && claims === (d.claims ?? 1);
+      // A check that passed is on record as undefined.
+      const podProblem = d.podCheck === undefined || checks.has(i) ? checks.get(i) : 'its pod was never seen';
+      const good = t.state === d.expect && claims === (d.claims ?? 1) && podProblem === undefined;
       ok &&= good;
+      const pod = d.podCheck === undefined ? '' : `; pod: ${podProblem ?? d.podCheck.what}`;
       io.out(
-        `  ${good ? 'ok  ' : 'FAIL'}  ${d.task.resource_class.padEnd(12)} ${d.label.padEnd(32)} ${t.state.padEnd(9)} (expected ${d.expect}, ${claims} claim${claims === 1 ? '' : 's'} of ${d.claims ?? 1})`,
+        `  ${good ? 'ok  ' : 'FAIL'}  ${d.task.resource_class.padEnd(12)} ${d.label.padEnd(32)} ${t.state.padEnd(9)} (expected ${d.expect}, ${claims} claim${claims === 1 ? '' : 's'} of ${d.claims ?? 1})${pod}`,
       );
     }
     const peak = Math.max(...vmSizes);

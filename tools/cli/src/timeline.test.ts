@@ -30,6 +30,27 @@ describe('formatEvent', () => {
     );
   });
 
+  it('task.scheduled: each warning of the scheduler, quoted, after the pod', () => {
+    const line = formatEvent(
+      'task.scheduled',
+      {
+        ...ref,
+        pod: 'ccita-3f2a-1',
+        namespace: 'tasks',
+        warnings: [
+          'service container db (postgres:16): user "postgres" is not a numeric uid[:gid] or root',
+          `long ${'w'.repeat(300)}`,
+        ],
+      },
+      utc,
+    );
+    expect(line).toBe(
+      '12:03:04.123  task 3f2a9c1d…  #1  scheduled    acme/small  pod=tasks/ccita-3f2a-1 ' +
+        'warning="service container db (postgres:16): user \\"postgres\\" is not a numeric uid[:gid] or root" ' +
+        `warning="long ${'w'.repeat(195)}…" runner=runner-a`,
+    );
+  });
+
   it('task.succeeded: no reason to repeat', () => {
     expect(formatEvent('task.succeeded', ended({ pod: 'p', namespace: 'tasks', exit_code: 0 }), utc)).toBe(
       '12:03:04.123  task 3f2a9c1d…  #1  succeeded    acme/small  exit_code=0 pod=tasks/p runner=runner-a',

@@ -131,7 +131,12 @@ function taskDetails(e: Extract<TimelineEvent, { name: `task.${string}` }>): Arr
       return [];
     case 'task.scheduled':
     case 'task.running':
-      return [field('pod', `${e.payload.namespace}/${e.payload.pod}`), field('node', e.payload.node)];
+      return [
+        field('pod', `${e.payload.namespace}/${e.payload.pod}`),
+        field('node', e.payload.node),
+        // What the pod could not give the job as asked: the one place a user sees it.
+        ...(e.payload.warnings ?? []).map((w) => field('warning', clip(w))),
+      ];
     case 'task.succeeded':
     case 'task.failed':
     case 'task.interrupted': {

@@ -23,4 +23,17 @@ it('runs the demo once and exits 0 with a summary', async () => {
   expect(stdout).toMatch(/VM pool\s+grew to 3/);
   expect(stdout).toMatch(/interrupted\s+demo\/spot\s+reason=evicted/);
   expect(stdout).toMatch(/released\s+demo\/spot/);
+  // The job config as a pod: a service container's user, a custom entrypoint, a private image.
+  expect(stdout).toMatch(
+    /scheduled\s+demo\/small\s+pod=\S+ warning="service container db \(cimg\/postgres:16\.0\): user \\"postgres\\" is not a numeric uid/,
+  );
+  expect(stdout).toMatch(
+    /ok {4}demo\/small\s+integration \(postgres service\)\s+completed .*; pod: cache runs as 999:999/,
+  );
+  expect(stdout).toMatch(
+    /ok {4}demo\/small\s+custom entrypoint\s+completed .*; pod: entrypoint and command given to the orchestrator/,
+  );
+  expect(stdout).toMatch(
+    /ok {4}demo\/small\s+private image \(registry login\)\s+completed .*; pod: pulled with the task Secret/,
+  );
 }, 240_000);

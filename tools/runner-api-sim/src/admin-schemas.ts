@@ -13,10 +13,32 @@ export type RegisterClassRequest = z.infer<typeof RegisterClassRequest>;
 
 export const ApiTokenRequest = z.object({ token: z.string().min(1) });
 
+/**
+ * CircleCI's docker executor keys of a container, served in the task config as they are
+ * given (the shared TaskConfig schema is the runner's to apply). Loose on purpose beyond
+ * their types: a test sends a malformed `auth` here to see a runner refuse it.
+ */
+const ContainerKeys = {
+  entrypoint: z.array(z.string()).optional(),
+  command: z.array(z.string()).optional(),
+  user: z.string().optional(),
+  /** A docker login for the image's registry. */
+  auth: z.object({ username: z.string(), password: z.string() }).optional(),
+  /** An ECR login: access keys, or a role to assume. */
+  aws_auth: z
+    .object({
+      aws_access_key_id: z.string().optional(),
+      aws_secret_access_key: z.string().optional(),
+      oidc_role_arn: z.string().optional(),
+    })
+    .optional(),
+};
+
 export const ServiceContainerSpec = z.object({
   image: z.string().min(1),
   name: z.string().min(1).optional(),
   environment: Environment.optional(),
+  ...ContainerKeys,
 });
 export type ServiceContainerSpec = z.infer<typeof ServiceContainerSpec>;
 
@@ -35,7 +57,8 @@ export const EnqueueRequest = z.object({
   image: z.string().min(1),
   service_containers: z.array(ServiceContainerSpec).default([]),
   environment: Environment.default({}),
-  cmd: z.array(z.string()).default([]),
+  /** The primary container's entrypoint, command, user and registry login. */
+  ...ContainerKeys,
   job_name: z.string().min(1).default('build'),
   working_directory: z.string().min(1).default('~/project'),
   ssh_advertise_addr: z.string().default(''),

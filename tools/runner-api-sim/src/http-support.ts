@@ -25,12 +25,27 @@ export function parseOr400<S extends z.ZodType>(schema: S, value: unknown, what:
   throw new RequestError(400, `invalid ${what}: ${issues.join('; ')}`, { cause: result.error });
 }
 
-/** The token of `Authorization: Bearer <token>`; 401 when missing or malformed. */
+/** The token of `Authorization: Bearer <token>`, if the header is that. */
+function bearerOf(request: FastifyRequest): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
+}
+
+/** The resource class token of a claim; 401 when missing or malformed. */
 export function bearerToken(request: FastifyRequest): string {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
-  if (match?.[1] === undefined)
-    throw new RequestError(401, 'missing or malformed Authorization: Bearer header');
-  return match[1];
+  const token = bearerOf(request);
+  if (token === undefined) throw new RequestError(401, 'missing or malformed Authorization: Bearer header');
+  return token;
+}
+
+/**
+ * The task token of a task-scoped call (task config, unclaim, fail), from `Authorization:
+ * Bearer`. CircleCI's fake Runner API (runner-init, internal/testing/fakerunnerapi) answers
+ * a missing or malformed one 404, as it does a token it does not know; so do we.
+ */
+export function taskBearer(request: FastifyRequest): string {
+  const token = bearerOf(request);
+  if (token === undefined) throw new RequestError(404, 'missing or malformed Authorization: Bearer header');
+  return token;
 }
 
 /** The `Circle-Token` header; 401 when missing. */
@@ -43,6 +58,8 @@ export function circleToken(request: FastifyRequest): string {
 
 const REFUSAL_STATUS: Record<RefusalReason, number> = {
   forbidden: 403,
+  'unknown-token': 404,
+  'bad-request': 400,
   'not-found': 404,
   cancelled: 404,
   'retries-exhausted': 409,

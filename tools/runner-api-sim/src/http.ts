@@ -1,6 +1,9 @@
 // The simulator's HTTP face: the CircleCI-compatible Runner API (with fault injection and
 // request counting on each endpoint), health probes, and the admin API from admin-http.ts.
-// Check order on every Runner API call: fault, credentials (401), body (400), state rules.
+// Check order on every Runner API call: fault, credentials, body (400), state rules. The
+// claim answers a missing class token 401 and an unknown one 403; the task-scoped calls
+// (task config, unclaim, fail) answer a missing or unknown task token 404, as CircleCI's
+// fake Runner API does (runner-init, internal/testing/fakerunnerapi).
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClaimRequest, FailEvent, RunnerApiPaths, UnclaimRequest } from '@longshore/contracts';
@@ -15,7 +18,14 @@ import { z } from 'zod';
 import { registerAdminRoutes } from './admin-http.ts';
 import { dribbled, generatedBody } from './fault-bodies.ts';
 import type { Dribble, FaultBook, FaultEndpoint, FaultResponse } from './faults.ts';
-import { bearerToken, circleToken, parseOr400, RequestError, sendRefusal } from './http-support.ts';
+import {
+  bearerToken,
+  circleToken,
+  parseOr400,
+  RequestError,
+  sendRefusal,
+  taskBearer,
+} from './http-support.ts';
 import type { SimState } from './sim-state.ts';
 import type { RequestStats } from './stats.ts';
 
@@ -111,18 +121,21 @@ function registerRunnerApi(
   });
 
   app.get(RunnerApiPaths.taskConfig, on('taskConfig'), async (request, reply) => {
-    const outcome = state.taskConfig(bearerToken(request));
+    const outcome = state.taskConfig(taskBearer(request));
     return outcome.ok ? outcome.served : sendRefusal(reply, outcome);
   });
 
   app.post(RunnerApiPaths.unclaim, on('unclaim'), async (request, reply) => {
+    // The bearer names the task; the body's task_token is required but, as in CircleCI's
+    // fake, not compared with it.
+    const token = taskBearer(request);
     const body = parseOr400(UnclaimRequest, request.body, 'unclaim request body');
-    const outcome = state.unclaim(body.task_id, body.task_token);
+    const outcome = state.unclaim(body.task_id, token);
     return outcome.ok ? {} : sendRefusal(reply, outcome);
   });
 
   app.post(RunnerApiPaths.fail, on('fail'), async (request, reply) => {
-    const token = bearerToken(request);
+    const token = taskBearer(request);
     const event = parseOr400(FailEvent, request.body, 'fail event body');
     const outcome = state.fail(token, event);
     return outcome.ok ? {} : sendRefusal(reply, outcome);

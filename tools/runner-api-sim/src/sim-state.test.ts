@@ -12,7 +12,6 @@ function spec(overrides: Partial<TaskSpec> = {}): TaskSpec {
     image: 'cimg/base:current',
     service_containers: [],
     environment: {},
-    cmd: [],
     job_name: 'build',
     working_directory: '~/project',
     ssh_advertise_addr: '',
@@ -105,7 +104,7 @@ describe('SimState task config', () => {
     const state = newState();
     const id = enqueueOne(state, {
       environment: { FOO: 'bar' },
-      cmd: ['make', 'test'],
+      command: ['make', 'test'],
       service_containers: [
         { image: 'redis:7', name: 'redis' },
         { image: 'postgres:16', environment: { A: 'b' } },
@@ -115,22 +114,29 @@ describe('SimState task config', () => {
     if (!outcome.ok) throw new Error(outcome.message);
 
     expect(TaskConfig.parse(outcome.config)).toEqual(outcome.config);
-    expect(outcome.config).toMatchObject({ task_id: id, resource_class: RC, cmd: ['make', 'test'] });
+    expect(outcome.config).toMatchObject({ task_id: id, resource_class: RC });
     expect(outcome.config.containers).toEqual([
-      { image: 'cimg/base:current', environment: { FOO: 'bar' } },
+      { image: 'cimg/base:current', command: ['make', 'test'], environment: { FOO: 'bar' } },
       { image: 'redis:7', name: 'redis', environment: {} },
       { image: 'postgres:16', environment: { A: 'b' } },
     ]);
     expect(historyTypes(state, id)).toEqual(['queued', 'claimed', 'config-fetched']);
   });
 
-  it('refuses a token that no longer holds the task', () => {
+  it('does not know a token that was unclaimed or never issued, and refuses one whose task ended', () => {
     const state = newState();
     const id = enqueueOne(state);
     const claim = claimOne(state);
     state.unclaim(id, claim.task_token);
-    expect(state.taskConfig(claim.task_token)).toMatchObject({ ok: false, reason: 'forbidden' });
-    expect(state.taskConfig('never-issued')).toMatchObject({ ok: false, reason: 'forbidden' });
+    expect(state.taskConfig(claim.task_token)).toMatchObject({ ok: false, reason: 'unknown-token' });
+    expect(state.taskConfig('never-issued')).toMatchObject({ ok: false, reason: 'unknown-token' });
+    const again = claimOne(state);
+    state.report(id, again.task_token, 'succeeded');
+    expect(state.taskConfig(again.task_token)).toMatchObject({ ok: false, reason: 'not-found' });
+    const other = enqueueOne(state);
+    const cancelled = claimOne(state);
+    state.cancel(other);
+    expect(state.taskConfig(cancelled.task_token)).toMatchObject({ ok: false, reason: 'cancelled' });
   });
 });
 
@@ -173,16 +179,23 @@ describe('SimState unclaim', () => {
     expect(state.task(id)!.history.at(-1)).toMatchObject({ type: 'unclaim-rejected', status: 404 });
   });
 
-  it('refuses a wrong or stale token and an unknown task', () => {
+  it('does not know a stale or made-up token (404), and refuses a task id that is not the token’s task (400)', () => {
     const state = newState();
     const id = enqueueOne(state);
+    const other = enqueueOne(state);
     const stale = claimOne(state);
     state.unclaim(id, stale.task_token);
+    const current = claimOne(state);
     claimOne(state);
 
-    expect(state.unclaim(id, stale.task_token)).toMatchObject({ ok: false, reason: 'forbidden' });
-    expect(state.unclaim(id, 'made-up')).toMatchObject({ ok: false, reason: 'forbidden' });
-    expect(state.unclaim('no-such-task', stale.task_token)).toMatchObject({ ok: false, reason: 'not-found' });
+    expect(state.unclaim(id, stale.task_token)).toMatchObject({ ok: false, reason: 'unknown-token' });
+    expect(state.unclaim(id, 'made-up')).toMatchObject({ ok: false, reason: 'unknown-token' });
+    expect(state.unclaim('no-such-task', current.task_token)).toMatchObject({
+      ok: false,
+      reason: 'bad-request',
+    });
+    expect(state.unclaim(other, current.task_token)).toMatchObject({ ok: false, reason: 'bad-request' });
+    expect(state.task(id)).toMatchObject({ state: 'claimed', unclaims: 1 });
   });
 });
 
@@ -210,13 +223,17 @@ describe('SimState fail event', () => {
     expect(state.runningCount(RC)).toBe(0);
   });
 
-  it('refuses an allocation other than the current claim’s', () => {
+  it('does not find an allocation other than the token’s claim’s, nor an unknown token', () => {
     const state = newState();
     const id = enqueueOne(state);
     const claim = claimOne(state);
     expect(state.fail(claim.task_token, failEvent('other', 'x'))).toMatchObject({
       ok: false,
-      reason: 'conflict',
+      reason: 'not-found',
+    });
+    expect(state.fail('made-up', failEvent(claim.allocation, 'x'))).toMatchObject({
+      ok: false,
+      reason: 'unknown-token',
     });
     expect(state.task(id)!.state).toBe('claimed');
   });
@@ -413,8 +430,12 @@ describe('overrides: answering as a hostile Runner API does', () => {
     expect(state.unclaim(id, second.task_token)).toEqual({ ok: true });
 
     expect(state.task(id)).toMatchObject({ state: 'queued', unclaims: 2 });
-    expect(state.unclaim('odd id\r\n', first.task_token)).toMatchObject({ ok: false, reason: 'forbidden' });
-    expect(state.unclaim('odd id', first.task_token)).toMatchObject({ ok: false, reason: 'not-found' });
+    expect(state.unclaim('odd id\r\n', first.task_token)).toMatchObject({
+      ok: false,
+      reason: 'unknown-token',
+    });
+    const third = claimAndFetch(state).claim;
+    expect(state.unclaim('odd id', third.task_token)).toMatchObject({ ok: false, reason: 'bad-request' });
   });
 
   it('keeps apart tasks served the same odd id: each unclaim and report reaches the token’s task', () => {
@@ -429,8 +450,8 @@ describe('overrides: answering as a hostile Runner API does', () => {
     expect(state.unclaim('same', claimA.task_token)).toEqual({ ok: true });
     expect(state.task(a)).toMatchObject({ state: 'queued', unclaims: 1 });
     expect(state.task(b)).toMatchObject({ state: 'completed', unclaims: 0 });
-    // Without a token that holds one of them, the name alone finds a task to refuse.
-    expect(state.unclaim('same', 'made-up')).toMatchObject({ ok: false, reason: 'forbidden' });
+    // The token names the task; without one the API knows, the name alone finds nothing.
+    expect(state.unclaim('same', 'made-up')).toMatchObject({ ok: false, reason: 'unknown-token' });
   });
 
   it('reset forgets served ids', () => {
@@ -438,6 +459,10 @@ describe('overrides: answering as a hostile Runner API does', () => {
     enqueueOne(state, { config_override: { task_id: 'odd' } });
     const claim = claimAndFetch(state).claim;
     state.reset();
-    expect(state.unclaim('odd', claim.task_token)).toMatchObject({ ok: false, reason: 'not-found' });
+    expect(state.unclaim('odd', claim.task_token)).toMatchObject({ ok: false, reason: 'unknown-token' });
+    expect(state.report('odd', claim.task_token, 'succeeded')).toMatchObject({
+      ok: false,
+      reason: 'not-found',
+    });
   });
 });

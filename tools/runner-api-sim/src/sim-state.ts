@@ -22,7 +22,19 @@ import {
 /** After this many unclaims a task's retries are exhausted: unclaim answers 409. */
 export const MAX_UNCLAIMS = 3;
 
-export type RefusalReason = 'forbidden' | 'not-found' | 'cancelled' | 'retries-exhausted' | 'conflict';
+/**
+ * Why the state refused a call; http-support.ts maps each to a status. `unknown-token` is a
+ * task token the API does not know (never issued, or let go by unclaim or the claim lease):
+ * CircleCI's fake Runner API answers it 404, as it does a missing one.
+ */
+export type RefusalReason =
+  | 'forbidden'
+  | 'unknown-token'
+  | 'bad-request'
+  | 'not-found'
+  | 'cancelled'
+  | 'retries-exhausted'
+  | 'conflict';
 export interface Refusal {
   ok: false;
   reason: RefusalReason;
@@ -44,6 +56,9 @@ export interface SimStateOptions {
 }
 
 export type TaskCounts = Record<TaskState, number>;
+
+/** Never names the token: a refusal's message goes back to the caller and into logs. */
+const UNKNOWN_TOKEN = 'task token not recognised';
 
 const refuse = (reason: RefusalReason, message: string): Refusal => ({ ok: false, reason, message });
 
@@ -270,21 +285,26 @@ export class SimState {
    */
   taskConfig(taskToken: string): Outcome<{ config: TaskConfig; served: ServedTaskConfig }> {
     const task = this.#byTaskToken(taskToken);
-    if (task?.state !== 'claimed' || task.claim === undefined) {
-      return refuse('forbidden', 'task token does not hold a claimed task');
-    }
+    if (task?.claim === undefined) return refuse('unknown-token', UNKNOWN_TOKEN);
+    if (task.state === 'cancelled') return refuse('cancelled', 'task was cancelled');
+    if (task.state !== 'claimed')
+      return refuse('not-found', `the claim of this token ended (task ${task.state})`);
     task.claim.confirmed = true;
     this.#record(task, { type: 'config-fetched', allocation: task.claim.allocation });
     return { ok: true, config: taskConfigOf(task), served: servedTaskConfig(task) };
   }
 
-  /** `taskId` is the id the task config served (ours, or a `config_override`'s). */
+  /**
+   * `taskToken` is the bearer: it names the task, as in CircleCI's fake Runner API.
+   * `taskId` must be that task's id as the task config served it (ours, or a
+   * `config_override`'s); another id is a bad request (400), as there.
+   */
   unclaim(taskId: string, taskToken: string): Outcome {
-    const task = this.#named(taskId, taskToken);
-    if (task === undefined) return refuse('not-found', `no task ${taskId}`);
-    const claim = task.claim;
-    if (claim === undefined || claim.token !== taskToken) {
-      return refuse('forbidden', 'task token is not the current claim of this task');
+    const task = this.#byTaskToken(taskToken);
+    const claim = task?.claim;
+    if (task === undefined || claim === undefined) return refuse('unknown-token', UNKNOWN_TOKEN);
+    if (taskId !== task.id && taskId !== servedTaskId(task)) {
+      return refuse('bad-request', 'task_id is not the task this task token holds');
     }
     if (task.state === 'cancelled') {
       const reason = 'task was cancelled';
@@ -344,9 +364,10 @@ export class SimState {
   fail(taskToken: string, event: FailEvent): Outcome {
     const task = this.#byTaskToken(taskToken);
     const claim = task?.claim;
-    if (task === undefined || claim === undefined) return refuse('forbidden', 'unknown task token');
+    if (task === undefined || claim === undefined) return refuse('unknown-token', UNKNOWN_TOKEN);
+    // 404 as in CircleCI's fake: an allocation the token's task does not hold is not found.
     if (event.allocation !== claim.allocation) {
-      return refuse('conflict', 'allocation does not match the current claim of this task');
+      return refuse('not-found', 'allocation does not match the claim of this task token');
     }
     if (task.state === 'cancelled') return refuse('cancelled', 'task was cancelled');
     // A retried fail event (its response got lost) must not be an error nor a second failure.
@@ -378,8 +399,8 @@ export class SimState {
   }
 
   /**
-   * The task a runner names by `taskId` (our id or the one it was served) with a task
-   * token: the token's own task when the name fits it, so tasks sharing an odd served id
+   * The task the agent's report names by `taskId` (our id or the one it was served) with a
+   * task token: the token's own task when the name fits it, so tasks sharing an odd served id
    * stay apart; otherwise any task of that name, for the state rules to refuse the token.
    */
   #named(taskId: string, taskToken: string): TaskRecord | undefined {

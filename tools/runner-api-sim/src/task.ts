@@ -1,7 +1,8 @@
 // One simulated task: its record, the history events it collects, and the views the
-// admin API shows. Views never carry task tokens: history is for tests to read and print.
+// admin API shows. Views never carry task tokens or registry logins: history is for tests
+// to read and print.
 import type { ClaimRequest, TaskConfig } from '@longshore/contracts';
-import type { TaskSpec, TaskState } from './admin-schemas.ts';
+import type { ServiceContainerSpec, TaskSpec, TaskState } from './admin-schemas.ts';
 
 /** What happened, without the time; the state adds `at` when it records the event. */
 export type TaskEventBody =
@@ -57,10 +58,15 @@ export interface TaskDetail extends TaskSummary {
   /** The task id its task config serves: `config_override.task_id` when a string, else `id`. */
   served_task_id: string;
   job_name: string;
-  cmd: string[];
+  /** The primary container's docker executor keys; `auth` and `aws_auth` as `logins`. */
+  entrypoint: string[] | undefined;
+  command: string[] | undefined;
+  user: string | undefined;
   working_directory: string;
   environment: Record<string, string>;
-  service_containers: TaskSpec['service_containers'];
+  service_containers: ContainerView[];
+  /** Which containers (0 is the primary) have a registry login, and of which kind; never the login. */
+  logins: Array<{ container: number; kind: 'auth' | 'aws_auth' }>;
   expect: string | undefined;
   config_override: Record<string, unknown> | undefined;
   claim_override: Record<string, unknown> | undefined;
@@ -68,6 +74,21 @@ export interface TaskDetail extends TaskSummary {
   allocation: string | undefined;
   created_at: string;
   history: TaskEvent[];
+}
+
+/** A service container as the admin API shows it: its keys without `auth` and `aws_auth`. */
+export type ContainerView = Omit<ServiceContainerSpec, 'auth' | 'aws_auth'>;
+
+function containerView(c: ServiceContainerSpec): ContainerView {
+  const { auth: _auth, aws_auth: _awsAuth, ...view } = structuredClone(c);
+  return view;
+}
+
+function loginsOf(spec: TaskSpec): TaskDetail['logins'] {
+  return [spec, ...spec.service_containers].flatMap((c, container) => [
+    ...(c.auth === undefined ? [] : [{ container, kind: 'auth' as const }]),
+    ...(c.aws_auth === undefined ? [] : [{ container, kind: 'aws_auth' as const }]),
+  ]);
 }
 
 export function summarize(task: TaskRecord): TaskSummary {
@@ -86,10 +107,13 @@ export function describe(task: TaskRecord): TaskDetail {
   return {
     ...summarize(task),
     job_name: spec.job_name,
-    cmd: [...spec.cmd],
+    entrypoint: spec.entrypoint === undefined ? undefined : [...spec.entrypoint],
+    command: spec.command === undefined ? undefined : [...spec.command],
+    user: spec.user,
     working_directory: spec.working_directory,
     environment: { ...spec.environment },
-    service_containers: spec.service_containers.map((c) => ({ ...c })),
+    service_containers: spec.service_containers.map(containerView),
+    logins: loginsOf(spec),
     expect: spec.expect,
     config_override: spec.config_override === undefined ? undefined : structuredClone(spec.config_override),
     claim_override: spec.claim_override === undefined ? undefined : structuredClone(spec.claim_override),
@@ -117,18 +141,22 @@ export function servedTaskId(task: TaskRecord): string {
   return typeof id === 'string' ? id : task.id;
 }
 
-/** The task config the simulator would serve without overrides: primary container first. */
+/**
+ * The task config the simulator would serve without overrides: primary container first,
+ * each with the docker executor keys it was given (a malformed `auth` included: the
+ * runner is the one to refuse it).
+ */
 export function taskConfigOf(task: TaskRecord): TaskConfig {
   const { spec } = task;
   return {
     task_id: task.id,
     resource_class: spec.resource_class,
     job_name: spec.job_name,
-    cmd: [...spec.cmd],
     working_directory: spec.working_directory,
     containers: [
-      { image: spec.image, environment: { ...spec.environment } },
+      { ...containerKeys(spec), image: spec.image, environment: { ...spec.environment } },
       ...spec.service_containers.map((c) => ({
+        ...containerKeys(c),
         image: c.image,
         ...(c.name === undefined ? {} : { name: c.name }),
         environment: { ...c.environment },
@@ -136,4 +164,17 @@ export function taskConfigOf(task: TaskRecord): TaskConfig {
     ],
     ssh_advertise_addr: spec.ssh_advertise_addr,
   };
+}
+
+/** The keys a container was given, copied, and none it was not. */
+function containerKeys(
+  c: Pick<ServiceContainerSpec, 'entrypoint' | 'command' | 'user' | 'auth' | 'aws_auth'>,
+) {
+  return structuredClone({
+    ...(c.entrypoint === undefined ? {} : { entrypoint: c.entrypoint }),
+    ...(c.command === undefined ? {} : { command: c.command }),
+    ...(c.user === undefined ? {} : { user: c.user }),
+    ...(c.auth === undefined ? {} : { auth: c.auth }),
+    ...(c.aws_auth === undefined ? {} : { aws_auth: c.aws_auth }),
+  });
 }

@@ -137,7 +137,7 @@ describe('the simulator playing the task agent', () => {
       (
         await call(sim.url, '/api/v3/runner/unclaim', {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', ...bearer(staleToken) },
           body: JSON.stringify({ task_id: first.taskId, task_token: staleToken }),
         })
       ).status,

@@ -95,7 +95,7 @@ describe('GET /api/v2/task/config', () => {
   it('returns the claimed task’s config with the primary container first', async () => {
     const id = await enqueue({
       environment: { CI: 'true' },
-      cmd: ['bash', '-c', 'make test'],
+      command: ['bash', '-c', 'make test'],
       job_name: 'test',
       service_containers: [{ image: 'redis:7', name: 'redis', environment: { R: '1' } }],
     });
@@ -108,23 +108,26 @@ describe('GET /api/v2/task/config', () => {
       task_id: id,
       resource_class: RC,
       job_name: 'test',
-      cmd: ['bash', '-c', 'make test'],
     });
     expect(config.containers).toEqual([
-      { image: 'cimg/base:current', environment: { CI: 'true' } },
+      { image: 'cimg/base:current', command: ['bash', '-c', 'make test'], environment: { CI: 'true' } },
       { image: 'redis:7', name: 'redis', environment: { R: '1' } },
     ]);
     expect((await admin.task(id)).history.map((e) => e.type)).toContain('config-fetched');
   });
 
-  it('answers 401 without a token, 403 with an unknown one or one that was unclaimed', async () => {
+  it('answers 404 without a token, with an unknown one, one that was unclaimed, or one whose task ended', async () => {
     const id = await enqueue();
     const claimed = await claimTask(sim.url, RC_TOKEN);
     expect((await unclaim(sim.url, { task_id: id, task_token: claimed.task_token })).status).toBe(200);
 
-    expect((await taskConfig(sim.url, {})).status).toBe(401);
-    expect((await taskConfig(sim.url, bearer('nope'))).status).toBe(403);
-    expect((await taskConfig(sim.url, bearer(claimed.task_token))).status).toBe(403);
+    expect((await taskConfig(sim.url, {})).status).toBe(404);
+    expect((await taskConfig(sim.url, { authorization: 'Basic x' })).status).toBe(404);
+    expect((await taskConfig(sim.url, bearer('nope'))).status).toBe(404);
+    expect((await taskConfig(sim.url, bearer(claimed.task_token))).status).toBe(404);
+    const again = await claimTask(sim.url, RC_TOKEN);
+    await admin.report(id, again.task_token, 'succeeded');
+    expect((await taskConfig(sim.url, bearer(again.task_token))).status).toBe(404);
   });
 });
 
@@ -146,14 +149,30 @@ describe('POST /api/v3/runner/unclaim', () => {
       'claimed',
       'config-fetched',
     ]);
-    expect((await unclaim(sim.url, { task_id: first, task_token: claimed.task_token })).status).toBe(403);
+    expect((await unclaim(sim.url, { task_id: first, task_token: claimed.task_token })).status).toBe(404);
   });
 
-  it('answers 403 for a token that is not the task’s', async () => {
+  it('answers 404 without the task token as bearer or with one it does not know, whatever the body holds', async () => {
     const id = await enqueue();
-    await claimTask(sim.url, RC_TOKEN);
-    expect((await unclaim(sim.url, { task_id: id, task_token: 'guess' })).status).toBe(403);
+    const claimed = await claimTask(sim.url, RC_TOKEN);
+    const body = { task_id: id, task_token: claimed.task_token };
+    expect((await unclaim(sim.url, body, {})).status).toBe(404);
+    expect((await unclaim(sim.url, body, { authorization: claimed.task_token })).status).toBe(404);
+    expect((await unclaim(sim.url, body, bearer('guess'))).status).toBe(404);
+    expect((await unclaim(sim.url, { task_id: id, task_token: 'guess' })).status).toBe(404);
     expect((await admin.task(id)).state).toBe('claimed');
+  });
+
+  it('answers 400 when task_id is not the task of the bearer token, leaving it claimed', async () => {
+    const id = await enqueue();
+    const other = await enqueue();
+    const claimed = await claimTask(sim.url, RC_TOKEN);
+    await claimTask(sim.url, RC_TOKEN);
+    for (const taskId of [other, 'no-such-task']) {
+      expect((await unclaim(sim.url, { task_id: taskId, task_token: claimed.task_token })).status).toBe(400);
+    }
+    expect(await admin.task(id)).toMatchObject({ state: 'claimed', unclaims: 0 });
+    expect(await admin.task(other)).toMatchObject({ state: 'claimed', unclaims: 0 });
   });
 
   it('answers 404 for a cancelled task', async () => {
@@ -180,7 +199,9 @@ describe('POST /api/v3/runner/unclaim', () => {
   });
 
   it('answers 400 to a body without the task token', async () => {
-    const answer = await unclaim(sim.url, { task_id: 'x' });
+    await enqueue();
+    const claimed = await claimTask(sim.url, RC_TOKEN);
+    const answer = await unclaim(sim.url, { task_id: 'x' }, bearer(claimed.task_token));
     expect(answer.status).toBe(400);
     expect((answer.json as { message: string }).message).toMatch(/task_token/);
   });
@@ -207,21 +228,21 @@ describe('POST /api/v2/task/event/fail', () => {
     });
   });
 
-  it('answers 409 when the allocation is not the current claim’s', async () => {
+  it('answers 404 when the allocation is not the token’s claim’s', async () => {
     const id = await enqueue();
     const claimed = await claimTask(sim.url, RC_TOKEN);
     expect((await fail(sim.url, bearer(claimed.task_token), failEvent('other-allocation', 'x'))).status).toBe(
-      409,
+      404,
     );
     expect((await admin.task(id)).state).toBe('claimed');
   });
 
-  it('answers 401, 403 and 400 for a missing token, an unknown token and a bad message', async () => {
+  it('answers 404, 404 and 400 for a missing token, an unknown token and a bad message', async () => {
     await enqueue();
     const claimed = await claimTask(sim.url, RC_TOKEN);
     const event = failEvent(claimed.allocation, 'x');
-    expect((await fail(sim.url, {}, event)).status).toBe(401);
-    expect((await fail(sim.url, bearer('nope'), event)).status).toBe(403);
+    expect((await fail(sim.url, {}, event)).status).toBe(404);
+    expect((await fail(sim.url, bearer('nope'), event)).status).toBe(404);
     const bad = await fail(sim.url, bearer(claimed.task_token), { ...event, message: 'not base64!' });
     expect(bad.status).toBe(400);
     expect((bad.json as { message: string }).message).toMatch(/message/);

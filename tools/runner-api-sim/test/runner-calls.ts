@@ -57,8 +57,14 @@ export async function taskIdOf(base: string, claimed: ClaimResponse): Promise<st
   return (answer.json as { task_id: string }).task_id;
 }
 
-export function unclaim(base: string, body: unknown): Promise<Answer> {
-  return call(base, RunnerApiPaths.unclaim, jsonBody(body));
+/**
+ * As a runner unclaims: the task token as bearer (by default the body's `task_token`) and
+ * in the body. Pass `headers` to send others, `{}` for none.
+ */
+export function unclaim(base: string, body: unknown, headers?: Record<string, string>): Promise<Answer> {
+  const token = (body as { task_token?: unknown } | null)?.task_token;
+  const sent = headers ?? (typeof token === 'string' ? bearer(token) : {});
+  return call(base, RunnerApiPaths.unclaim, jsonBody(body, sent));
 }
 
 export function fail(base: string, headers: Record<string, string>, body: unknown): Promise<Answer> {

@@ -13,11 +13,12 @@ The GC: lists our labelled task pods and Secrets and deletes old and orphaned on
 {{ include "longshore.deployment" (merge (dict "agentSide" true) $ctx) }}
 {{- end -}}
 
-{{/* agent.gc.enabled, or the chart's agent.kubeGCEnabled; on by default (seed 000). */}}
+{{/* The chart's agent.kubeGCEnabled, else agent.gc.enabled (CircleCI's chart reads them in
+that order, as the config loader does); on by default (seed 000). */}}
 {{- define "longshore.gcEnabled" -}}
 {{- $a := .Values.agent | default dict -}}
 {{- $gc := $a.gc | default dict -}}
 {{- $on := true -}}
-{{- if hasKey $gc "enabled" }}{{ $on = $gc.enabled }}{{ else if hasKey $a "kubeGCEnabled" }}{{ $on = $a.kubeGCEnabled }}{{ end -}}
+{{- if not (kindIs "invalid" $a.kubeGCEnabled) }}{{ $on = $a.kubeGCEnabled }}{{ else if not (kindIs "invalid" $gc.enabled) }}{{ $on = $gc.enabled }}{{ end -}}
 {{- if $on }}true{{ end -}}
 {{- end -}}

@@ -165,10 +165,18 @@ spec:
           command: ["node", "{{ .path | default (printf "dist/%s.mjs" .svc) }}"]
           env:
             {{- include "longshore.env" .root | nindent 12 }}
+            # Who this is (libs/runtime/src/names.ts): the pod's own name tells replicas apart;
+            # the Deployment's name is the runner's name when agent.name is unset (seed 000).
+            - name: LONGSHORE_INSTANCE
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.name
+            - name: LONGSHORE_DEPLOYMENT
+              value: {{ include "longshore.svcName" . | quote }}
             {{- with .env }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
-            {{- with (include "longshore.userEnv" (dict "env" ($side.environment | default dict) "reserved" (list "LONGSHORE_CONFIG" "NATS_URL" "REDIS_URL"))) }}
+            {{- with (include "longshore.userEnv" (dict "env" ($side.environment | default dict) "reserved" (list "LONGSHORE_CONFIG" "NATS_URL" "REDIS_URL" "LONGSHORE_INSTANCE" "LONGSHORE_DEPLOYMENT"))) }}
             {{- . | trim | nindent 12 }}
             {{- end }}
           ports:
