@@ -107,32 +107,34 @@ describe('claimer + scheduler', () => {
     expect(tExit!.history.filter((e) => e.type === 'failed')).toHaveLength(1);
   });
 
-  it('fails a task whose pod the apiserver refuses, says why, and leaves neither pod nor Secret', async () => {
+  it('never claims for a class whose pod the apiserver refuses, and says why on the class', async () => {
     fleet = await Fleet.start({
       classes: {
         'e2e/bad': {
           token: 'tok-bad-0000001',
           spec: { containers: [{ resources: { limits: { cpu: 'lots' } } }] },
         },
+        'e2e/good': { token: 'tok-good-000001' },
       },
     });
-    fleet.spawn('scheduler');
-    fleet.spawn('claimer');
-    const id = await fleet.admin.enqueue({ resource_class: 'e2e/bad', image: 'fate.test/succeed:300ms' });
-    const [t] = await fleet.waitForTasksEnded([id]);
-    expect(t!.state).toBe('failed');
-    expect(t!.history.at(-1)).toMatchObject({
-      message: expect.stringContaining('quantities must match the regular expression'),
+    const f = fleet;
+    f.spawn('scheduler');
+    f.spawn('claimer');
+    const bad = await f.admin.enqueue({ resource_class: 'e2e/bad', image: 'fate.test/succeed:300ms' });
+    const good = await f.admin.enqueue({ resource_class: 'e2e/good', image: 'fate.test/succeed:300ms' });
+    // The scheduler's dry run refuses the class's pod before any claim: its task is never
+    // claimed (it was claimed and failed before), while the other class runs.
+    await f.waitForTasksEnded([good]);
+    const status = await f.waitFor('the refusal in longshore status', async () => {
+      const row = (await f.status()).classes.find((r) => r.resource_class === 'e2e/bad');
+      return row?.pod_check?.outcome === 'refused' ? row : undefined;
     });
-    expect(claimsOf(t!)).toBe(1);
-    // The Secret, created alongside the refused pod, is deleted again.
-    await fleet.waitFor('the task Secret to be removed', async () => {
-      const o = await fleet!.taskObjects();
-      return o.pods.length === 0 && o.secrets.length === 0 ? o : undefined;
-    });
-    expect(fleet.events$('task.failed').map((e) => e.payload)).toEqual([
-      expect.objectContaining({ task_id: id, reason: 'rejected', to_retry: false }),
-    ]);
+    expect(status.enabled).toBe(false);
+    expect(status.reason).toContain('quantities must match the regular expression');
+    expect((await f.admin.task(bad)).state).toBe('queued');
+    expect(f.events$('task.claimed').map((e) => e.payload.task_id)).toEqual([good]);
+    const o = await f.taskObjects();
+    expect(o.pods.length + o.secrets.length).toBe(0);
   });
 
   it('autodetectPlatform: places a task pod on nodes its image can run on, as its registry says', async () => {
