@@ -2,14 +2,15 @@
 // last delivery, which ends the task as not started instead of dropping the claim unseen.
 // Hand-written fakes stand in for the bus, ledger and apiserver (the pod paths against the
 // real apiserver are in services/claimer/test).
-import type { CoreV1Api } from '@kubernetes/client-node';
+import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
 import type { Bus } from '@longshore/bus';
-import type { TaskClaimed } from '@longshore/contracts';
-import type { ClaimLedger } from '@longshore/ledger';
+import { LongshoreConfig, parseConfig } from '@longshore/config';
+import { type TaskClaimed, TaskConfig } from '@longshore/contracts';
+import type { ClaimLedger, ClaimRecord } from '@longshore/ledger';
 import { createLogger } from '@longshore/logging';
 import { describe, expect, it } from 'vitest';
 import { LAUNCH_TRIES, Launcher } from './launcher.ts';
-import type { SchedulerSettings } from './settings.ts';
+import { type SchedulerSettings, schedulerSettings } from './settings.ts';
 
 const CLAIM: TaskClaimed = {
   task_id: 't1',
@@ -83,5 +84,73 @@ describe('Launcher: a pod that cannot be created', () => {
     const s = setup(3);
     await s.launcher.launch(CLAIM, LAUNCH_TRIES - 1);
     expect(s.published[0]?.payload.to_retry).toBe(false);
+  });
+});
+
+describe('Launcher: a pod the apiserver refuses', () => {
+  it("fails the task with the apiserver's reason and deletes whichever object was taken", async () => {
+    const cfg = parseConfig({
+      schema: LongshoreConfig,
+      text: 'agent: {resourceClasses: {acme/spot: {token: tok-0000000001}}}',
+      source: 'values.yaml',
+      env: {},
+    });
+    const record = {
+      announced: true,
+      launched: false,
+      taskId: 't1',
+      resourceClass: 'acme/spot',
+      attempt: 1,
+      allocation: 'a1',
+      runner: 'claimer-0',
+      claimedAt: new Date().toISOString(),
+      task: TaskConfig.parse({
+        task_id: 't1',
+        resource_class: 'acme/spot',
+        containers: [{ image: 'cimg/base:2024.01' }],
+      }),
+    } as ClaimRecord;
+    const published: { name: string; payload: Record<string, unknown> }[] = [];
+    const deleted: string[] = [];
+    const launcher = new Launcher({
+      bus: {
+        publish: async (def: { name: string }, payload: Record<string, unknown>) => {
+          published.push({ name: def.name, payload });
+          return { seq: 1, duplicate: false };
+        },
+      } as unknown as Bus,
+      core: {
+        createNamespacedSecret: async () => ({}),
+        createNamespacedPod: async () => {
+          const status = {
+            kind: 'Status',
+            code: 422,
+            message: 'Pod "x" is invalid: spec.containers[0].image: Required value',
+          };
+          throw new ApiException(422, 'Unprocessable Entity', JSON.stringify(status), {});
+        },
+        deleteNamespacedSecret: async ({ name }: { name: string }) => deleted.push(`secret/${name}`),
+        deleteNamespacedPod: async ({ name }: { name: string }) => deleted.push(`pod/${name}`),
+      } as unknown as CoreV1Api,
+      ledger: {
+        get: async () => record,
+        token: async () => 'task-token-00000001',
+        mark: async () => {},
+      } as unknown as ClaimLedger,
+      settings: schedulerSettings(cfg, 'scheduler-0', 'tasks'),
+      logger: createLogger({ name: 'test', level: 'silent' }),
+      metrics: { launched: () => {} },
+    });
+    expect(await launcher.launch(CLAIM)).toBe('ack');
+    expect(published).toEqual([
+      {
+        name: 'task.failed',
+        payload: expect.objectContaining({
+          reason: 'rejected',
+          error: expect.stringContaining('Required value'),
+        }),
+      },
+    ]);
+    expect(deleted).toHaveLength(2);
   });
 });
