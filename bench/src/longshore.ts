@@ -193,7 +193,7 @@ export class LongshoreFleet {
       this.#byObject.set(taskObjectName(id, Number(p.attempt)), id);
     } else if (name === 'task.scheduled') t.scheduled ??= at;
     else if (name === 'task.running') t.running ??= at;
-    else if (name === 'task.succeeded' || name === 'task.failed' || name === 'task.interrupted') {
+    else if (name === 'task.reported' || name === 'task.failed' || name === 'task.interrupted') {
       t.ended ??= at;
       t.outcome ??= name.slice(5);
     }

@@ -31,8 +31,18 @@ export const TaskLifecycle = TaskRef.extend({
 });
 export type TaskLifecycle = z.infer<typeof TaskLifecycle>;
 
+/**
+ * Why a task ended, as far as a runner can tell from outside the pod. Container 0 runs
+ * CircleCI's orchestrator (circleci/runner-init), whose exit code is not the job's result:
+ * it exits 0 once the task's end was reported from inside the pod, whether the task agent
+ * reported the job (passed or failed), or the orchestrator itself failed the task or gave
+ * it back; and non-zero only when it could not report (its own calls to the Runner API
+ * failed, it could not start, or it was killed). Nothing a runner can see (exit code, pod
+ * phase, container state) tells those exit-0 endings apart, so `reported-in-pod` names only
+ * what is known; `exit-code` is a non-zero exit, which the runner must report.
+ */
 export const EndReason = z.enum([
-  'succeeded',
+  'reported-in-pod',
   'exit-code',
   'image-pull',
   'unschedulable',
@@ -150,12 +160,14 @@ export function constraintStatusKey(resourceClass: string): string {
 }
 
 /**
- * Whether the runner must post a fail event for a task that ended this way. The in-pod
- * task agent reports success and job failures itself; the runner reports what the agent
- * cannot: it never started, its pod was rejected, or it was killed from outside.
+ * Whether the runner must report a task that ended this way (a fail event, or an unclaim
+ * for an unsafe retry). Only an orchestrator that exited 0 has reported the task's end
+ * itself; every other ending, a non-zero exit of container 0 included, is one the pod could
+ * not report: it never started, its pod was refused or taken away, or the orchestrator
+ * failed to reach the Runner API or was killed. A cancelled task needs no report.
  */
 export function runnerMustReport(reason: EndReason): boolean {
-  return reason !== 'succeeded' && reason !== 'exit-code' && reason !== 'cancelled';
+  return reason !== 'reported-in-pod' && reason !== 'cancelled';
 }
 
 /** JetStream message id of a task event: one per task, attempt and event, so retries dedupe. */

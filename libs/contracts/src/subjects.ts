@@ -39,7 +39,8 @@ export const Subjects = {
   taskReleased: def('task.released', TaskReleased, true),
   taskScheduled: def('task.scheduled', TaskLifecycle, true),
   taskRunning: def('task.running', TaskLifecycle, true),
-  taskSucceeded: def('task.succeeded', TaskEnded, true),
+  /** Container 0 (the orchestrator) exited 0: the task's end was reported from inside its pod. */
+  taskReported: def('task.reported', TaskEnded, true),
   taskFailed: def('task.failed', TaskEnded, true),
   taskInterrupted: def('task.interrupted', TaskEnded, true),
   claimDropped: def('claim.dropped', ClaimDropped, true),

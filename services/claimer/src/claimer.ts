@@ -86,7 +86,7 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
   });
   const finished = new Counter({
     name: 'longshore_claimer_claims_closed_total',
-    help: 'Claims closed, by how (succeeded, failed, released, gone, unreported)',
+    help: 'Claims closed, by how (reported-in-pod, failed, released, gone, unreported)',
     labelNames: ['how'],
     registers: [d.registry],
   });

@@ -29,6 +29,7 @@ function setup(
   opts: { failReport?: boolean | Error; ledger?: 'kept' | 'lost' | 'corrupt'; api?: RunnerApi } = {},
 ) {
   const records = new Map<string, ClaimRecord>(opts.ledger === 'lost' ? [] : [['t1', RECORD]]);
+  const retried: string[] = [];
   const ledger = {
     get: async (id: string) => {
       if (opts.ledger === 'corrupt') throw new LedgerCorruptError(`unreadable claim record of task ${id}`);
@@ -36,8 +37,13 @@ function setup(
     },
     token: async (id: string) => (records.has(id) && opts.ledger !== 'corrupt' ? TOKEN : undefined),
     finish: async (id: string) => records.delete(id),
+    recordRetry: async (id: string, attempt: number) => {
+      retried.push(`${id}#${attempt}`);
+      return attempt;
+    },
   } as unknown as ClaimLedger;
   const failed: { allocation: string; message: string }[] = [];
+  const unclaimed: string[] = [];
   const api =
     opts.api ??
     ({
@@ -46,12 +52,20 @@ function setup(
         if (opts.failReport) throw new Error('Runner API unavailable');
         failed.push(r);
       },
+      unclaim: async (taskId: string) => {
+        unclaimed.push(taskId);
+        return 'released';
+      },
     } as unknown as RunnerApi);
   let handler: ((ev: { name: string; payload: TaskEnded }) => Promise<HandlerResult>) | undefined;
+  const published: string[] = [];
   const bus = {
     consume: async (_defs: unknown, o: { handler: typeof handler }) => {
       handler = o.handler;
       return {} as ConsumerHandle;
+    },
+    publish: async (def: { name: string }) => {
+      published.push(def.name);
     },
   } as unknown as Bus;
   const scrubber = new SecretScrubber();
@@ -63,9 +77,13 @@ function setup(
   const misses: string[] = [];
   const closed: string[] = [];
   const logger = createLogger({ name: 'test', level: 'silent' });
-  const deliver = async (reason: TaskEnded['reason'], taskId = 't1') =>
+  const deliver = async (
+    reason: TaskEnded['reason'],
+    taskId = 't1',
+    more: { name?: string; error?: string; to_retry?: boolean } = {},
+  ) =>
     handler?.({
-      name: reason === 'succeeded' ? 'task.succeeded' : 'task.failed',
+      name: more.name ?? (reason === 'reported-in-pod' ? 'task.reported' : 'task.failed'),
       payload: {
         task_id: taskId,
         resource_class: RC,
@@ -73,7 +91,8 @@ function setup(
         runner: 'scheduler-0',
         at: new Date().toISOString(),
         reason,
-        to_retry: false,
+        ...(more.error === undefined ? {} : { error: more.error }),
+        to_retry: more.to_retry ?? false,
       },
     });
   const start = () =>
@@ -88,7 +107,7 @@ function setup(
       metrics: { finished: (how) => closed.push(how), ledgerMiss: () => misses.push('miss') },
       onLedgerMiss: () => misses.push('check'),
     });
-  return { start, scrubber, capacity, deliver, failed, misses, closed };
+  return { start, scrubber, capacity, deliver, failed, unclaimed, published, retried, misses, closed };
 }
 
 describe('finisher', () => {
@@ -105,6 +124,30 @@ describe('finisher', () => {
     expect(s.scrubber.has(TOKEN)).toBe(true);
     expect(s.capacity.inFlight).toBe(0);
     expect(s.misses).toEqual([]);
+  });
+
+  // The orchestrator (circleci/runner-init) exits 0 once the task's end was reported from
+  // the pod, and non-zero only when it could not report: the runner reports exactly then.
+  it('reports nothing for an orchestrator that exited 0, and never counts it as a success', async () => {
+    const s = setup();
+    await s.start();
+    expect(await s.deliver('reported-in-pod')).toBe('ack');
+    expect(s.failed).toEqual([]);
+    expect(s.unclaimed).toEqual([]);
+    expect(s.closed).toEqual(['reported-in-pod']);
+    expect(s.capacity.inFlight).toBe(0);
+    // It may have been given back: a later claim of the task is the next attempt.
+    expect(s.retried).toEqual(['t1#1']);
+  });
+
+  it('fails the task of an orchestrator that exited non-zero, with why', async () => {
+    const s = setup();
+    await s.start();
+    const error =
+      "the task orchestrator (container 0) exited with code 1 (Error): it could not report the task's end";
+    expect(await s.deliver('exit-code', 't1', { name: 'task.interrupted', error })).toBe('ack');
+    expect(s.failed).toEqual([{ allocation: 'a1', message: error }]);
+    expect(s.closed).toEqual(['failed']);
   });
 
   it('keeps the token while the claim stays open (the report failed and will be retried)', async () => {

@@ -1,7 +1,8 @@
 // Closes each of this runner's claims once its task has ended (the scheduler's events):
-// reports to the Runner API what the task agent could not, releases interrupted tasks for
-// an unsafe retry, removes the claim from the ledger and frees the slot. Every step is
-// safe to repeat, because a crash redelivers the event.
+// reports to the Runner API what the pod could not (`runnerMustReport`: everything but an
+// orchestrator that exited 0), releases interrupted tasks for an unsafe retry, removes the
+// claim from the ledger and frees the slot. Every step is safe to repeat, because a crash
+// redelivers the event.
 import type { Bus, ConsumerHandle, HandlerResult } from '@longshore/bus';
 import { runnerMustReport, Subjects, type TaskEnded, taskMsgId } from '@longshore/contracts';
 import { type ClaimLedger, type ClaimRecord, LedgerCorruptError } from '@longshore/ledger';
@@ -25,7 +26,7 @@ export interface FinisherDeps {
 }
 
 export function startFinisher(d: FinisherDeps): Promise<ConsumerHandle> {
-  return d.bus.consume([Subjects.taskSucceeded, Subjects.taskFailed, Subjects.taskInterrupted], {
+  return d.bus.consume([Subjects.taskReported, Subjects.taskFailed, Subjects.taskInterrupted], {
     // Each runner instance closes its own claims, so each has its own durable.
     durable: `claimer-${d.runner.replaceAll(/[^A-Za-z0-9_-]/g, '_')}`,
     concurrency: 8,
@@ -66,7 +67,9 @@ async function finish(d: FinisherDeps, interrupted: boolean, e: TaskEnded): Prom
     token = (await d.ledger.token(e.task_id)) ?? open?.pending.token;
   }
   const message = e.error ?? `task ended: ${e.reason}`;
-  let how: string = e.reason === 'succeeded' ? 'succeeded' : 'failed';
+  // `reported-in-pod`: the orchestrator reported the task's end itself, which may have been a
+  // pass, a failure or a give-back: never counted as a success here.
+  let how: string = runnerMustReport(e.reason) ? 'failed' : e.reason;
   if (token !== undefined) {
     try {
       if (interrupted && e.to_retry) {
@@ -109,6 +112,12 @@ async function finish(d: FinisherDeps, interrupted: boolean, e: TaskEnded): Prom
         log.error({ err: err.message }, 'the Runner API refused the report; closing the claim without it');
       } else throw err;
     }
+  }
+  if (e.reason === 'reported-in-pod') {
+    // Its orchestrator may have given the task back (an unclaim, then exit 0): should the API
+    // hand it out again, that claim is the next attempt, with pod and event ids of its own,
+    // and counts against unsafe retries as the API counts unclaims.
+    await d.ledger.recordRetry(e.task_id, e.attempt);
   }
   await d.ledger.finish(e.task_id, e.attempt);
   d.book.close(rec.allocation);

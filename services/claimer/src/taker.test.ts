@@ -287,20 +287,57 @@ describe('ClaimTaker: a claim that cannot be taken frees its slot and token, onc
   });
 
   it('leaves a task another open claim holds to that claim, and tells the API nothing', async () => {
+    let tries = 0;
     const s = setup({
       ledger: {
         commit: async () => {
+          tries++;
           throw new LedgerConflictError('task t1 is already held by another open claim');
         },
       },
     });
     await s.take();
+    // Waited for within the budget (the first claim may be ending), then dropped.
+    expect(tries).toBe(3);
     expect(s.calls.fail).toEqual([]);
     expect(s.calls.unclaim).toEqual([]);
     expect(droppedEvents(s.calls)).toEqual([
       expect.objectContaining({ stage: 'commit', outcome: 'unreported' }),
     ]);
     expect(s.capacity.inFlight).toBe(0);
+  });
+
+  it('files a task given back by its orchestrator once the claim it ended is closed', async () => {
+    // The orchestrator of the first claim gave the task back and exited 0; the API handed
+    // the task out again before the finisher closed the first claim.
+    let open = true;
+    const s = setup({
+      ledger: {
+        commit: async (runner, p, task) => {
+          if (open) {
+            open = false; // the finisher closes it meanwhile
+            throw new LedgerConflictError('task t1 is already held by another open claim (attempt 1)');
+          }
+          return {
+            announced: false,
+            launched: false,
+            taskId: task.task_id,
+            resourceClass: p.resourceClass,
+            attempt: 2,
+            allocation: p.allocation,
+            runner,
+            claimedAt: p.claimedAt,
+            task,
+          };
+        },
+      },
+    });
+    await s.take();
+    expect(droppedEvents(s.calls)).toEqual([]);
+    expect(s.calls.published).toEqual([
+      { name: 'task.claimed', payload: expect.objectContaining({ task_id: 't1', attempt: 2 }) },
+    ]);
+    expect(s.capacity.inFlight).toBe(1);
   });
 
   it('fails a claim answered with a task of another class', async () => {

@@ -67,7 +67,11 @@ export type StepFailure = 'gone' | 'conflict' | 'permanent' | 'unreadable' | 'tr
  * Whether a failed step is worth repeating. Pure, so each rule is tested directly.
  * - gone: the API refused the task token (401, 403, or 404 as CircleCI's fake answers an
  *   unknown token): the claim no longer exists, there is nobody to tell.
- * - conflict: another open claim holds this task; this one must not touch it.
+ * - conflict: another open claim holds this task; this one must not touch it, but waits for
+ *   it within the budget. The API hands a task out again once it was given back, and the
+ *   in-pod orchestrator (circleci/runner-init) gives tasks back itself and then exits 0: the
+ *   first claim's end is on its way to the finisher, which closes it (and counts its attempt
+ *   as used, so this claim files as the next). Past the budget the first still runs: dropped.
  * - permanent: the answer itself is unusable (a task config over the size cap, a 4xx, a
  *   claim or config for another class) or the event could not be encoded: asking again
  *   gets the same answer.
@@ -92,6 +96,7 @@ export function classifyStepFailure(err: unknown): StepFailure {
 /** Failures retried within a budget, and which one. */
 const RETRIED: Partial<Record<StepFailure, 'budget' | 'unreadableBudget'>> = {
   transient: 'budget',
+  conflict: 'budget',
   unreadable: 'unreadableBudget',
 };
 

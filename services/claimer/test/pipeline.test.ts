@@ -38,7 +38,7 @@ describe('claimer + scheduler', () => {
       return o.pods.length === 0 && o.secrets.length === 0 ? o : undefined;
     });
     // Every task's story is on the bus.
-    for (const name of ['task.claimed', 'task.scheduled', 'task.running', 'task.succeeded']) {
+    for (const name of ['task.claimed', 'task.scheduled', 'task.running', 'task.reported']) {
       expect(new Set(fleet.events$(name).map((e) => e.payload.task_id)).size, name).toBe(50);
     }
   });
@@ -76,7 +76,7 @@ describe('claimer + scheduler', () => {
     expect(peak).toBeGreaterThan(1);
   });
 
-  it('fails a task whose job fails, and reports a task the agent could not: image pull, no node', async () => {
+  it('fails a task whose job fails, and reports a task the pod could not: orchestrator exit, image pull, no node', async () => {
     fleet = await Fleet.start({
       classes: {
         'e2e/ok': { token: 'tok-ok-0000001' },
@@ -85,6 +85,10 @@ describe('claimer + scheduler', () => {
     });
     fleet.spawn('scheduler');
     fleet.spawn('claimer');
+    const jobFail = await fleet.admin.enqueue({
+      resource_class: 'e2e/ok',
+      image: 'fate.test/job-fail:300ms',
+    });
     const exit = await fleet.admin.enqueue({ resource_class: 'e2e/ok', image: 'fate.test/exit-3:300ms' });
     const pull = await fleet.admin.enqueue({ resource_class: 'e2e/ok', image: 'fate.test/pull-fail' });
     const nowhere = await fleet.admin.enqueue({ resource_class: 'e2e/nowhere', image: 'cimg/base:2024.01' });
@@ -93,9 +97,24 @@ describe('claimer + scheduler', () => {
       image: 'fate.test/succeed:300ms',
       service_containers: [{ image: 'cimg/postgres:16.0', environment: { POSTGRES_PASSWORD: 'pw' } }],
     });
-    const [tExit, tPull, tNowhere, tSvc] = await fleet.waitForTasksEnded([exit, pull, nowhere, svc]);
+    const [tJob, tExit, tPull, tNowhere, tSvc] = await fleet.waitForTasksEnded([
+      jobFail,
+      exit,
+      pull,
+      nowhere,
+      svc,
+    ]);
+    // The job's failure is the task agent's to report; its orchestrator then exits 0.
+    expect(tJob!.state).toBe('failed');
+    expect(tJob!.history.filter((e) => e.type === 'failed')).toEqual([
+      expect.objectContaining({ source: 'report' }),
+    ]);
+    // An orchestrator that exits non-zero could not report: the runner does.
     expect(tExit!.state).toBe('failed');
-    expect(tExit!.history.at(-1)).toMatchObject({ message: expect.stringContaining('code 3') });
+    expect(tExit!.history.at(-1)).toMatchObject({
+      source: 'fail-event',
+      message: expect.stringContaining('code 3'),
+    });
     expect(tPull!.state).toBe('failed');
     expect(tPull!.history.at(-1)).toMatchObject({ message: expect.stringContaining('ErrImagePull') });
     expect(tNowhere!.state).toBe('failed');
@@ -103,8 +122,9 @@ describe('claimer + scheduler', () => {
       message: expect.stringContaining('could not be scheduled'),
     });
     expect(tSvc!.state).toBe('completed');
-    // Only the endings the agent cannot see are reported by the runner: one fail event each.
+    // Only the endings the pod could not report are reported by the runner: one fail event each.
     expect(tExit!.history.filter((e) => e.type === 'failed')).toHaveLength(1);
+    expect((await fleet.admin.stats()).requests.fail).toEqual({ '200': 3 });
   });
 
   it('never claims for a class whose pod the apiserver refuses, and says why on the class', async () => {

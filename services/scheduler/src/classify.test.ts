@@ -1,4 +1,5 @@
 import type { V1Pod } from '@kubernetes/client-node';
+import { runnerMustReport } from '@longshore/contracts';
 import { describe, expect, it } from 'vitest';
 import { classifyPod } from './classify.ts';
 
@@ -29,23 +30,23 @@ describe('classifyPod', () => {
     ).toEqual({ kind: 'running', node: 'n1' });
   });
 
-  it('succeeds on exit 0 and fails with the exit code otherwise', () => {
-    expect(
-      classifyPod(
-        pod({ phase: 'Succeeded', containerStatuses: [c0({ terminated: { exitCode: 0 } })] }),
-        opts,
-      ),
-    ).toMatchObject({ kind: 'ended', outcome: 'succeeded', reason: 'succeeded' });
-    expect(
-      classifyPod(
-        pod({ phase: 'Failed', containerStatuses: [c0({ terminated: { exitCode: 3, reason: 'Error' } })] }),
-        opts,
-      ),
-    ).toMatchObject({
-      outcome: 'failed',
-      reason: 'exit-code',
-      exitCode: 3,
-      error: expect.stringContaining('code 3'),
+  // circleci/runner-init's orchestrator is container 0's process: it exits 0 after the task
+  // agent reported the job (passed or failed) and after it failed the task or gave it back
+  // itself, and non-zero only when it could not report. Exit 0 is never a success here.
+  it("exit 0 of container 0: the pod reported the task's end itself, whatever the job did", () => {
+    const ended = classifyPod(
+      pod({
+        phase: 'Succeeded',
+        containerStatuses: [c0({ terminated: { exitCode: 0, reason: 'Completed' } })],
+      }),
+      opts,
+    );
+    expect(ended).toEqual({ kind: 'ended', outcome: 'reported', reason: 'reported-in-pod', exitCode: 0 });
+    expect(runnerMustReport('reported-in-pod')).toBe(false);
+    // A pod that Succeeded with no container status left: every container exited 0.
+    expect(classifyPod(pod({ phase: 'Succeeded' }), opts)).toMatchObject({
+      outcome: 'reported',
+      reason: 'reported-in-pod',
     });
   });
 
@@ -54,7 +55,38 @@ describe('classifyPod', () => {
       phase: 'Running',
       containerStatuses: [c0({ terminated: { exitCode: 0 } }), { ...c0({ running: {} }), name: 'postgres' }],
     });
-    expect(classifyPod(p, opts)).toMatchObject({ outcome: 'succeeded' });
+    expect(classifyPod(p, opts)).toMatchObject({ outcome: 'reported', reason: 'reported-in-pod' });
+  });
+
+  it('a non-zero exit: the orchestrator could not report (its fail event failed), so the runner must', () => {
+    const ended = classifyPod(
+      pod({ phase: 'Failed', containerStatuses: [c0({ terminated: { exitCode: 1, reason: 'Error' } })] }),
+      opts,
+    );
+    expect(ended).toEqual({
+      kind: 'ended',
+      outcome: 'interrupted',
+      reason: 'exit-code',
+      exitCode: 1,
+      error:
+        "the task orchestrator (container 0) exited with code 1 (Error): it could not report the task's end",
+    });
+    expect(runnerMustReport('exit-code')).toBe(true);
+  });
+
+  it("an orchestrator killed (OOMKilled) is a non-zero exit too, and the kubelet's message is not repeated", () => {
+    const ended = classifyPod(
+      pod({
+        phase: 'Failed',
+        containerStatuses: [
+          c0({ terminated: { exitCode: 137, reason: 'OOMKilled', message: 'last lines of the job output' } }),
+        ],
+      }),
+      opts,
+    );
+    expect(ended).toMatchObject({ outcome: 'interrupted', reason: 'exit-code', exitCode: 137 });
+    expect(ended.kind === 'ended' && ended.error).toContain('code 137 (OOMKilled)');
+    expect(ended.kind === 'ended' && ended.error).not.toContain('job output');
   });
 
   it('classifies evictions, preemptions, node loss and other disruptions as interruptions', () => {

@@ -1,5 +1,16 @@
 // What a task pod's state means for its task: still starting, running, or ended and why.
 // Pure, so every ending the issue lists is tested directly against pod objects.
+//
+// Container 0 runs CircleCI's orchestrator (circleci/runner-init), and its exit code is not
+// the job's result. The orchestrator exits 0 after the task agent ran to its end (having
+// reported the job, passed or failed), and also after it failed the task itself (a fail
+// event) or gave it back (an unclaim); its container shows `Completed` in every case and
+// writes no termination message. It exits non-zero only when an error was left unhandled:
+// its fail event (and its unclaim, where it tried one) failed, or it could not set itself up
+// (root certificates, its health endpoint), or it was killed (OOMKilled, a signal). So exit
+// 0 is `reported`, which says what is known and no more, and a non-zero exit is an
+// interruption the runner must report, as the orchestrator would have: an unclaim where
+// unsafe retries are on, else a fail event.
 import type { V1ContainerStatus, V1Pod, V1PodCondition } from '@kubernetes/client-node';
 import { type EndReason, PRIMARY_CONTAINER } from '@longshore/contracts';
 
@@ -8,11 +19,23 @@ export type PodState =
   | { kind: 'running'; node: string | undefined }
   | {
       kind: 'ended';
-      outcome: 'succeeded' | 'failed' | 'interrupted';
+      /**
+       * `reported`: the pod reported the task's end itself (the orchestrator exited 0); the
+       * runner reports `failed` and `interrupted` endings.
+       */
+      outcome: 'reported' | 'failed' | 'interrupted';
       reason: EndReason;
       error?: string;
       exitCode?: number;
     };
+
+/** Container 0 exited 0: the pod reported the task's end; what it reported is not known here. */
+const REPORTED = {
+  kind: 'ended',
+  outcome: 'reported',
+  reason: 'reported-in-pod',
+  exitCode: 0,
+} as const satisfies PodState;
 
 export interface ClassifyOptions {
   now: Date;
@@ -86,16 +109,21 @@ export function classifyPod(pod: V1Pod, opts: ClassifyOptions): PodState {
   }
   const t = c0?.state?.terminated;
   if (t) {
-    if (t.exitCode === 0) return { kind: 'ended', outcome: 'succeeded', reason: 'succeeded', exitCode: 0 };
+    if (t.exitCode === 0) return REPORTED;
     return {
       kind: 'ended',
-      outcome: 'failed',
+      outcome: 'interrupted',
       reason: 'exit-code',
       exitCode: t.exitCode,
-      error: `task container exited with code ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}`,
+      // The kubelet's reason (Error, OOMKilled) but not its message: with
+      // FallbackToLogsOnError that is the tail of the job's own output.
+      error:
+        `the task orchestrator (container 0) exited with code ${t.exitCode}` +
+        `${t.reason ? ` (${t.reason})` : ''}: it could not report the task's end`,
     };
   }
-  if (phase === 'Succeeded') return { kind: 'ended', outcome: 'succeeded', reason: 'succeeded' };
+  // Every container exited 0, container 0 among them.
+  if (phase === 'Succeeded') return REPORTED;
   if (phase === 'Failed') {
     return {
       kind: 'ended',

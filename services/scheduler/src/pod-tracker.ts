@@ -198,8 +198,8 @@ export class PodTracker {
     const { bus, settings } = this.#d;
     const toRetry = state.outcome === 'interrupted' && (await this.#retryAllowed(ref));
     const def =
-      state.outcome === 'succeeded'
-        ? Subjects.taskSucceeded
+      state.outcome === 'reported'
+        ? Subjects.taskReported
         : state.outcome === 'failed'
           ? Subjects.taskFailed
           : Subjects.taskInterrupted;
@@ -225,7 +225,8 @@ export class PodTracker {
       },
       'task ended',
     );
-    const keep = settings.taskPod.keepFailedPods && state.outcome !== 'succeeded' && !toRetry;
+    // A pod that reported its own end is not kept: whether its job failed is not known here.
+    const keep = settings.taskPod.keepFailedPods && state.outcome !== 'reported' && !toRetry;
     if (!keep) await this.#remove(ref.pod, gone || pod.metadata?.deletionTimestamp !== undefined);
   }
 

@@ -8,6 +8,12 @@ export interface DemoTask {
   label: string;
   task: EnqueueTask;
   expect: 'completed' | 'failed';
+  /**
+   * Who must have failed it: the pod (`report`: its task agent reported the job failed, and
+   * its orchestrator exited 0) or a fail event (the runner's, for an orchestrator that could
+   * not report).
+   */
+  failedBy?: 'report' | 'fail-event';
   /** How many claims the task should take (more than 1: retried after an interruption). */
   claims?: number;
   /**
@@ -113,9 +119,18 @@ export function demoTasks(registryPassword: string): DemoTask[] {
       },
     },
     {
-      label: 'lint (fails: exit 1)',
+      // The job fails, the pod reports it, and container 0 still exits 0: `reported` on the tap.
+      label: 'lint (job fails)',
+      task: { resource_class: small, image: 'fate.test/job-fail:1s' },
+      expect: 'failed',
+      failedBy: 'report',
+    },
+    {
+      // The orchestrator exits 1: it could not report, so the runner fails the task.
+      label: 'docs (orchestrator exits 1)',
       task: { resource_class: small, image: 'fate.test/exit-1:1s' },
       expect: 'failed',
+      failedBy: 'fail-event',
     },
     {
       label: 'build arm64',

@@ -182,11 +182,18 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
       const claims = t.history.filter((e) => e.type === 'claimed').length;
       // A check that passed is on record as undefined.
       const podProblem = d.podCheck === undefined || checks.has(i) ? checks.get(i) : 'its pod was never seen';
-      const good = t.state === d.expect && claims === (d.claims ?? 1) && podProblem === undefined;
+      const failedBy = t.history.findLast((e) => e.type === 'failed')?.source;
+      const good =
+        t.state === d.expect &&
+        claims === (d.claims ?? 1) &&
+        podProblem === undefined &&
+        (d.failedBy === undefined || failedBy === d.failedBy);
       ok &&= good;
       const pod = d.podCheck === undefined ? '' : `; pod: ${podProblem ?? d.podCheck.what}`;
+      const by =
+        d.failedBy === undefined ? '' : `; failed by ${failedBy ?? 'nobody'}, expected ${d.failedBy}`;
       io.out(
-        `  ${good ? 'ok  ' : 'FAIL'}  ${d.task.resource_class.padEnd(12)} ${d.label.padEnd(32)} ${t.state.padEnd(9)} (expected ${d.expect}, ${claims} claim${claims === 1 ? '' : 's'} of ${d.claims ?? 1})${pod}`,
+        `  ${good ? 'ok  ' : 'FAIL'}  ${d.task.resource_class.padEnd(12)} ${d.label.padEnd(32)} ${t.state.padEnd(9)} (expected ${d.expect}, ${claims} claim${claims === 1 ? '' : 's'} of ${d.claims ?? 1}${by})${pod}`,
       );
     }
     const peak = Math.max(...vmSizes);

@@ -8,7 +8,7 @@ const ref = { task_id: TASK, resource_class: 'acme/small', attempt: 1, runner: '
 const utc = { utc: true };
 const ended = (over: Partial<TaskEnded>): TaskEnded => ({
   ...ref,
-  reason: 'succeeded',
+  reason: 'reported-in-pod',
   to_retry: false,
   ...over,
 });
@@ -51,21 +51,23 @@ describe('formatEvent', () => {
     );
   });
 
-  it('task.succeeded: no reason to repeat', () => {
-    expect(formatEvent('task.succeeded', ended({ pod: 'p', namespace: 'tasks', exit_code: 0 }), utc)).toBe(
-      '12:03:04.123  task 3f2a9c1d…  #1  succeeded    acme/small  exit_code=0 pod=tasks/p runner=runner-a',
+  it('task.reported: the pod reported its own end; never printed as a success, no reason to repeat', () => {
+    const line = formatEvent('task.reported', ended({ pod: 'p', namespace: 'tasks', exit_code: 0 }), utc);
+    expect(line).toBe(
+      '12:03:04.123  task 3f2a9c1d…  #1  reported     acme/small  exit_code=0 pod=tasks/p runner=runner-a',
     );
+    expect(line).not.toMatch(/succe/);
   });
 
-  it('task.failed: reason, exit code and the error, quoted on one line', () => {
+  it('task.failed: reason and the error, quoted on one line', () => {
     const line = formatEvent(
       'task.failed',
-      ended({ reason: 'exit-code', exit_code: 2, error: 'make: *** [test] Error 2\nmore', pod: 'p' }),
+      ended({ reason: 'image-pull', error: 'could not pull the task image (ErrImagePull)\nmore', pod: 'p' }),
       utc,
     );
     expect(line).toBe(
-      '12:03:04.123  task 3f2a9c1d…  #1  failed       acme/small  reason=exit-code exit_code=2 ' +
-        'error="make: *** [test] Error 2\\nmore" pod=p runner=runner-a',
+      '12:03:04.123  task 3f2a9c1d…  #1  failed       acme/small  reason=image-pull ' +
+        'error="could not pull the task image (ErrImagePull)\\nmore" pod=p runner=runner-a',
     );
     expect(line).not.toContain('\n');
   });

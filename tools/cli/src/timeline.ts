@@ -4,6 +4,7 @@
 //
 //   12:03:04.123  task 3f2a9c1d…  #1  claimed      acme/small  runner=runner-a
 //   12:03:05.001  task 3f2a9c1d…  #1  running      acme/small  pod=tasks/ccita-… node=kwok-1 runner=runner-a
+//   12:03:09.310  task 3f2a9c1d…  #1  reported     acme/small  exit_code=0 pod=tasks/ccita-… runner=runner-a
 //   12:03:10.000  gc                  swept        pods=2 secrets=2 reannounced=0 interrupted=1 errors=0 took=120ms runner=gc-0
 //
 // Only fields named here are printed, whatever else a payload might carry: the bus
@@ -39,7 +40,7 @@ export function formatEvent<N extends EventName>(
     case 'task.claimed':
     case 'task.scheduled':
     case 'task.running':
-    case 'task.succeeded':
+    case 'task.reported':
     case 'task.failed':
     case 'task.interrupted':
     case 'task.released': {
@@ -137,12 +138,13 @@ function taskDetails(e: Extract<TimelineEvent, { name: `task.${string}` }>): Arr
         // What the pod could not give the job as asked: the one place a user sees it.
         ...(e.payload.warnings ?? []).map((w) => field('warning', clip(w))),
       ];
-    case 'task.succeeded':
+    case 'task.reported':
     case 'task.failed':
     case 'task.interrupted': {
       const p = e.payload;
       return [
-        e.name === 'task.succeeded' && p.reason === 'succeeded' ? undefined : field('reason', p.reason),
+        // `reported` says it all: the orchestrator exited 0 (what it reported is the Runner API's).
+        e.name === 'task.reported' && p.reason === 'reported-in-pod' ? undefined : field('reason', p.reason),
         field('exit_code', p.exit_code),
         field('error', p.error === undefined ? undefined : clip(p.error)),
         p.to_retry ? field('to_retry', true) : undefined,

@@ -19,7 +19,13 @@ it('runs the demo once and exits 0 with a summary', async () => {
   );
   expect(stdout).toContain('demo ended as expected');
   expect(stdout).toMatch(/claimed\s+demo\/small/);
-  expect(stdout).toMatch(/failed\s+demo\/small\s+reason=exit-code/);
+  // Container 0 exiting 0 is never shown as a success (a failed job ends so too); a
+  // non-zero exit is an interruption the runner reports.
+  expect(stdout).toMatch(/reported\s+demo\/small\s+exit_code=0/);
+  expect(stdout).not.toMatch(/succeeded/);
+  expect(stdout).toMatch(/interrupted\s+demo\/small\s+reason=exit-code exit_code=1/);
+  expect(stdout).toMatch(/ok {4}demo\/small\s+lint \(job fails\)\s+failed .*failed by report/);
+  expect(stdout).toMatch(/ok {4}demo\/small\s+docs \(orchestrator exits 1\)\s+failed .*failed by fail-event/);
   expect(stdout).toMatch(/VM pool\s+grew to 3/);
   expect(stdout).toMatch(/interrupted\s+demo\/spot\s+reason=evicted/);
   expect(stdout).toMatch(/released\s+demo\/spot/);

@@ -14,7 +14,7 @@ export { SimAdminClient, SimAdminError } from './admin-client.ts';
 export type { EnqueueInput, TaskListQuery, TaskSpec, TaskState } from './admin-schemas.ts';
 export type { ActiveFaultRule, FaultEndpoint, FaultRule, FaultRuleInput } from './faults.ts';
 export { FAULT_ENDPOINTS, MAX_GENERATED_BODY_BYTES } from './faults.ts';
-export { agentReport, PodReporter } from './pod-reporter.ts';
+export { fateOf, type InPodEnding, inPodEnding, PodReporter } from './pod-reporter.ts';
 export type { Outcome, Refusal, RefusalReason, TaskCounts } from './sim-state.ts';
 export { MAX_UNCLAIMS, SimState, SimStateError } from './sim-state.ts';
 export type { RequestStatsSnapshot } from './stats.ts';

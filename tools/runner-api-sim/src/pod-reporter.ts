@@ -1,9 +1,27 @@
-// The simulator's stand-in for the in-pod task agent. In the test bed no container runs
-// (kwok only moves pod status), so nothing inside the pod would report the job's result.
-// The real agent reports with its task token when the job's steps finish, just before its
-// container exits; this watches task pods and reports the same way when container 0
-// terminates on its own. Endings the agent cannot see (eviction, preemption, deadline,
-// image pull failure, deletion) are left unreported: those are the runner's to handle.
+// The simulator's stand-in for what runs inside a task pod: CircleCI's orchestrator
+// (circleci/runner-init, container 0's process) and the task agent it starts. In the test bed
+// no container runs (kwok only moves pod status), so this watches task pods and, when
+// container 0 terminates on its own, does what the orchestrator would have done before
+// exiting, with the task token from the pod's Secret. The fate in the image (docs/testbed.md)
+// says which ending it was:
+//
+//   the job ran (succeed, any other image)  the task agent reports it completed; exit 0
+//   job-fail                                 the task agent reports the job failed; exit 0
+//   agent-error                              the task agent exits with an error: the
+//                                            orchestrator fails the task (gives it back first
+//                                            where unsafe retries are on); exit 0
+//   agent-start-fail                         the task agent cannot be started, an error the
+//                                            orchestrator retries: it gives the task back (a
+//                                            fail event if the unclaim is refused); exit 0
+//   exit-<N>                                 the orchestrator could not report (its fail event
+//                                            was refused, it could not start, it was killed):
+//                                            nothing is reported; exit N
+//
+// So container 0 exits 0 whether the job passed or not, as the real one does, and the runner
+// under test must not take the exit code for the job's result. Endings the orchestrator
+// does not reach on its own (eviction, preemption, deadline, image pull failure, deletion)
+// are left unreported here: the runner must report them. (On SIGTERM the real orchestrator
+// also reports, within its grace period; this stand-in does not play that.)
 import {
   CoreV1Api,
   type KubeConfig,
@@ -27,21 +45,62 @@ export interface PodReporterOptions {
 /** Exit reasons a kubelet gives when the container was killed rather than finishing. */
 const KILLED_REASONS = new Set(['ContainerStatusUnknown', 'OOMKilled', 'DeadlineExceeded', 'Evicted']);
 
-/** What the agent in this pod would report, or undefined if it would report nothing. */
-export function agentReport(
-  pod: V1Pod,
-): { status: 'succeeded' | 'failed'; message?: string; finishedAt: Date } | undefined {
+/** What the pod's own processes did about the task's end, by its fate. */
+export type InPodEnding =
+  /** The task agent ran the job to its end and reported it. */
+  | { kind: 'agent-report'; status: 'succeeded' | 'failed'; message?: string; finishedAt: Date }
+  /**
+   * The orchestrator met an error and handles it as runner-init does: an unclaim when the
+   * error is one it retries or the task allows unsafe retries, else (or when the unclaim is
+   * refused) a fail event.
+   */
+  | { kind: 'orchestrator-error'; retryable: boolean; message: string; finishedAt: Date };
+
+/** The fate named by a task pod's image (`fate.test/<fate>:<dur>`), if it names one. */
+export function fateOf(image: string | undefined): string | undefined {
+  return /^fate\.test\/([a-z]+(?:-[a-z]+)*)/.exec(image ?? '')?.[1];
+}
+
+/**
+ * What the orchestrator and task agent of this pod did once container 0 terminated, or
+ * undefined when nothing was reported from the pod: it is still running, was stopped from
+ * outside, or the orchestrator exited non-zero (it could not report).
+ */
+export function inPodEnding(pod: V1Pod): InPodEnding | undefined {
   if (pod.status?.reason === 'Evicted' || pod.status?.reason === 'DeadlineExceeded') return undefined;
   if ((pod.status?.conditions ?? []).some((c) => c.type === 'DisruptionTarget' && c.status === 'True')) {
     return undefined;
   }
   const c0 = pod.status?.containerStatuses?.find((c) => c.name === PRIMARY_CONTAINER);
   const t: V1ContainerStateTerminated | undefined = c0?.state?.terminated;
-  if (t === undefined || KILLED_REASONS.has(t.reason ?? '')) return undefined;
+  if (t === undefined || KILLED_REASONS.has(t.reason ?? '') || t.exitCode !== 0) return undefined;
   const finishedAt = t.finishedAt ? new Date(t.finishedAt) : new Date();
-  return t.exitCode === 0
-    ? { status: 'succeeded', finishedAt }
-    : { status: 'failed', message: `task agent: job exited with code ${t.exitCode}`, finishedAt };
+  const image = pod.spec?.containers.find((c) => c.name === PRIMARY_CONTAINER)?.image ?? c0?.image;
+  switch (fateOf(image)) {
+    case 'job-fail':
+      return {
+        kind: 'agent-report',
+        status: 'failed',
+        message: 'job failed: a step exited with code 1',
+        finishedAt,
+      };
+    case 'agent-error':
+      return {
+        kind: 'orchestrator-error',
+        retryable: false,
+        message: 'the task agent exited with an error (exit status 1) [simulated orchestrator]',
+        finishedAt,
+      };
+    case 'agent-start-fail':
+      return {
+        kind: 'orchestrator-error',
+        retryable: true,
+        message: 'the task agent could not be started [simulated orchestrator]',
+        finishedAt,
+      };
+    default:
+      return { kind: 'agent-report', status: 'succeeded', finishedAt };
+  }
 }
 
 /** How long the settings of a deleted task Secret are remembered (its pod may be seen later). */
@@ -131,8 +190,8 @@ export class PodReporter {
     const uid = pod.metadata?.uid;
     const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
     if (!uid || this.#reported.has(uid)) return;
-    const report = agentReport(pod);
-    if (report === undefined) return;
+    const ending = inPodEnding(pod);
+    if (ending === undefined) return;
     const goat = await this.#goatOf(pod);
     if (goat === undefined) {
       this.#opts.onEvent?.({ pod: name, outcome: 'no agent settings found for the pod; not reporting' });
@@ -140,18 +199,29 @@ export class PodReporter {
     }
     if (this.#reported.has(uid)) return;
     this.#reported.add(uid);
-    const outcome = this.#opts.state.report(
-      goat.task_id,
-      goat.token,
-      report.status,
-      report.message,
-      report.finishedAt,
-    );
-    this.#opts.onEvent?.({
-      taskId: goat.task_id,
-      pod: name,
-      outcome: outcome.ok ? `reported ${report.status}` : `report refused: ${outcome.reason}`,
+    this.#opts.onEvent?.({ taskId: goat.task_id, pod: name, outcome: this.#act(goat, ending) });
+  }
+
+  /** Does what the pod's processes would have done; says what became of it (never a token). */
+  #act(goat: GoatConfig, ending: InPodEnding): string {
+    const { state } = this.#opts;
+    if (ending.kind === 'agent-report') {
+      const r = state.report(goat.task_id, goat.token, ending.status, ending.message, ending.finishedAt);
+      return r.ok ? `task agent reported ${ending.status}` : `task agent's report refused: ${r.reason}`;
+    }
+    let refused = '';
+    if (ending.retryable || goat.enable_unsafe_retries) {
+      const u = state.unclaim(goat.task_id, goat.token);
+      if (u.ok) return 'orchestrator gave the task back';
+      refused = `unclaim refused (${u.reason}), `;
+    }
+    const f = state.fail(goat.token, {
+      allocation: goat.allocation,
+      timestamp: ending.finishedAt.getTime(),
+      message: Buffer.from(ending.message).toString('base64'),
     });
+    // The real orchestrator would now exit 1, which kwok's fate cannot show: said here.
+    return f.ok ? `${refused}orchestrator sent a fail event` : `${refused}fail event refused (${f.reason})`;
   }
 
   /**

@@ -1,5 +1,6 @@
-// The simulator as the in-pod task agent: it reports a task's result from the task pod,
-// authorised by the token in the pod's Secret, only for endings the agent itself sees.
+// The simulator as what runs in a task pod (CircleCI's orchestrator and task agent): it
+// reports a task's end from the task pod, authorised by the token in the pod's Secret, as
+// the orchestrator would before exiting 0, and nothing where the orchestrator could not.
 import {
   GOAT_CONFIG_ENV,
   GOAT_CONFIG_SECRET_KEY,
@@ -90,22 +91,51 @@ async function waitForState(admin: SimAdminClient, id: string, states: string[],
 }
 
 describe('the simulator playing the task agent', () => {
-  it('reports success, and failure with the exit code, from the task pod', async () => {
+  it('plays the task agent: a job that passed or failed is reported from the pod, whose container 0 exits 0', async () => {
     sim = await startSim({ classes: { [RC]: [RC_TOKEN] }, agent: { kc, namespace: ns.name } });
     const admin = new SimAdminClient(sim.url);
     await admin.enqueue({ resource_class: RC, image: 'fate.test/succeed:200ms' });
-    await admin.enqueue({ resource_class: RC, image: 'fate.test/exit-4:200ms' });
+    await admin.enqueue({ resource_class: RC, image: 'fate.test/job-fail:200ms' });
     const ok = await runAsPod('fate.test/succeed:200ms');
-    const bad = await runAsPod('fate.test/exit-4:200ms');
+    const bad = await runAsPod('fate.test/job-fail:200ms');
 
     const okTask = await waitForState(admin, ok.taskId, ['completed', 'failed']);
     expect(okTask.state).toBe('completed');
     const badTask = await waitForState(admin, bad.taskId, ['completed', 'failed']);
     expect(badTask.state).toBe('failed');
-    expect(badTask.history.at(-1)).toMatchObject({
+    expect(badTask.history.at(-1)).toMatchObject({ type: 'failed', source: 'report' });
+    const pod = await core.readNamespacedPod({ name: bad.pod, namespace: ns.name });
+    expect(pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode).toBe(0);
+  });
+
+  it('plays the orchestrator: fails the task when the agent errs, gives it back when the agent cannot start, and reports nothing when it exits non-zero', async () => {
+    sim = await startSim({ classes: { [RC]: [RC_TOKEN] }, agent: { kc, namespace: ns.name } });
+    const admin = new SimAdminClient(sim.url);
+    await admin.enqueue({ resource_class: RC, image: 'fate.test/agent-error:200ms' });
+    await admin.enqueue({ resource_class: RC, image: 'fate.test/agent-start-fail:200ms' });
+    await admin.enqueue({ resource_class: RC, image: 'fate.test/exit-4:200ms' });
+    const erred = await runAsPod('fate.test/agent-error:200ms');
+    const noStart = await runAsPod('fate.test/agent-start-fail:200ms');
+    const exited = await runAsPod('fate.test/exit-4:200ms');
+
+    const erredTask = await waitForState(admin, erred.taskId, ['completed', 'failed']);
+    expect(erredTask.history.at(-1)).toMatchObject({
       type: 'failed',
-      message: expect.stringContaining('code 4'),
+      source: 'fail-event',
+      message: expect.stringContaining('task agent exited with an error'),
     });
+    const givenBack = await waitForState(admin, noStart.taskId, ['queued']);
+    expect(givenBack.history.at(-1)).toMatchObject({ type: 'unclaimed', unclaims: 1 });
+
+    const deadline = Date.now() + 20_000;
+    while (
+      (await core.readNamespacedPod({ name: exited.pod, namespace: ns.name })).status?.phase !== 'Failed'
+    ) {
+      if (Date.now() > deadline) throw new Error('pod never exited');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await admin.task(exited.taskId)).state).toBe('claimed');
   });
 
   it('reports nothing for an evicted pod: that ending is the runner’s to handle', async () => {
