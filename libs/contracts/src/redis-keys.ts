@@ -20,6 +20,8 @@ export interface RedisKeys {
   generation(): string;
   /** Hash: the last ledger rebuild (when, by whom, what was restored), for `longshore status`. */
   lastRebuild(): string;
+  /** Integer without a TTL: claims filed in this generation (see LedgerGeneration.seq). */
+  sequence(): string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -32,5 +34,6 @@ export function redisKeys(prefix: string): RedisKeys {
     lock: (name) => `${prefix}:lock:${name}`,
     generation: () => `${prefix}:ledger:generation`,
     lastRebuild: () => `${prefix}:ledger:last-rebuild`,
+    sequence: () => `${prefix}:ledger:seq`,
   };
 }

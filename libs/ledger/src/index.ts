@@ -1,5 +1,6 @@
 // Public surface of @longshore/ledger: the claim ledger port and its Redis adapter.
 export {
+  type Adopted,
   type AllClaimsOptions,
   type ClaimLedger,
   type ClaimRecord,

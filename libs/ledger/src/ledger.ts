@@ -62,6 +62,28 @@ export interface ClaimLedger {
   forget(taskId: string, runner: string): Promise<void>;
   /** The ledger's generation, created if missing (see the file comment). */
   generation(): Promise<LedgerGeneration>;
+  /**
+   * The highest filing count (LedgerGeneration.seq) this adapter's own commits reached since
+   * it was made or last `resetSeq`: the ledger's count must never be below it.
+   */
+  readonly lastSeq: number;
+  /** Forgets lastSeq, after the ledger was rebuilt into a new count. */
+  resetSeq(): void;
+  /**
+   * Says this runner is alive for `ttlMs`. A runner that stops saying so (killed, or its pod
+   * replaced under a new name) has its claims taken over by another (`adopt`).
+   */
+  heartbeat(runner: string, ttlMs: number): Promise<void>;
+  /** Whether a runner's heartbeat is current. */
+  alive(runner: string): Promise<boolean>;
+  /** Runners with claims or pending claims in the ledger, alive or not. */
+  runners(): Promise<string[]>;
+  /**
+   * Moves every claim and pending claim of `from` to `to`, in one step, if `from` has no
+   * heartbeat; undefined if it is alive (or has nothing). Two runners adopting at once: one
+   * gets the claims, the other nothing.
+   */
+  adopt(from: string, to: string): Promise<Adopted | undefined>;
   /** Keeps a note of the last rebuild after data loss, for `longshore status`. */
   noteRebuild(note: RebuildNote): Promise<void>;
   lastRebuild(): Promise<RebuildNote | undefined>;
@@ -94,6 +116,18 @@ export interface LedgerGeneration {
   id: string;
   /** When this generation was started, ms since the epoch (NaN if the marker was not ours). */
   since: number;
+  /**
+   * How many claims were ever filed in this generation (commit counts them). A replica that
+   * was promoted without the last writes has a smaller count than a runner last saw: the
+   * ledger went back in time, which is data loss too, under the same generation id.
+   */
+  seq: number;
+}
+
+/** Claims moved from a runner that stopped beating to the one that took them over. */
+export interface Adopted {
+  taskIds: string[];
+  allocations: string[];
 }
 
 export interface RebuildNote {
@@ -173,7 +207,34 @@ redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
 redis.call('ZADD', KEYS[3], ARGV[9], ARGV[2])
 redis.call('HDEL', KEYS[4], ARGV[1])
-return {1, attempt}`;
+return {1, attempt, redis.call('INCR', KEYS[6])}`;
+
+// Takes over a runner's claims if it has no heartbeat: rewrites each claim's owner (only
+// where the claim is still that runner's), moves the index and the pending claims. Returns
+// {task ids, allocations}, or false when the runner is alive.
+// KEYS: from's alive, from's claims, from's pending, to's claims, to's pending. ARGV: from,
+// to, the claim key prefix.
+const ADOPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local ids = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+local taken = {}
+for i = 1, #ids, 2 do
+  local key = ARGV[3] .. ids[i]
+  if redis.call('HGET', key, 'runner') == ARGV[1] then
+    redis.call('HSET', key, 'runner', ARGV[2])
+    redis.call('ZADD', KEYS[4], ids[i + 1], ids[i])
+    table.insert(taken, ids[i])
+  end
+end
+redis.call('DEL', KEYS[2])
+local pending = redis.call('HGETALL', KEYS[3])
+local allocations = {}
+for i = 1, #pending, 2 do
+  redis.call('HSET', KEYS[5], pending[i], pending[i + 1])
+  table.insert(allocations, pending[i])
+end
+redis.call('DEL', KEYS[3])
+return {taken, allocations}`;
 
 // The generation marker: read it, or start a new generation when it is missing.
 const GENERATION = `
@@ -182,7 +243,7 @@ if not g then
   g = ARGV[1]
   redis.call('SET', KEYS[1], g)
 end
-return g`;
+return {g, tonumber(redis.call('GET', KEYS[2]) or '0')}`;
 
 // Removes a claim only if it is still the given attempt, in one step, so a late finish of
 // an old attempt cannot remove the claim of the next one.
@@ -251,6 +312,7 @@ export class RedisClaimLedger implements ClaimLedger {
   readonly #keys: RedisKeys;
   readonly #prefix: string;
   readonly #ttlMs: number;
+  #lastSeq = 0;
 
   constructor(opts: RedisClaimLedgerOptions) {
     this.#redis = opts.redis;
@@ -261,6 +323,10 @@ export class RedisClaimLedger implements ClaimLedger {
 
   #pendingKey(runner: string): string {
     return `${this.#prefix}:runner:${runner}:pending`;
+  }
+
+  #aliveKey(runner: string): string {
+    return `${this.#prefix}:runner:${runner}:alive`;
   }
 
   async begin(runner: string, p: PendingClaim): Promise<void> {
@@ -294,14 +360,15 @@ export class RedisClaimLedger implements ClaimLedger {
   async commit(runner: string, p: PendingClaim, task: TaskConfig): Promise<ClaimRecord> {
     const claimKey = this.#keys.claim(task.task_id);
     const claimedAtMs = Date.parse(p.claimedAt);
-    const [result, attempt] = (await this.#redis.eval(
+    const [result, attempt, seq] = (await this.#redis.eval(
       COMMIT,
-      5,
+      6,
       claimKey,
       this.#keys.token(task.task_id),
       this.#keys.runnerClaims(runner),
       this.#pendingKey(runner),
       this.#keys.retries(task.task_id),
+      this.#keys.sequence(),
       p.allocation,
       task.task_id,
       p.resourceClass,
@@ -311,7 +378,7 @@ export class RedisClaimLedger implements ClaimLedger {
       String(this.#ttlMs),
       p.token,
       String(Number.isNaN(claimedAtMs) ? Date.now() : claimedAtMs),
-    )) as [number, number];
+    )) as [number, number, number | undefined];
     if (result === -1) {
       throw new LedgerConflictError(
         `task ${task.task_id} is already held by another open claim (attempt ${attempt}); refusing a second one`,
@@ -322,6 +389,7 @@ export class RedisClaimLedger implements ClaimLedger {
       if (existing?.allocation === p.allocation) return existing;
       throw new LedgerCorruptError(`claim of task ${task.task_id} changed while it was being filed`);
     }
+    this.#lastSeq = Math.max(this.#lastSeq, seq ?? 0);
     return {
       announced: false,
       launched: false,
@@ -333,6 +401,14 @@ export class RedisClaimLedger implements ClaimLedger {
       claimedAt: p.claimedAt,
       task,
     };
+  }
+
+  get lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  resetSeq(): void {
+    this.#lastSeq = 0;
   }
 
   async restore(r: ClaimRecord, token: string): Promise<void> {
@@ -369,9 +445,58 @@ export class RedisClaimLedger implements ClaimLedger {
 
   async generation(): Promise<LedgerGeneration> {
     const fresh = `${randomBytes(8).toString('hex')}@${Date.now()}`;
-    const g = String(await this.#redis.eval(GENERATION, 1, this.#keys.generation(), fresh));
+    const [raw, seq] = (await this.#redis.eval(
+      GENERATION,
+      2,
+      this.#keys.generation(),
+      this.#keys.sequence(),
+      fresh,
+    )) as [string, number];
+    const g = String(raw);
     const at = g.lastIndexOf('@');
-    return { id: g, since: at < 0 ? Number.NaN : Number(g.slice(at + 1)) };
+    return { id: g, since: at < 0 ? Number.NaN : Number(g.slice(at + 1)), seq: Number(seq) };
+  }
+
+  async heartbeat(runner: string, ttlMs: number): Promise<void> {
+    await this.#redis.set(this.#aliveKey(runner), '1', 'PX', ttlMs);
+  }
+
+  async alive(runner: string): Promise<boolean> {
+    return (await this.#redis.exists(this.#aliveKey(runner))) === 1;
+  }
+
+  async runners(): Promise<string[]> {
+    const found = new Set<string>();
+    const prefix = `${this.#prefix}:runner:`;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.#redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', SCAN_BATCH);
+      cursor = next;
+      for (const key of keys) {
+        const m = /^(.*):(claims|pending)$/.exec(key.slice(prefix.length));
+        if (m?.[1] !== undefined) found.add(m[1]);
+      }
+    } while (cursor !== '0');
+    return [...found].sort();
+  }
+
+  async adopt(from: string, to: string): Promise<Adopted | undefined> {
+    if (from === to) return undefined;
+    const r = (await this.#redis.eval(
+      ADOPT,
+      5,
+      this.#aliveKey(from),
+      this.#keys.runnerClaims(from),
+      this.#pendingKey(from),
+      this.#keys.runnerClaims(to),
+      this.#pendingKey(to),
+      from,
+      to,
+      this.#keys.claim(''),
+    )) as [string[], string[]] | null;
+    if (r === null) return undefined;
+    const [taskIds, allocations] = r;
+    return taskIds.length + allocations.length === 0 ? undefined : { taskIds, allocations };
   }
 
   async noteRebuild(note: RebuildNote): Promise<void> {

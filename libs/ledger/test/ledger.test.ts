@@ -180,4 +180,37 @@ describe('RedisClaimLedger', () => {
     await ledger.noteRebuild(note);
     expect(await ledger.lastRebuild()).toEqual(note);
   });
+
+  it('counts claims filed in a generation, so a ledger that went back in time shows', async () => {
+    await ledger.begin('r', pending('a1'));
+    await ledger.commit('r', pending('a1'), task('t1'));
+    await ledger.begin('r', pending('a2'));
+    await ledger.commit('r', pending('a2'), task('t2'));
+    expect(ledger.lastSeq).toBe(2);
+    expect((await ledger.generation()).seq).toBe(2);
+    ledger.resetSeq();
+    expect(ledger.lastSeq).toBe(0);
+  });
+
+  it('lets a runner take over the claims of one that stopped beating, once', async () => {
+    await ledger.heartbeat('dead', 60_000);
+    await ledger.begin('dead', pending('a1'));
+    await ledger.commit('dead', pending('a1'), task('t1'));
+    await ledger.begin('dead', pending('a2'));
+    expect(await ledger.runners()).toEqual(['dead']);
+    // Alive: nothing moves.
+    expect(await ledger.alive('dead')).toBe(true);
+    expect(await ledger.adopt('dead', 'live')).toBeUndefined();
+    const prefix = prefixes.at(-1)!;
+    await redis.del(`${prefix}:runner:dead:alive`);
+    expect(await ledger.alive('dead')).toBe(false);
+    const [first, second] = await Promise.all([ledger.adopt('dead', 'live'), ledger.adopt('dead', 'other')]);
+    const winner = first ? 'live' : 'other';
+    expect([first, second].filter(Boolean)).toEqual([{ taskIds: ['t1'], allocations: ['a2'] }]);
+    expect((await ledger.get('t1'))?.runner).toBe(winner);
+    expect(await ledger.claimsOf(winner)).toEqual(['t1']);
+    expect((await ledger.pending(winner)).map((p) => p.allocation)).toEqual(['a2']);
+    expect(await ledger.claimsOf('dead')).toEqual([]);
+    expect(await ledger.runners()).toEqual([winner]);
+  });
 });

@@ -22,6 +22,7 @@ import { type ClaimLedger, LedgerCorruptError } from '@longshore/ledger';
 import type { Logger, SecretScrubber } from '@longshore/logging';
 import type { RunnerApi, RunnerIdentity } from '@longshore/runner-api';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { Adopter } from './adopter.ts';
 import { type BackoffPolicy, DEFAULT_BACKOFF, type StepBudget } from './backoff.ts';
 import { Capacity } from './capacity.ts';
 import { ClaimBook } from './claim-book.ts';
@@ -61,6 +62,8 @@ export interface ClaimerDeps {
   stepBudget?: StepBudget;
   /** How often the ledger's generation is checked for data loss. Default 5 s. */
   ledgerCheckMs?: number;
+  /** How long a runner may miss its heartbeat before others take over its claims. Default 30 s. */
+  heartbeatTtlMs?: number;
   /**
    * Runs a start-up step until it works (a dependency that is briefly away is waited for):
    * the service passes its own (`svc.retry`); default: one try.
@@ -153,7 +156,22 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
     metrics: { rebuilt: () => ledgerEvents.inc({ event: 'rebuilt' }) },
   });
   await watch.start();
+  const adopted = new Counter({
+    name: 'longshore_claimer_claims_adopted_total',
+    help: 'Claims taken over from runners that stopped beating (killed, or replaced under a new name)',
+    registers: [d.registry],
+  });
+  const adopter = new Adopter({
+    runner,
+    ledger: d.ledger,
+    taker,
+    logger: d.logger.child({ unit: 'adopter' }),
+    ...(d.heartbeatTtlMs === undefined ? {} : { heartbeatTtlMs: d.heartbeatTtlMs }),
+    metrics: { adopted: (n) => adopted.inc(n) },
+  });
+  await adopter.start();
   const finisher: ConsumerHandle = await startFinisher({
+    adoptFrom: (other) => adopter.adoptFrom(other),
     runner,
     api: d.api,
     ledger: d.ledger,
@@ -262,7 +280,9 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
         while (capacity.inFlight > 0 && Date.now() < deadline) await sleep(100);
         const left = capacity.inFlight;
         watching.abort();
+        // The heartbeat stops last: what is still held then is taken over by the others.
         await Promise.allSettled([finisher.stop(), ...watches, watch.stop(), board.stop()]);
+        await adopter.stop();
         return { drained: left === 0, left };
       })();
       return drainResult;

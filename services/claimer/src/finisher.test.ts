@@ -26,9 +26,19 @@ const RECORD = {
 } as ClaimRecord;
 
 function setup(
-  opts: { failReport?: boolean | Error; ledger?: 'kept' | 'lost' | 'corrupt'; api?: RunnerApi } = {},
+  opts: {
+    failReport?: boolean | Error;
+    ledger?: 'kept' | 'lost' | 'corrupt';
+    api?: RunnerApi;
+    /** The claim is held by this other runner, alive or not; the book may or may not hold it. */
+    heldBy?: { runner: string; alive: boolean; inMyBook: boolean };
+  } = {},
 ) {
-  const records = new Map<string, ClaimRecord>(opts.ledger === 'lost' ? [] : [['t1', RECORD]]);
+  const held = opts.heldBy;
+  const records = new Map<string, ClaimRecord>(
+    opts.ledger === 'lost' ? [] : [['t1', held ? { ...RECORD, runner: held.runner } : RECORD]],
+  );
+  const adoptions: string[] = [];
   const retried: string[] = [];
   const ledger = {
     get: async (id: string) => {
@@ -37,6 +47,7 @@ function setup(
     },
     token: async (id: string) => (records.has(id) && opts.ledger !== 'corrupt' ? TOKEN : undefined),
     finish: async (id: string) => records.delete(id),
+    alive: async (runner: string) => runner === held?.runner && held.alive,
     recordRetry: async (id: string, attempt: number) => {
       retried.push(`${id}#${attempt}`);
       return attempt;
@@ -72,8 +83,10 @@ function setup(
   scrubber.add(TOKEN);
   const capacity = new Capacity(4);
   const book = new ClaimBook(capacity);
-  book.open({ allocation: 'a1', resourceClass: RC, token: TOKEN, claimedAt: RECORD.claimedAt }, false);
-  book.filed(RECORD);
+  if (held === undefined || held.inMyBook) {
+    book.open({ allocation: 'a1', resourceClass: RC, token: TOKEN, claimedAt: RECORD.claimedAt }, false);
+    book.filed(RECORD);
+  }
   const misses: string[] = [];
   const closed: string[] = [];
   const logger = createLogger({ name: 'test', level: 'silent' });
@@ -106,8 +119,29 @@ function setup(
       logger,
       metrics: { finished: (how) => closed.push(how), ledgerMiss: () => misses.push('miss') },
       onLedgerMiss: () => misses.push('check'),
+      othersDelayMs: 1_000,
+      // Taking over, as the Adopter does: the claim becomes this runner's, in the ledger and the book.
+      adoptFrom: async (runner: string) => {
+        adoptions.push(runner);
+        records.set('t1', RECORD);
+        book.open({ allocation: 'a1', resourceClass: RC, token: TOKEN, claimedAt: RECORD.claimedAt }, false);
+        book.filed(RECORD);
+        return true;
+      },
     });
-  return { start, scrubber, capacity, deliver, failed, unclaimed, published, retried, misses, closed };
+  return {
+    adoptions,
+    start,
+    scrubber,
+    capacity,
+    deliver,
+    failed,
+    unclaimed,
+    published,
+    retried,
+    misses,
+    closed,
+  };
 }
 
 describe('finisher', () => {
@@ -216,5 +250,34 @@ describe('finisher', () => {
     expect(s.failed).toEqual([]);
     expect(s.capacity.inFlight).toBe(1);
     expect(s.misses).toEqual([]);
+  });
+
+  describe('an ending of a claim another runner holds', () => {
+    it('is asked for again while that runner is alive, and nothing is reported', async () => {
+      const s = setup({ heldBy: { runner: 'r2', alive: true, inMyBook: false } });
+      await s.start();
+      expect(await s.deliver('image-pull')).toEqual({ nak: 1_000 });
+      expect(s.failed).toEqual([]);
+      expect(s.adoptions).toEqual([]);
+    });
+
+    it('is taken over and finished here once that runner is dead', async () => {
+      const s = setup({ heldBy: { runner: 'r2', alive: false, inMyBook: false } });
+      await s.start();
+      expect(await s.deliver('image-pull')).toBe('ack');
+      expect(s.adoptions).toEqual(['r2']);
+      expect(s.failed).toEqual([{ allocation: 'a1', message: 'task ended: image-pull' }]);
+      expect(s.capacity.inFlight).toBe(0);
+    });
+
+    it('frees only the slot when the claim was taken over from this runner', async () => {
+      const s = setup({ heldBy: { runner: 'r2', alive: true, inMyBook: true } });
+      await s.start();
+      expect(s.capacity.inFlight).toBe(1);
+      expect(await s.deliver('image-pull')).toBe('ack');
+      expect(s.capacity.inFlight).toBe(0);
+      expect(s.scrubber.has(TOKEN)).toBe(false);
+      expect(s.failed).toEqual([]);
+    });
   });
 });

@@ -23,6 +23,13 @@ export interface FinisherDeps {
   metrics: { finished: (how: string) => void; ledgerMiss: () => void };
   /** Called when an ended task of ours has no readable ledger record: the ledger may have lost its data. */
   onLedgerMiss?: () => void;
+  /**
+   * Takes over the claims of a runner that stopped beating (Adopter.adoptFrom); without it,
+   * endings of other runners' claims are left to them.
+   */
+  adoptFrom?: (runner: string) => Promise<boolean>;
+  /** How long to wait before looking again at an ending whose claim another live runner holds. Default 5 s. */
+  othersDelayMs?: number;
 }
 
 export function startFinisher(d: FinisherDeps): Promise<ConsumerHandle> {
@@ -34,21 +41,56 @@ export function startFinisher(d: FinisherDeps): Promise<ConsumerHandle> {
   });
 }
 
-/** The ledger's record of an ended task, if it is readable and of this runner and attempt. */
+/** The ledger's record of an ended task attempt, if it is readable (whoever holds it). */
 async function recordOf(d: FinisherDeps, e: TaskEnded): Promise<ClaimRecord | undefined> {
   try {
     const rec = await d.ledger.get(e.task_id);
-    return rec?.attempt === e.attempt && rec.runner === d.runner ? rec : undefined;
+    return rec?.attempt === e.attempt ? rec : undefined;
   } catch (err) {
     if (!(err instanceof LedgerCorruptError)) throw err;
     return undefined;
   }
 }
 
+/**
+ * An ending whose claim another runner holds. That runner closes it from its own durable
+ * if it is alive; but if it dies first, nobody would: so the ending is kept (asked for
+ * again shortly) until the claim is closed, or taken over here once its runner is dead.
+ * A claim that was in this runner's book was taken over from it (it missed its heartbeat):
+ * it is the other's to report now, and only the slot is freed here.
+ */
+async function othersEnding(
+  d: FinisherDeps,
+  e: TaskEnded,
+  rec: ClaimRecord,
+  mine: { allocation: string; token: string } | undefined,
+): Promise<HandlerResult | 'ours'> {
+  if (mine) {
+    d.book.close(mine.allocation);
+    d.scrubber.delete(mine.token);
+    d.logger.warn(
+      { task_id: e.task_id, attempt: e.attempt, now_held_by: rec.runner },
+      'a claim of this runner was taken over by another while this one missed its heartbeat; freeing its slot',
+    );
+    return 'ack';
+  }
+  if (d.adoptFrom === undefined) return 'ack';
+  if (await d.ledger.alive(rec.runner)) return { nak: d.othersDelayMs ?? 5_000 };
+  return (await d.adoptFrom(rec.runner)) ? 'ours' : { nak: d.othersDelayMs ?? 5_000 };
+}
+
 async function finish(d: FinisherDeps, interrupted: boolean, e: TaskEnded): Promise<HandlerResult> {
   const log = d.logger.child({ task_id: e.task_id, attempt: e.attempt });
-  const open = d.book.byTask(e.task_id, e.attempt);
+  let open = d.book.byTask(e.task_id, e.attempt);
   let rec = await recordOf(d, e);
+  if (rec !== undefined && rec.runner !== d.runner) {
+    const mine = open && { allocation: open.pending.allocation, token: open.pending.token };
+    const verdict = await othersEnding(d, e, rec, mine);
+    if (verdict !== 'ours') return verdict;
+    open = d.book.byTask(e.task_id, e.attempt);
+    rec = await recordOf(d, e);
+    if (rec?.runner !== d.runner) return { nak: d.othersDelayMs ?? 5_000 };
+  }
   let token: string | undefined;
   if (rec === undefined) {
     // Another runner's task, or one closed already (a redelivery): nothing to do. But if

@@ -11,11 +11,18 @@ import { LedgerWatch } from './ledger-watch.ts';
 const RC = 'acme/small';
 
 function setup() {
-  let generation: LedgerGeneration = { id: 'g1@1', since: 1 };
+  let generation: LedgerGeneration = { id: 'g1@1', since: 1, seq: 1 };
   const writes: string[] = [];
   const restored: ClaimRecord[] = [];
+  let lastSeq = 1;
   const ledger = {
     generation: async () => generation,
+    get lastSeq() {
+      return lastSeq;
+    },
+    resetSeq: () => {
+      lastSeq = 0;
+    },
     begin: async (_r: string, p: { allocation: string }) => {
       writes.push(`begin ${p.allocation}`);
     },
@@ -54,7 +61,12 @@ function setup() {
     restored,
     published,
     lose: () => {
-      generation = { id: 'g2@2', since: 2 };
+      generation = { id: 'g2@2', since: 2, seq: 0 };
+    },
+    /** A replica promoted without the last writes: the same generation, fewer claims filed. */
+    goBack: () => {
+      lastSeq = 5;
+      generation = { id: 'g1@1', since: 1, seq: 3 };
     },
   };
 }
@@ -68,15 +80,25 @@ describe('LedgerWatch', () => {
     await s.watch.stop();
   });
 
-  it('writes back every claim it holds once the generation changed, announced ones as launched', async () => {
+  it('writes back every claim it holds once the generation changed', async () => {
     const s = setup();
     await s.watch.start();
     s.lose();
     expect(await s.watch.check()).toEqual({ restoredClaims: 1, restoredPending: 1, errors: 0 });
     expect(s.writes).toEqual(['restore t1 tok-1', 'begin a2', 'note']);
-    expect(s.restored[0]).toMatchObject({ announced: true, launched: true });
+    expect(s.restored[0]).toMatchObject({ announced: true, launched: false });
     expect(s.published).toEqual(['ledger.rebuilt']);
     // Once rebuilt, the new generation is the known one.
+    expect(await s.watch.check()).toBeUndefined();
+    await s.watch.stop();
+  });
+
+  it('writes back every claim it holds when the ledger went back in time under the same generation', async () => {
+    const s = setup();
+    await s.watch.start();
+    s.goBack();
+    expect(await s.watch.check()).toEqual({ restoredClaims: 1, restoredPending: 1, errors: 0 });
+    // The count it expects starts again from the ledger's: no second rebuild.
     expect(await s.watch.check()).toBeUndefined();
     await s.watch.stop();
   });

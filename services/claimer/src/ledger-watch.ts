@@ -5,10 +5,11 @@
 // this runner holds.
 //
 // What is written back: every filed claim (with its token, attempt and steps done) and
-// every pending one. A filed claim that was announced is written back as launched too:
-// whether the scheduler created its pod before the loss is not known here, and a claim
-// marked launched is never launched twice (if its pod is in fact missing, the GC ends it as
-// lost, which is loud and safe; the other way round could run a task twice).
+// every pending one. Whether the scheduler created a claim's pod before the loss is not known
+// here, so `launched` is written as this runner last knew it (not launched): the scheduler's
+// launcher does not create a pod it has seen already (its pod watch remembers them), and a
+// claim whose record was missing when the scheduler first took it is taken again once the
+// record is back (the launcher waits for young claims' records).
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bus } from '@longshore/bus';
@@ -89,18 +90,24 @@ export class LedgerWatch {
   }
 
   async #checkOnce(): Promise<RebuildResult | undefined> {
-    const now = await this.#d.ledger.generation();
+    const { ledger } = this.#d;
+    const expected = ledger.lastSeq;
+    const now = await ledger.generation();
     const before = this.#known;
     this.#known = now;
-    if (before === undefined || before.id === now.id) return undefined;
-    return this.#rebuild(now);
+    if (before === undefined) return undefined;
+    // A new generation: Redis came back empty. The same one with fewer claims filed than this
+    // runner saw filed: a replica was promoted without the last writes.
+    if (before.id === now.id && now.seq >= expected) return undefined;
+    ledger.resetSeq();
+    return this.#rebuild(now, before.id === now.id ? 'went back in time' : 'started again empty');
   }
 
-  async #rebuild(g: LedgerGeneration): Promise<RebuildResult> {
+  async #rebuild(g: LedgerGeneration, how: string): Promise<RebuildResult> {
     const { ledger, book, runner, logger } = this.#d;
     const open = book.entries();
     logger.error(
-      { open_claims: open.length, generation_since: new Date(g.since).toISOString() },
+      { open_claims: open.length, generation_since: new Date(g.since).toISOString(), ledger: how },
       'the claim ledger lost its data (Redis came back empty, was flushed or failed over): writing back the claims this runner holds',
     );
     const result: RebuildResult = { restoredClaims: 0, restoredPending: 0, errors: 0 };
@@ -111,7 +118,7 @@ export class LedgerWatch {
           await ledger.begin(runner, pending);
           result.restoredPending++;
         } else {
-          await ledger.restore({ ...record, launched: record.launched || record.announced }, pending.token);
+          await ledger.restore(record, pending.token);
           // Closed while it was being written back: close it again, or it would linger.
           if (book.get(pending.allocation) === undefined) await ledger.finish(record.taskId, record.attempt);
           else result.restoredClaims++;

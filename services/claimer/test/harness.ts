@@ -129,8 +129,8 @@ export class Fleet {
    * to its environment (e.g. the AWS SDK's endpoint settings, pointing at a fake).
    */
   spawn(
-    service: 'claimer' | 'scheduler' | 'constraints',
-    name = service,
+    service: 'claimer' | 'scheduler' | 'constraints' | 'gc',
+    name: string = service,
     extraEnv: Record<string, string> = {},
   ): ChildProcess {
     const env = readTestbedEnv();

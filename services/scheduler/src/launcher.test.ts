@@ -154,3 +154,47 @@ describe('Launcher: a pod the apiserver refuses', () => {
     expect(deleted).toHaveLength(2);
   });
 });
+
+describe('Launcher: when the ledger lost what it knew', () => {
+  const make = (get: () => Promise<ClaimRecord | undefined>, seen: boolean) => {
+    const created: string[] = [];
+    const outcomes: string[] = [];
+    const launcher = new Launcher({
+      bus: { publish: async () => ({ seq: 1, duplicate: false }) } as unknown as Bus,
+      core: {
+        createNamespacedSecret: async () => created.push('secret'),
+        createNamespacedPod: async () => created.push('pod'),
+      } as unknown as CoreV1Api,
+      ledger: {
+        get,
+        token: async () => 'task-token-00000001',
+        mark: async () => {},
+      } as unknown as ClaimLedger,
+      settings: {
+        runnerName: 'scheduler-0',
+        namespace: 'tasks',
+        resourceClasses: {},
+      } as unknown as SchedulerSettings,
+      logger: createLogger({ name: 'test', level: 'silent' }),
+      metrics: { launched: (o) => outcomes.push(o) },
+      seenPod: () => seen,
+    });
+    return { launcher, created, outcomes };
+  };
+
+  it('asks again for a young claim whose record is missing, and drops an old one as finished', async () => {
+    const m = make(async () => undefined, false);
+    expect(await m.launcher.launch(CLAIM)).toEqual({ nak: 5_000 });
+    const old = { ...CLAIM, at: new Date(Date.now() - 3_600_000).toISOString() };
+    expect(await m.launcher.launch(old)).toBe('ack');
+    expect(m.outcomes).toEqual(['waiting-for-record', 'stale']);
+  });
+
+  it('never creates a pod its watch has seen, even when the record says it was not launched', async () => {
+    const rec = { taskId: 't1', attempt: 1, launched: false, resourceClass: 'acme/spot' } as ClaimRecord;
+    const m = make(async () => rec, true);
+    expect(await m.launcher.launch(CLAIM)).toBe('ack');
+    expect(m.created).toEqual([]);
+    expect(m.outcomes).toEqual(['already-launched']);
+  });
+});

@@ -42,7 +42,23 @@ export interface LauncherDeps {
   settings: SchedulerSettings;
   logger: Logger;
   metrics: { launched: (outcome: string) => void };
+  /**
+   * Whether this process's pod watch has seen the task pod of that name (alive, or ended and
+   * gone): such a pod is never created again, whatever the ledger says. The ledger can lose
+   * the step marks a claim had (Redis came back empty, or a replica was promoted without the
+   * last writes); the watch still knows.
+   */
+  seenPod?: (name: string) => boolean;
+  /**
+   * How long after it was claimed a claim whose record is missing is asked for again rather
+   * than dropped as finished: the claimer writes records back after the ledger lost them.
+   * Default 60 s.
+   */
+  recordWaitMs?: number;
 }
+
+/** How soon a claim whose record is missing is looked at again. */
+const RECORD_RETRY_MS = 5_000;
 
 export class Launcher {
   readonly #d: LauncherDeps;
@@ -77,12 +93,18 @@ export class Launcher {
       if (!(err instanceof LedgerCorruptError)) throw err;
       return this.#reject(claim, `its claim record in the ledger cannot be read back (${err.message})`);
     }
+    if (rec === undefined && Date.now() - Date.parse(claim.at) < (this.#d.recordWaitMs ?? 60_000)) {
+      // A young claim with no record: if the ledger lost it, its claimer writes it back
+      // within seconds; if it was finished already, waiting costs nothing.
+      this.#d.metrics.launched('waiting-for-record');
+      return { nak: RECORD_RETRY_MS };
+    }
     if (rec === undefined || rec.attempt !== claim.attempt) {
       // Finished, released or superseded meanwhile: nothing to launch.
       this.#d.metrics.launched('stale');
       return 'ack';
     }
-    if (rec.launched) {
+    if (rec.launched || this.#d.seenPod?.(taskObjectName(claim.task_id, claim.attempt))) {
       // A redelivery: the pod was created (and may have run and gone), so never create it
       // again; announce it once more in case the crash came before that (msg id dedupes).
       await this.#announce(claim, taskObjectName(claim.task_id, claim.attempt));

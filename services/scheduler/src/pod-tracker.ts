@@ -23,6 +23,9 @@ import { announceScheduled } from './announce.ts';
 import { classifyPod, type PodState } from './classify.ts';
 import type { SchedulerSettings } from './settings.ts';
 
+/** Task pod names PodTracker.hasSeen remembers. */
+export const SEEN_LIMIT = 20_000;
+
 /** At most this many unsafe retries per task (the seeds). */
 export const MAX_RETRIES = 3;
 
@@ -76,6 +79,8 @@ export class PodTracker {
   readonly #d: PodTrackerDeps;
   /** pod uid -> what we last published for it. */
   readonly #published = new Map<string, 'scheduled' | 'running' | 'ended'>();
+  /** Names of task pods this watch has seen, for `hasSeen`: insertion-ordered, bounded. */
+  readonly #seen = new Set<string>();
   readonly #inFlight = new Map<string, Promise<void>>();
   #informer: KeptInformer | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -114,10 +119,25 @@ export class PodTracker {
     await Promise.allSettled([...this.#inFlight.values()]);
   }
 
+  /**
+   * Whether this watch has seen a task pod of that name since the process started (the last
+   * SEEN_LIMIT of them): the launcher never creates such a pod again, even when the ledger
+   * lost the mark that it was launched.
+   */
+  hasSeen(name: string): boolean {
+    return this.#seen.has(name);
+  }
+
   /** Serialises work per pod: events for one pod are handled in order, pods in parallel. */
   #schedule(pod: V1Pod, deleted = false): void {
     const uid = pod.metadata?.uid;
     if (!uid) return;
+    const name = pod.metadata?.name;
+    if (name !== undefined && !this.#seen.has(name)) {
+      this.#seen.add(name);
+      // About 60 bytes a name: the bound keeps it near a megabyte, hours of tasks at bench rates.
+      if (this.#seen.size > SEEN_LIMIT) this.#seen.delete(this.#seen.values().next().value as string);
+    }
     const prev = this.#inFlight.get(uid) ?? Promise.resolve();
     const next = prev
       .then(() => (deleted ? this.#onDeleted(uid, pod) : this.#onPod(uid, pod)))

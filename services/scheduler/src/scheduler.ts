@@ -42,7 +42,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
   const core = deps.kc.makeApiClient(CoreV1Api);
   const launched = new Counter({
     name: 'longshore_scheduler_claims_total',
-    help: 'Claims handled, by outcome (created, rejected, stale, no-token, gave-up)',
+    help: 'Claims handled, by outcome (created, rejected, stale, no-token, gave-up, waiting-for-record, already-launched)',
     labelNames: ['outcome'],
     registers: [deps.registry],
   });
@@ -92,6 +92,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
     settings: deps.settings,
     logger: deps.logger.child({ unit: 'launcher' }),
     metrics: { launched: (o) => launched.inc({ outcome: o }) },
+    seenPod: (name) => tracker.hasSeen(name),
   });
   let consumer: ConsumerHandle | undefined;
   try {
