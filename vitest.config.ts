@@ -22,6 +22,7 @@ export default defineConfig({
             '{libs,services,tools}/*/test/**/*.test.ts',
             'testbed/test/**/*.test.ts',
             'deploy/test/**/*.test.ts',
+            'bench/test/**/*.test.ts',
           ],
           exclude: ['**/node_modules/**'],
           globalSetup: ['testbed/src/vitest-global-setup.ts'],

@@ -44,6 +44,20 @@ const cases: [string, ValuesInput][] = [
     },
   ],
   [
+    'the bundled NATS as a three-server cluster, with persistence and every service at three replicas',
+    {
+      files: [CONTAINER_AGENT_VALUES, PROVISIONER_VALUES],
+      values: {
+        agent: { replicaCount: 3, constraintChecker: { enable: true } },
+        scheduler: { replicaCount: 3, pdb: { minAvailable: 2 } },
+        gc: { replicaCount: 3 },
+        constraints: { replicaCount: 3 },
+        'vm-scaler': { replicaCount: 3 },
+        nats: { cluster: { enabled: true }, persistence: { enabled: true } },
+      },
+    },
+  ],
+  [
     'customSecret, existingSecret and external NATS and Redis',
     {
       values: {

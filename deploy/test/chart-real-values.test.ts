@@ -182,7 +182,7 @@ describe("CircleCI's container-agent chart's values, every key", () => {
     expect((await loadRendered(own)).agent.taskPod.loggingTokenSecret).toBeUndefined();
   });
 
-  it('agent.pdb gives the claimer a PodDisruptionBudget on its own pods; none by default', async () => {
+  it("agent.pdb sets the claimer's PodDisruptionBudget on its own pods; the other services keep their default", async () => {
     const objects = await template(REAL);
     const pdb = find(objects, 'PodDisruptionBudget', `${NAME}-claimer`);
     expect(pdb.spec).toEqual({
@@ -195,10 +195,17 @@ describe("CircleCI's container-agent chart's values, every key", () => {
         },
       },
     });
-    expect(objects.filter((o) => o.kind === 'PodDisruptionBudget')).toHaveLength(1);
-    expect((await template()).some((o) => o.kind === 'PodDisruptionBudget')).toBe(false);
+    // Every other agent-side service runs two replicas by default, each with its own budget.
+    for (const svc of ['scheduler', 'gc', 'constraints'])
+      expect(find(objects, 'PodDisruptionBudget', `${NAME}-${svc}`).spec).toMatchObject({
+        maxUnavailable: 1,
+      });
     const pct = await template({ values: { agent: { pdb: { create: true, maxUnavailable: '50%' } } } });
     expect(find(pct, 'PodDisruptionBudget', `${NAME}-claimer`).spec).toMatchObject({ maxUnavailable: '50%' });
+    const off = await template({ values: { agent: { pdb: { create: false } } } });
+    expect(off.some((o) => o.kind === 'PodDisruptionBudget' && o.metadata.name === `${NAME}-claimer`)).toBe(
+      false,
+    );
     const both = await templateRaw({
       values: { agent: { pdb: { create: true, minAvailable: 1, maxUnavailable: 1 } } },
     });

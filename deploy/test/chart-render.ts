@@ -138,7 +138,11 @@ export function podTemplate(workload: Manifest): PodTemplate {
 
 /** The config file the chart renders for the services (the ConfigMap's config.yaml). */
 export function configText(objects: readonly Manifest[]): string {
-  const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-config'));
+  // The services' ConfigMap (<fullname>-config); a clustered NATS has one of its own (nats.conf).
+  const cm = objects.find(
+    (o) =>
+      o.kind === 'ConfigMap' && (o.data as Record<string, string> | undefined)?.['config.yaml'] !== undefined,
+  );
   const text = (cm?.data as Record<string, string> | undefined)?.['config.yaml'];
   if (text === undefined) throw new Error('no ConfigMap with config.yaml rendered');
   return text;

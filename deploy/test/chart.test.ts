@@ -360,6 +360,119 @@ describe('Deployments', () => {
   });
 });
 
+interface Workload {
+  replicas?: number;
+  template: { spec: { affinity?: Record<string, unknown> } };
+}
+
+const workload = (objects: readonly Manifest[], svc: string) =>
+  find(objects, 'Deployment', `${NAME}-${svc}`).spec as Workload;
+
+/** The default anti-affinity: prefer a node without another pod of the same service. */
+const spreadOver = (svc: string) => ({
+  podAntiAffinity: {
+    preferredDuringSchedulingIgnoredDuringExecution: [
+      {
+        weight: 100,
+        podAffinityTerm: {
+          topologyKey: 'kubernetes.io/hostname',
+          labelSelector: {
+            matchLabels: {
+              'app.kubernetes.io/name': 'longshore',
+              'app.kubernetes.io/instance': 'ls',
+              'app.kubernetes.io/component': svc,
+            },
+          },
+        },
+      },
+    ],
+  },
+});
+
+describe('two of everything', () => {
+  it('runs two replicas of each service by default, each spread over nodes with a PodDisruptionBudget; the simulator one', async () => {
+    const objects = await template({ ...BOTH_SEEDS, values: { 'runner-api-sim': { enabled: true } } });
+    for (const svc of SERVICES) {
+      const w = workload(objects, svc);
+      expect(w.replicas, svc).toBe(2);
+      expect(w.template.spec.affinity, svc).toEqual(spreadOver(svc));
+      expect(find(objects, 'PodDisruptionBudget', `${NAME}-${svc}`).spec, svc).toEqual({
+        maxUnavailable: 1,
+        selector: {
+          matchLabels: {
+            'app.kubernetes.io/name': 'longshore',
+            'app.kubernetes.io/instance': 'ls',
+            'app.kubernetes.io/component': svc,
+          },
+        },
+      });
+    }
+    const sim = workload(objects, 'runner-api-sim');
+    expect(sim.replicas).toBe(1);
+    expect(sim.template.spec.affinity).toBeUndefined();
+    expect(objects.some((o) => o.kind === 'PodDisruptionBudget' && o.metadata.name.includes('sim'))).toBe(
+      false,
+    );
+  });
+
+  it('one replica: no budget (it would block node drains) and no anti-affinity; `create` still decides when set', async () => {
+    const one = { replicaCount: 1 };
+    const objects = await template({
+      ...BOTH_SEEDS,
+      values: { agent: one, scheduler: one, gc: one, constraints: one, 'vm-scaler': one },
+    });
+    expect(objects.filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
+    for (const svc of SERVICES) {
+      expect(workload(objects, svc).replicas).toBe(1);
+      expect(workload(objects, svc).template.spec.affinity).toBeUndefined();
+    }
+    const forced = await template({
+      values: { scheduler: { replicaCount: 1, pdb: { create: true, minAvailable: 1 } } },
+    });
+    expect(find(forced, 'PodDisruptionBudget', `${NAME}-scheduler`).spec).toMatchObject({ minAvailable: 1 });
+    const off = await template({ values: { gc: { pdb: { create: false } } } });
+    expect(off.some((o) => o.metadata.name === `${NAME}-gc` && o.kind === 'PodDisruptionBudget')).toBe(false);
+    const both = await templateRaw({
+      values: { constraints: { pdb: { minAvailable: 1, maxUnavailable: 1 } } },
+    });
+    expect(both.stderr).toContain('constraints.pdb: set minAvailable or maxUnavailable, not both');
+  });
+
+  it("keeps the user's affinity and adds the spread to it; the user's own podAntiAffinity replaces it", async () => {
+    const nodeAffinity = {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: [{ matchExpressions: [{ key: 'pool', operator: 'In', values: ['ci'] }] }],
+      },
+    };
+    const podAntiAffinity = {
+      requiredDuringSchedulingIgnoredDuringExecution: [
+        { topologyKey: 'topology.kubernetes.io/zone', labelSelector: { matchLabels: { team: 'ci' } } },
+      ],
+    };
+    const objects = await template({
+      ...BOTH_SEEDS,
+      values: { agent: { affinity: { nodeAffinity } }, 'vm-scaler': { affinity: { podAntiAffinity } } },
+    });
+    expect(workload(objects, 'claimer').template.spec.affinity).toEqual({
+      nodeAffinity,
+      ...spreadOver('claimer'),
+    });
+    expect(workload(objects, 'gc').template.spec.affinity).toEqual({ nodeAffinity, ...spreadOver('gc') });
+    expect(workload(objects, 'vm-scaler').template.spec.affinity).toEqual({ podAntiAffinity });
+  });
+
+  it('takes agent.replicaCount for the claimer and <service>.replicaCount for the others, and refuses a typo there', async () => {
+    const objects = await template({
+      ...BOTH_SEEDS,
+      values: { agent: { replicaCount: 3 }, scheduler: { replicaCount: 4 } },
+    });
+    expect(workload(objects, 'claimer').replicas).toBe(3);
+    expect(workload(objects, 'scheduler').replicas).toBe(4);
+    const typo = await templateRaw({ values: { gc: { replicas: 3 } } });
+    expect(typo.stderr).toContain("at '/gc': additional properties 'replicas' not allowed");
+  });
+});
+
 describe('RBAC per service', () => {
   it('grants each service only the calls its code makes', async () => {
     const objects = await template({

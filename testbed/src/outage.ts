@@ -25,8 +25,12 @@ export class ScratchServer {
     return new ScratchServer('nats', port, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir]);
   }
 
-  /** redis-server without persistence. Not started yet. */
-  static redis(port: number): ScratchServer {
+  /**
+   * redis-server without persistence. Not started yet. With `replicaOf`, a replica that
+   * follows the Redis on that port; give it a `dir`, as a replica writes the snapshot of
+   * its first sync there (the working directory otherwise).
+   */
+  static redis(port: number, opts: { replicaOf?: number; dir?: string } = {}): ScratchServer {
     return new ScratchServer('redis', port, [
       '--bind',
       '127.0.0.1',
@@ -36,6 +40,11 @@ export class ScratchServer {
       '',
       '--appendonly',
       'no',
+      // A primary waits 5 s by default before a replica's first sync, for more to join.
+      '--repl-diskless-sync-delay',
+      '0',
+      ...(opts.dir === undefined ? [] : ['--dir', opts.dir]),
+      ...(opts.replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(opts.replicaOf)]),
     ]);
   }
 
@@ -72,11 +81,12 @@ export class ScratchServer {
 
 /**
  * Pipes TCP connections to a target (TLS passes through untouched, so a kubeconfig pointed
- * at the proxy still verifies the apiserver's certificate for 127.0.0.1).
+ * at the proxy still verifies the apiserver's certificate for 127.0.0.1). The target can be
+ * switched, as a managed service's endpoint moves to another server on failover.
  */
 export class TcpProxy {
   readonly port: number;
-  readonly #target: { host: string; port: number };
+  #target: { host: string; port: number };
   readonly #sockets = new Set<Socket>();
   #server: Server | undefined;
 
@@ -108,6 +118,20 @@ export class TcpProxy {
         resolve();
       });
     });
+  }
+
+  get target(): { host: string; port: number } {
+    return { ...this.#target };
+  }
+
+  /**
+   * Sends new connections to another server and cuts the open ones, as a failover does to
+   * a managed Redis's endpoint: clients reconnect and find the new server behind the name.
+   */
+  retarget(target: { host: string; port: number }): void {
+    this.#target = { ...target };
+    for (const s of this.#sockets) s.destroy();
+    this.#sockets.clear();
   }
 
   /** Stops listening and cuts every open connection, as a server going away would. */

@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiextensionsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { apiserverArgs, waitForApiserver } from './apiserver.ts';
 import { binaries } from './binaries.ts';
 import { crdEstablished, ensureCrd, ensureNodes, nodesReady } from './cluster.ts';
 import { kubevirtVmCrds, virtualMachinePoolCrd } from './crds.ts';
@@ -185,48 +186,9 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
 
   log('testbed: starting kube-apiserver');
   writeFileSync(layout.auditPolicy, auditPolicyYaml());
-  const apiPid = start('kube-apiserver', bin.apiserver, [
-    `--etcd-servers=http://127.0.0.1:${ports.etcd}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
-    `--secure-port=${ports.apiserver}`,
-    `--cert-dir=${pki.certDir}`,
-    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-    `--service-account-key-file=${pki.saKeyFile}`,
-    `--service-account-signing-key-file=${pki.saKeyFile}`,
-    '--service-cluster-ip-range=10.0.0.0/24',
-    '--authorization-mode=RBAC',
-    `--token-auth-file=${pki.tokenFile}`,
-    // No controller-manager runs: nothing would mint SA tokens or lift the not-ready taint.
-    '--disable-admission-plugins=ServiceAccount,TaintNodesByCondition',
-    '--allow-privileged=true',
-    '--endpoint-reconciler-type=none',
-    // The test bed is also the benchmarks' bed: no client-side fairness queuing in the way.
-    '--enable-priority-and-fairness=false',
-    '--max-requests-inflight=0',
-    '--max-mutating-requests-inflight=0',
-    // For the benchmarks' request counts: only the bench users' requests are written
-    // (Metadata level), everyone else's are matched to `None` and cost nothing more.
-    `--audit-policy-file=${layout.auditPolicy}`,
-    `--audit-log-path=${layout.auditLog}`,
-    '--audit-log-format=json',
-    '--audit-log-maxsize=2048',
-    '--audit-log-maxbackup=1',
-    '--v=0',
-  ]);
+  const apiPid = start('kube-apiserver', bin.apiserver, apiserverArgs(ports, pki));
+  await waitForApiserver(ports.apiserver, pki, apiPid);
   const caFile = join(pki.certDir, 'apiserver.crt');
-  await waitFor(
-    'kube-apiserver',
-    async () =>
-      existsSync(caFile) &&
-      (
-        await httpsGet(`https://127.0.0.1:${ports.apiserver}/readyz`, {
-          token: pki.adminToken,
-          ca: readFileSync(caFile, 'utf8'),
-        })
-      ).status === 200,
-    { timeoutMs: 90_000, pid: apiPid, logFile: layout.log('kube-apiserver') },
-  );
   writeFileSync(
     layout.kubeconfig,
     kubeconfigYaml(`https://127.0.0.1:${ports.apiserver}`, caFile, pki.adminToken),

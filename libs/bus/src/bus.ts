@@ -29,6 +29,12 @@ export interface BusOptions {
   prefix: string;
   /** Connection name the server shows (service and replica). */
   name: string;
+  /**
+   * Copies JetStream keeps of the event stream and of the KV buckets this bus creates
+   * (config `bus.replicas`): 3 on a three-node cluster. Unset, for readers such as the CLI:
+   * what they create gets 1 and what exists is left as it is.
+   */
+  replicas?: number;
   logger?: BusLogger;
   metrics?: BusMetrics;
 }
@@ -58,7 +64,10 @@ export interface Bus {
   readonly prefix: string;
   /** Name of the prefix's event stream. */
   readonly stream: string;
-  /** Creates or updates the event stream. Idempotent; every service may call it at start. */
+  /**
+   * Creates or updates the event stream, with the bus's replicas unless `opts` says
+   * otherwise. Idempotent; every service may call it at start.
+   */
   ensureStream(opts?: StreamOptions): Promise<void>;
   /** Validates and sends; throws BusSecretError, BusValidationError or BusPublishError. */
   publish<D extends SubjectDef>(
@@ -73,7 +82,10 @@ export interface Bus {
   subscribe(filter: string, handler: EventHandler<AnySubjectDef>): SubscriptionHandle;
   /** Events stored since a time, in order; then live ones too with `follow`. */
   replay(opts: ReplayOptions): AsyncIterable<ReplayedEvent<AnySubjectDef>>;
-  /** A validated KV bucket under the prefix, created if missing. */
+  /**
+   * A validated KV bucket under the prefix, created if missing; with the bus's replicas
+   * set, an existing bucket is brought to that many.
+   */
   kv<S extends z.ZodType>(bucket: string, schema: S, opts?: KvOptions): Promise<BusKv<S>>;
   /**
    * Whether the connection is up now: false from a disconnect until the reconnect, and once
@@ -138,6 +150,7 @@ class NatsBus implements Bus {
   readonly #jsm: JetStreamManager;
   readonly #logger: BusLogger;
   readonly #metrics: BusMetrics;
+  readonly #replicas: number | undefined;
   /** Everything close() must stop before draining. */
   readonly #handles = new Set<{ stop(): Promise<void> }>();
   readonly #watchStatus: Promise<void>;
@@ -152,12 +165,17 @@ class NatsBus implements Bus {
     this.#js = jsm.jetstream();
     this.#logger = opts.logger ?? stderrLogger();
     this.#metrics = opts.metrics ?? {};
+    this.#replicas = opts.replicas;
     this.#watchStatus = this.#logStatus();
   }
 
   async ensureStream(opts?: StreamOptions): Promise<void> {
     this.#assertOpen();
-    return ensureStream(this.#jsm, streamConfig(this.prefix, opts));
+    const replicas = opts?.replicas ?? this.#replicas;
+    return ensureStream(
+      this.#jsm,
+      streamConfig(this.prefix, { ...opts, ...(replicas === undefined ? {} : { replicas }) }),
+    );
   }
 
   async publish<D extends SubjectDef>(
@@ -219,7 +237,12 @@ class NatsBus implements Bus {
 
   async kv<S extends z.ZodType>(bucket: string, schema: S, opts?: KvOptions): Promise<BusKv<S>> {
     this.#assertOpen();
-    return openKv(this.#deps(), bucket, schema, opts);
+    return openKv(
+      { ...this.#deps(), ...(this.#replicas === undefined ? {} : { replicas: this.#replicas }) },
+      bucket,
+      schema,
+      opts,
+    );
   }
 
   connected(): boolean {

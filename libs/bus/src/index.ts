@@ -15,6 +15,27 @@ export {
 export type { BusEvent, Delivery, HandlerResult, ReplayedEvent, StreamPosition } from './events.ts';
 export { filterSubjectFor } from './filters.ts';
 export type { BusKv, KvChange, KvOptions, KvValue } from './kv.ts';
+export {
+  DEFAULT_LEASE_TTL_MS,
+  type Lease,
+  type LeaseAttempt,
+  type LeasedRunner,
+  type LeasedWork,
+  LeaseLostError,
+  type LeaseOptions,
+  LeaseRecord,
+  type LeaseSettings,
+  type LeaseState,
+  type LeaseStore,
+  type LeaseTiming,
+  leaseTiming,
+  NO_LEASE,
+  nextLeaseState,
+  openLease,
+  type RunWhileHeldOptions,
+  runWhileHeld,
+  startLease,
+} from './lease.ts';
 export type { BusLogger, BusMetrics, HandledOutcome } from './observe.ts';
 export type { ReplayOptions } from './replay.ts';
 export { isSecretKey } from './secrets.ts';

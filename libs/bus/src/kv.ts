@@ -1,7 +1,7 @@
 // Latest-value status broadcasts (e.g. constraint status per resource class) in a NATS
 // KV bucket: a late subscriber reads the current state instead of waiting for the next
 // broadcast. Values are validated both ways like bus messages; a bucket belongs to a prefix.
-import type { JetStreamClient } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import type { z } from 'zod';
 import { decodePayload, encodePayload } from './codec.ts';
@@ -46,6 +46,9 @@ export interface BusKv<S extends z.ZodType> {
 
 export interface KvDeps {
   js: JetStreamClient;
+  jsm: JetStreamManager;
+  /** Copies of the bucket (the bus's `replicas`); unset: 1 when created, else as it is. */
+  replicas?: number;
   prefix: string;
   logger: BusLogger;
   metrics: BusMetrics;
@@ -67,7 +70,15 @@ export async function openKv<S extends z.ZodType>(
     kv = await new Kvm(deps.js).create(name, {
       history: opts.history ?? 1,
       ...(opts.ttlMs === undefined ? {} : { ttl: opts.ttlMs }),
+      ...(deps.replicas === undefined ? {} : { replicas: deps.replicas }),
     });
+    // create() leaves an existing bucket as it is: a bucket made before the deployment
+    // moved to a cluster (or by a reader without a replica count) would stay at one copy.
+    if (deps.replicas !== undefined) {
+      const status = await kv.status();
+      if (status.replicas !== deps.replicas)
+        await deps.jsm.streams.update(status.streamInfo.config.name, { num_replicas: deps.replicas });
+    }
   } catch (err) {
     throw new BusSetupError(`cannot open kv bucket ${name}`, { cause: err });
   }

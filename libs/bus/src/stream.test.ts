@@ -13,8 +13,12 @@ describe('streamConfig', () => {
       max_age: 86_400_000_000_000,
       duplicate_window: 120_000_000_000,
       max_msgs: -1,
-      num_replicas: 1,
     });
+  });
+
+  it('leaves the replica count to the server unless one is given', () => {
+    expect(streamConfig('t')).not.toHaveProperty('num_replicas');
+    expect(streamConfig('t', { replicas: 3 })).toMatchObject({ num_replicas: 3 });
   });
 
   it('takes overrides in milliseconds', () => {

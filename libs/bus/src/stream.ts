@@ -21,7 +21,10 @@ export interface StreamOptions {
   duplicateWindowMs?: number;
   /** Cap on stored events (oldest dropped first). Default: none. */
   maxMsgs?: number;
-  /** Copies in a clustered JetStream. Default 1. */
+  /**
+   * Copies in a clustered JetStream (config `bus.replicas`). Unset: a new stream gets 1,
+   * an existing one keeps its count (update merges into the stream's current config).
+   */
   replicas?: number;
 }
 
@@ -39,7 +42,7 @@ export function streamConfig(
     max_age: nanos(opts.maxAgeMs ?? 24 * 60 * 60 * 1000),
     duplicate_window: nanos(opts.duplicateWindowMs ?? 2 * 60 * 1000),
     max_msgs: opts.maxMsgs ?? -1,
-    num_replicas: opts.replicas ?? 1,
+    ...(opts.replicas === undefined ? {} : { num_replicas: opts.replicas }),
   };
 }
 
@@ -57,6 +60,7 @@ export async function ensureStream(
       await jsm.streams.add(config);
       return;
     }
+    // A stream's replica count can change in place: JetStream adds or drops copies.
     await jsm.streams.update(config.name, config);
   } catch (err) {
     throw new BusSetupError(`cannot create or update stream ${config.name}`, { cause: err });

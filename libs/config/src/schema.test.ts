@@ -251,7 +251,7 @@ describe('LongshoreConfig defaults', () => {
       keyWarnings: [],
     });
     expect(cfg.provisioner).toBeUndefined();
-    expect(cfg.bus).toEqual({ url: 'nats://127.0.0.1:4222', prefix: 'longshore' });
+    expect(cfg.bus).toEqual({ url: 'nats://127.0.0.1:4222', prefix: 'longshore', replicas: 1 });
     expect(cfg.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'longshore' });
     expect(cfg.kube).toEqual({});
     expect(cfg.http).toEqual({ host: '0.0.0.0', port: 8080 });
@@ -434,7 +434,7 @@ describe('unknown keys', () => {
 
   it("rejects any unknown key in Longshore's own blocks", () => {
     expect(issuesOf('bus: {url: "nats://x:4222", subject: y}')).toEqual([
-      'bus.subject: unknown key (expected one of: url, prefix)',
+      'bus.subject: unknown key (expected one of: url, prefix, replicas)',
     ]);
   });
 
@@ -546,6 +546,16 @@ describe('server URLs', () => {
     ]);
     expect(issuesOf('bus: {url: "nats://a:99999"}')).toEqual([`bus.url: ${expected}`]);
     expect(issuesOf('bus: {url: ""}')).toEqual(['bus.url: must name at least one NATS server']);
+  });
+
+  it('bus.replicas: how many copies JetStream keeps, 1 to 5', () => {
+    expect(parse('bus: {replicas: 3}').bus.replicas).toBe(3);
+    expect(parse('bus: {replicas:}').bus.replicas).toBe(1);
+    expect(issuesOf('bus: {replicas: 0}')).toEqual(['bus.replicas: Too small: expected number to be >=1']);
+    expect(issuesOf('bus: {replicas: 7}')).toEqual(['bus.replicas: Too big: expected number to be <=5']);
+    expect(issuesOf('bus: {replicas: 1.5}')).toEqual([
+      'bus.replicas: Invalid input: expected int, received number',
+    ]);
   });
 
   it('redis.url: redis:// or rediss:// with a host and at most a database number', () => {

@@ -358,6 +358,12 @@ const Bus = block(
       .string()
       .default('longshore')
       .superRefine((p, ctx) => validateWith(() => assertPrefix(p), ctx)),
+    /**
+     * Copies JetStream keeps of the event stream and of every KV bucket: 3 on a three-node
+     * cluster, so losing one NATS server loses nothing. JetStream's own limit is 5; more
+     * than 1 needs a clustered JetStream with at least that many servers.
+     */
+    replicas: z.int().min(1).max(5).default(1),
   },
   { unknownKeys: 'strict' },
 );

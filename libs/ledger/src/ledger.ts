@@ -117,9 +117,10 @@ export interface LedgerGeneration {
   /** When this generation was started, ms since the epoch (NaN if the marker was not ours). */
   since: number;
   /**
-   * How many claims were ever filed in this generation (commit counts them). A replica that
-   * was promoted without the last writes has a smaller count than a runner last saw: the
-   * ledger went back in time, which is data loss too, under the same generation id.
+   * How many claims were ever filed or finished in this generation (commit and finish count
+   * themselves). A replica that was promoted without the last writes has a smaller count than
+   * a runner last saw: the ledger went back in time, which is data loss too, under the same
+   * generation id.
    */
   seq: number;
 }
@@ -247,11 +248,13 @@ return {g, tonumber(redis.call('GET', KEYS[2]) or '0')}`;
 
 // Removes a claim only if it is still the given attempt, in one step, so a late finish of
 // an old attempt cannot remove the claim of the next one.
+// Counts itself in the filing count too: a finish lost in a failover would bring the claim
+// back as open, and the count going back is how its runner notices.
 const FINISH = `
-if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return {0, 0} end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
-return 1`;
+return {1, redis.call('INCR', KEYS[4])}`;
 
 // Marks a step only on the attempt it belongs to.
 const MARK = `
@@ -561,15 +564,17 @@ export class RedisClaimLedger implements ClaimLedger {
 
   async finish(taskId: string, attempt: number): Promise<boolean> {
     const runner = await this.#redis.hget(this.#keys.claim(taskId), 'runner');
-    const removed = await this.#redis.eval(
+    const [removed, seq] = (await this.#redis.eval(
       FINISH,
-      3,
+      4,
       this.#keys.claim(taskId),
       this.#keys.token(taskId),
       this.#keys.runnerClaims(runner ?? ''),
+      this.#keys.sequence(),
       String(attempt),
       taskId,
-    );
+    )) as [number, number];
+    this.#lastSeq = Math.max(this.#lastSeq, seq);
     return removed === 1;
   }
 

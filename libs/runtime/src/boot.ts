@@ -174,6 +174,7 @@ export async function bootService(name: string): Promise<Service> {
             servers: natsServers(cfg.bus.url),
             prefix: cfg.bus.prefix,
             name: `${name}-${instance}`,
+            replicas: cfg.bus.replicas,
             logger,
           }),
         );

@@ -30,7 +30,13 @@ function setup() {
       writes.push(`restore ${r.taskId} ${token}`);
       restored.push(r);
     },
-    finish: async () => true,
+    finish: async (id: string) => {
+      writes.push(`finish ${id}`);
+      return true;
+    },
+    claimsOf: async () => ['t1', 'ghost'],
+    get: async (id: string) =>
+      id === 'ghost' ? ({ taskId: 'ghost', attempt: 1, runner: 'r1' } as ClaimRecord) : undefined,
     noteRebuild: async () => {
       writes.push('note');
     },
@@ -84,8 +90,14 @@ describe('LedgerWatch', () => {
     const s = setup();
     await s.watch.start();
     s.lose();
-    expect(await s.watch.check()).toEqual({ restoredClaims: 1, restoredPending: 1, errors: 0 });
-    expect(s.writes).toEqual(['restore t1 tok-1', 'begin a2', 'note']);
+    expect(await s.watch.check()).toEqual({
+      restoredClaims: 1,
+      restoredPending: 1,
+      closedAgain: 1,
+      errors: 0,
+    });
+    // The ghost: a claim this runner had closed, brought back by the loss.
+    expect(s.writes).toEqual(['restore t1 tok-1', 'begin a2', 'finish ghost', 'note']);
     expect(s.restored[0]).toMatchObject({ announced: true, launched: false });
     expect(s.published).toEqual(['ledger.rebuilt']);
     // Once rebuilt, the new generation is the known one.
@@ -97,7 +109,12 @@ describe('LedgerWatch', () => {
     const s = setup();
     await s.watch.start();
     s.goBack();
-    expect(await s.watch.check()).toEqual({ restoredClaims: 1, restoredPending: 1, errors: 0 });
+    expect(await s.watch.check()).toEqual({
+      restoredClaims: 1,
+      restoredPending: 1,
+      closedAgain: 1,
+      errors: 0,
+    });
     // The count it expects starts again from the ledger's: no second rebuild.
     expect(await s.watch.check()).toBeUndefined();
     await s.watch.stop();

@@ -31,6 +31,8 @@ export interface LedgerWatchDeps {
 export interface RebuildResult {
   restoredClaims: number;
   restoredPending: number;
+  /** Claims this runner had closed that the ledger held again (a finish lost in a failover). */
+  closedAgain: number;
   errors: number;
 }
 
@@ -110,7 +112,7 @@ export class LedgerWatch {
       { open_claims: open.length, generation_since: new Date(g.since).toISOString(), ledger: how },
       'the claim ledger lost its data (Redis came back empty, was flushed or failed over): writing back the claims this runner holds',
     );
-    const result: RebuildResult = { restoredClaims: 0, restoredPending: 0, errors: 0 };
+    const result: RebuildResult = { restoredClaims: 0, restoredPending: 0, closedAgain: 0, errors: 0 };
     for (const c of open) {
       const { pending, record } = c;
       try {
@@ -128,6 +130,24 @@ export class LedgerWatch {
         logger.error(
           { allocation: pending.allocation, task_id: record?.taskId, err: (err as Error).message },
           'could not write a claim back into the ledger',
+        );
+      }
+    }
+    // The other way round: claims of this runner that the ledger holds but this runner closed
+    // (a failover brings back claims whose finish was lost). Left open they would hold their
+    // task in the ledger (and count against it) until their token expired.
+    for (const taskId of await ledger.claimsOf(runner)) {
+      try {
+        const rec = await ledger.get(taskId);
+        if (rec === undefined || rec.runner !== runner) continue;
+        if (book.byTask(taskId, rec.attempt) !== undefined) continue;
+        await ledger.finish(taskId, rec.attempt);
+        result.closedAgain++;
+      } catch (err) {
+        result.errors++;
+        logger.error(
+          { task_id: taskId, err: (err as Error).message },
+          'could not close a claim the ledger brought back',
         );
       }
     }

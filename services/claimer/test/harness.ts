@@ -7,9 +7,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type V1Pod, Watch } from '@kubernetes/client-node';
 import { type Bus, connectBus } from '@longshore/bus';
 import { type ClassStatus, status } from '@longshore/cli';
-import { type AnySubjectDef, MANAGED_SELECTOR } from '@longshore/contracts';
+import { natsServers } from '@longshore/config';
+import { type AnySubjectDef, Labels, MANAGED_SELECTOR } from '@longshore/contracts';
 import { type RunningSim, SimAdminClient, startSim } from '@longshore/runner-api-sim';
 import { readTestbedEnv } from '@longshore/testbed';
 import { Redis } from 'ioredis';
@@ -35,6 +37,19 @@ export interface FleetOptions {
   maxConcurrentTasks?: number;
   /** Extra agent.* settings. */
   agent?: Record<string, unknown>;
+  /** NATS servers instead of the test bed's (e.g. a NatsCluster's `urls`). */
+  natsUrls?: readonly string[];
+  /** `bus.replicas` for the services and the fleet's own bus (e.g. 3 on a NatsCluster). */
+  busReplicas?: number;
+  /** A Redis instead of the test bed's (e.g. a RedisFailover's endpoint). */
+  redisUrl?: string;
+}
+
+/** Every pod the apiserver held for the fleet's tasks while a pod watch ran. */
+export interface PodSightings {
+  /** Pod uids seen per task id label: more than one for a task is a duplicate pod. */
+  readonly byTask: Map<string, Set<string>>;
+  stop(): Promise<void>;
 }
 
 export interface CapturedEvent {
@@ -55,6 +70,10 @@ export class Fleet {
   bus!: Bus;
   configFile!: string;
   classTokens: string[] = [];
+  classNames: string[] = [];
+  /** The NATS servers and Redis the fleet uses: the test bed's unless the options said otherwise. */
+  natsUrls: string[] = [];
+  redisUrl = '';
   #tap?: { stop(): Promise<void> };
 
   static async start(opts: FleetOptions): Promise<Fleet> {
@@ -69,6 +88,8 @@ export class Fleet {
 
   async #start(opts: FleetOptions): Promise<void> {
     const env = readTestbedEnv();
+    this.natsUrls = [...(opts.natsUrls ?? natsServers(env.NATS_URL))];
+    this.redisUrl = opts.redisUrl ?? env.REDIS_URL;
     this.ns = await tempNamespace(this.kube.core, `e2e-${this.id}`);
     // A class the simulator must know without the claimer's token gets one of its own.
     const tokens = Object.fromEntries(
@@ -78,6 +99,7 @@ export class Fleet {
       ]),
     );
     this.classTokens = Object.values(opts.classes).map((c) => c.token);
+    this.classNames = Object.keys(opts.classes);
     this.sim = await startSim({
       classes: tokens,
       apiToken: 'api-token-e2e',
@@ -104,15 +126,24 @@ export class Fleet {
         ),
         ...opts.agent,
       },
-      bus: { url: env.NATS_URL, prefix: this.prefix },
-      redis: { url: env.REDIS_URL, keyPrefix: this.prefix },
+      bus: {
+        url: this.natsUrls.join(','),
+        prefix: this.prefix,
+        ...(opts.busReplicas === undefined ? {} : { replicas: opts.busReplicas }),
+      },
+      redis: { url: this.redisUrl, keyPrefix: this.prefix },
       http: { host: '127.0.0.1', port: 0 },
       logging: { level: 'info' },
     };
     const dir = mkdtempSync(join(tmpdir(), 'longshore-e2e-'));
     this.configFile = join(dir, 'config.yaml');
     writeFileSync(this.configFile, stringify(cfg));
-    this.bus = await connectBus({ servers: env.NATS_URL, prefix: this.prefix, name: `e2e-${this.id}` });
+    this.bus = await connectBus({
+      servers: this.natsUrls,
+      prefix: this.prefix,
+      name: `e2e-${this.id}`,
+      ...(opts.busReplicas === undefined ? {} : { replicas: opts.busReplicas }),
+    });
     await this.bus.ensureStream();
     const sub = this.bus.subscribe('>', (e) => {
       this.events.push({
@@ -152,6 +183,14 @@ export class Fleet {
     child.stderr?.on('data', keep);
     this.procs.set(name, child);
     return child;
+  }
+
+  /** Enqueues `perClass` tasks with this image on every class of the fleet; their ids, class by class. */
+  async enqueueEach(perClass: number, image: string): Promise<string[]> {
+    const ids: string[] = [];
+    for (const rc of this.classNames)
+      ids.push(...(await this.admin.enqueueMany({ resource_class: rc, image }, perClass)));
+    return ids;
   }
 
   exited(name: string): Promise<number | null> {
@@ -203,6 +242,26 @@ export class Fleet {
     }
   }
 
+  /**
+   * Every task completed, with one effective claim (a claim whose answer was lost is
+   * requeued by the API's claim lease: no runner held it) and one pod while `pods` watched
+   * (stopped here); no task pod or Secret is left.
+   */
+  async expectEachRanOnce(ids: readonly string[], pods: PodSightings, timeoutMs = 120_000): Promise<void> {
+    const tasks = await this.waitForTasksEnded([...ids], timeoutMs);
+    expect(tasks.map((t) => t.state)).toEqual(ids.map(() => 'completed'));
+    const effective = (t: (typeof tasks)[number]) =>
+      t.history.filter((e) => e.type === 'claimed').length -
+      t.history.filter((e) => e.type === 'claim-expired').length;
+    expect(tasks.map(effective)).toEqual(ids.map(() => 1));
+    await this.waitFor('no task pod or Secret left', async () => {
+      const o = await this.taskObjects();
+      return o.pods.length + o.secrets.length === 0 ? true : undefined;
+    });
+    await pods.stop();
+    expect(ids.map((id) => pods.byTask.get(id)?.size ?? 0)).toEqual(ids.map(() => 1));
+  }
+
   async taskObjects(): Promise<{ pods: string[]; secrets: string[] }> {
     const { core } = this.kube;
     const pods = await core.listNamespacedPod({ namespace: this.ns.name, labelSelector: MANAGED_SELECTOR });
@@ -217,11 +276,58 @@ export class Fleet {
   }
 
   /**
+   * Watches the fleet's task pods in the apiserver and records every pod's uid by task, so
+   * a pod created twice for one task shows even after both are gone. A watch the apiserver
+   * ends is started again (it lists what exists first, so only a pod born and deleted in
+   * that gap could be missed).
+   */
+  watchPods(): PodSightings {
+    const byTask = new Map<string, Set<string>>();
+    let stopped = false;
+    let current: AbortController | undefined;
+    const path = `/api/v1/namespaces/${this.ns.name}/pods`;
+    const again = () => {
+      if (!stopped) setTimeout(() => void start(), 200);
+    };
+    const start = async (): Promise<void> => {
+      if (stopped) return;
+      try {
+        current = await new Watch(this.kube.kc).watch(
+          path,
+          { labelSelector: MANAGED_SELECTOR },
+          (_phase, pod: V1Pod) => {
+            const task = pod.metadata?.labels?.[Labels.taskId];
+            const uid = pod.metadata?.uid;
+            if (task === undefined || uid === undefined) return;
+            const uids = byTask.get(task) ?? new Set<string>();
+            uids.add(uid);
+            byTask.set(task, uids);
+          },
+          again,
+        );
+        if (stopped) current.abort();
+      } catch {
+        again();
+      }
+    };
+    const started = start();
+    return {
+      byTask,
+      stop: async () => {
+        stopped = true;
+        await started;
+        current?.abort();
+      },
+    };
+  }
+
+  /**
    * Task tokens seen in the ledger while the watch runs, to look for them in logs and on the
    * bus afterwards (expectNoSecrets).
    */
   watchTaskTokens(): { seen: Set<string>; stop(): Promise<void> } {
-    const redis = new Redis(readTestbedEnv().REDIS_URL);
+    // A Redis that fails over drops the connection: wait for the new one rather than fail.
+    const redis = new Redis(this.redisUrl, { maxRetriesPerRequest: null });
     const seen = new Set<string>();
     let stopped = false;
     const loop = (async () => {
@@ -246,11 +352,10 @@ export class Fleet {
    * look for tokens in).
    */
   async status(): Promise<{ classes: ClassStatus[]; printed: string }> {
-    const env = readTestbedEnv();
     const out: string[] = [];
     const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l) };
     const code = await status(
-      { json: true, natsUrl: env.NATS_URL, redisUrl: env.REDIS_URL, prefix: this.prefix },
+      { json: true, natsUrl: this.natsUrls.join(','), redisUrl: this.redisUrl, prefix: this.prefix },
       io,
     );
     expect(code, out.join('\n')).toBe(0);

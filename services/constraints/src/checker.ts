@@ -2,7 +2,8 @@
 // (node informer), checks each resource class's pod spec against the live nodes
 // (checkConstraints), advances its status (nextStatus), stores it in the KV bucket the
 // claimers watch and publishes it on the bus. State comes back from the bucket at start, so
-// a restart keeps counting where the last life stopped.
+// a restart keeps counting where the last life stopped, and so does a replica that takes
+// the checker over (main.ts runs it only on the holder of the `constraints` lease).
 import type { CoreV1Api, KubeConfig, V1Node } from '@kubernetes/client-node';
 import { makeInformer } from '@kubernetes/client-node';
 import type { Bus, BusKv } from '@longshore/bus';
@@ -30,6 +31,8 @@ export interface CheckerDeps {
   settings: CheckerSettings;
   logger: Logger;
   registry: Registry;
+  /** Aborted when this replica must stop checking (the lease was lost): a start gives up. */
+  signal?: AbortSignal;
 }
 
 export interface RunningChecker {
@@ -50,33 +53,54 @@ export function nodeFingerprint(n: V1Node): string {
   ]);
 }
 
+interface CheckerMetrics {
+  readonly checks: Counter<'resource_class' | 'result'>;
+  readonly enabled: Gauge<'resource_class'>;
+}
+
+/**
+ * The checker's metrics on `registry`, created on first use: a checker started again in the
+ * same process (its replica took the lease back) shares them rather than failing to register.
+ */
+export function checkerMetrics(registry: Registry): CheckerMetrics {
+  const known = metricsOf.get(registry);
+  if (known) return known;
+  const metrics: CheckerMetrics = {
+    checks: new Counter({
+      name: 'longshore_constraints_checks_total',
+      help: 'Constraint checks by resource class and result (pass, fail, error)',
+      labelNames: ['resource_class', 'result'],
+      registers: [registry],
+    }),
+    enabled: new Gauge({
+      name: 'longshore_constraints_enabled',
+      help: 'Whether claiming is enabled for a resource class (1) or disabled by the checker (0); only on the replica that checks',
+      labelNames: ['resource_class'],
+      registers: [registry],
+    }),
+  };
+  metricsOf.set(registry, metrics);
+  return metrics;
+}
+
+const metricsOf = new WeakMap<Registry, CheckerMetrics>();
+
 export async function startChecker(d: CheckerDeps): Promise<RunningChecker> {
-  const { settings, logger } = d;
+  const { settings, logger, signal } = d;
   const classes = Object.keys(settings.classes);
-  const checks = new Counter({
-    name: 'longshore_constraints_checks_total',
-    help: 'Constraint checks by resource class and result (pass, fail, error)',
-    labelNames: ['resource_class', 'result'],
-    registers: [d.registry],
-  });
-  const enabled = new Gauge({
-    name: 'longshore_constraints_enabled',
-    help: 'Whether claiming is enabled for a resource class (1) or disabled by the checker (0)',
-    labelNames: ['resource_class'],
-    registers: [d.registry],
-  });
+  const { checks, enabled } = checkerMetrics(d.registry);
   // NATS may have gone away since the bus connected: the bucket is waited for, not fatal.
   const kv: BusKv<typeof ConstraintStatus> = await retryUntilAvailable(
     'the constraint status bucket',
     () => d.bus.kv(CONSTRAINTS_KV_BUCKET, ConstraintStatus),
-    { logger },
+    { logger, signal },
   );
   const state = new Map<string, ConstraintStatus>();
   for (const rc of classes) {
     const prev = await retryUntilAvailable(
       `the constraint status of ${rc}`,
       () => kv.get(constraintStatusKey(rc)),
-      { logger },
+      { logger, signal },
     );
     if (prev) state.set(rc, prev.value);
     enabled.set({ resource_class: rc }, prev?.value.enabled === false ? 0 : 1);
@@ -85,7 +109,15 @@ export async function startChecker(d: CheckerDeps): Promise<RunningChecker> {
     logger.info({ classes: Object.fromEntries(state) }, 'constraint status read back from the bucket');
 
   const known = new Map<string, string>();
-  let stopped = false;
+  // Set at once when the lease is lost, so no class is checked (and written) after it.
+  let stopped = signal?.aborted ?? false;
+  signal?.addEventListener(
+    'abort',
+    () => {
+      stopped = true;
+    },
+    { once: true },
+  );
   let running: Promise<void> = Promise.resolve();
 
   const runOnce = async (trigger: string) => {
@@ -159,7 +191,22 @@ export async function startChecker(d: CheckerDeps): Promise<RunningChecker> {
     what: `the node watch at ${d.kc.getCurrentCluster()?.server ?? 'the apiserver'}`,
     logger,
   });
-  await watch.started;
+  const halt = () => {
+    stopped = true;
+    onNodes.cancel();
+    return Promise.allSettled([watch.stop(), running]);
+  };
+  // Losing the lease stops the checks at once, even while the watch is still waiting.
+  const onAbort = () => void halt();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    signal?.throwIfAborted();
+    await watch.started;
+  } catch (err) {
+    signal?.removeEventListener('abort', onAbort);
+    await halt();
+    throw err;
+  }
   const timer = setInterval(() => void checkNow('interval'), settings.intervalMs);
   logger.info(
     {
@@ -177,10 +224,11 @@ export async function startChecker(d: CheckerDeps): Promise<RunningChecker> {
     checkNow,
     stop: () => {
       stopping ??= (async () => {
-        stopped = true;
+        signal?.removeEventListener('abort', onAbort);
         clearInterval(timer);
-        onNodes.cancel();
-        await Promise.allSettled([watch.stop(), running]);
+        await halt();
+        // Another replica reports the classes now; this one's last values would mislead.
+        enabled.reset();
       })();
       return stopping;
     },

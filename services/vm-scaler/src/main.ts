@@ -1,24 +1,51 @@
-// The vm-scaler as its own process: config and health endpoints, clients, the scaler (ready
-// once it has polled), then run until a signal; every exit path goes through the one
-// shutdown routine.
+// The vm-scaler as its own process: config and health endpoints, clients, the lease, and the
+// scaler while this replica holds it, then run until a signal; every exit path goes through
+// the one shutdown routine. Replicas run active-passive: only the holder of the `vm-scaler`
+// lease polls the Runner API and sizes the pools; the others stand by, ready, and one takes
+// over within the lease's TTL when it goes away.
+
+import { VersionApi } from '@kubernetes/client-node';
+import { openLease, runWhileHeld } from '@longshore/bus';
+import { natsServers } from '@longshore/config';
 import { kubeClients } from '@longshore/kube';
 import { bootService } from '@longshore/runtime';
+import { retryKubeCall } from '@longshore/runtime/kube';
+import { provisionerOf } from './scaler-config.ts';
 import { startVmScaler } from './vm-scaler.ts';
 
 const svc = await bootService('vm-scaler');
 const { cfg: config, logger, scrubber, registry, shutdown } = svc;
 try {
-  const scaler = await startVmScaler({
-    config,
-    kube: kubeClients(await svc.kube()),
-    bus: await svc.bus(),
+  const configSource = process.env.LONGSHORE_CONFIG || undefined;
+  // A configuration without a provisioner stops every replica, not only the holder.
+  provisionerOf(config, configSource);
+  const kc = await svc.kube();
+  // A replica that could not reach the apiserver could not take over: not ready until it can.
+  await retryKubeCall('the apiserver', () => kc.makeApiClient(VersionApi).getCode(), {
     logger,
-    scrubber,
-    registry,
-    configSource: process.env.LONGSHORE_CONFIG || undefined,
+    signal: shutdown.signal,
   });
+  const bus = await svc.bus();
+  const lease = await svc.retry('the vm-scaler lease', () =>
+    openLease({
+      servers: natsServers(config.bus.url),
+      prefix: config.bus.prefix,
+      name: 'vm-scaler',
+      holder: svc.instance,
+      replicas: config.bus.replicas,
+      logger,
+    }),
+  );
+  shutdown.add('lease', () => lease.close());
+  const scaler = runWhileHeld(
+    lease,
+    (signal) =>
+      startVmScaler({ config, kube: kubeClients(kc), bus, logger, scrubber, registry, configSource, signal }),
+    { logger, onStartFailure: (err) => void svc.fail('start-up failed', err) },
+  );
   shutdown.add('scaler', () => scaler.stop());
-  svc.started(() => scaler.ready());
+  // Ready: a standby whose lease answers (it can take over), or the holder once it scales.
+  svc.started(() => lease.reachable() && (!lease.held() || scaler.current()?.ready() === true));
 } catch (err) {
   await svc.fail('start-up failed', err);
 }

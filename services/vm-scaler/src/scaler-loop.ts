@@ -141,6 +141,8 @@ export class ScalerLoop {
       return this.#poolFailed('read-replicas', 'failed to read the pool size', err);
     }
     const scaled = previous !== desired;
+    // Stopped meanwhile (its replica lost the lease): another scaler owns the pool now.
+    if (signal.aborted) return { ok: false };
     if (scaled) {
       metrics.scaleRequests.inc(this.#labels);
       try {

@@ -5,7 +5,10 @@
 //                                 \-> log line + scaler.decision on the bus
 //   finished VMIs -> VmReaper -> VM deleted -> the pool replaces it (or not, on scale-in)
 //
-// startVmScaler is what main.ts (its own process) and the main job (in-process) call.
+// startVmScaler is what main.ts (its own process) and the main job (in-process) call. With
+// replicas, main.ts runs it only on the holder of the `vm-scaler` lease: two scalers would
+// poll the Runner API twice and both set the pools' sizes and publish decisions. The pools'
+// state is the cluster's, so a replica that takes over starts from what is there.
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Bus } from '@longshore/bus';
 import {
@@ -52,6 +55,8 @@ export interface VmScalerDeps {
   readonly runnerQueue?: RunnerQueue;
   readonly poolScaler?: PoolScaler;
   readonly vmInventory?: VmInventory;
+  /** Aborted when this replica must stop scaling (its lease was lost): a start gives up. */
+  readonly signal?: AbortSignal;
 }
 
 /** One class's pool, as running. No tokens. */
@@ -84,7 +89,7 @@ const REAP_INTERVAL_MS = 5_000;
 const READY_STALE_INTERVALS = 10;
 
 export async function startVmScaler(deps: VmScalerDeps): Promise<VmScaler> {
-  const { config, kube, bus, logger, scrubber, registry } = deps;
+  const { config, kube, bus, logger, scrubber, registry, signal } = deps;
   const source = deps.configSource ?? '<configuration>';
   const p = provisionerOf(config, source);
   const namespace = targetNamespace(config, contextNamespace(kube.kc) ?? 'default');
@@ -123,13 +128,14 @@ export async function startVmScaler(deps: VmScalerDeps): Promise<VmScaler> {
   try {
     // An unreachable apiserver or NATS is waited for; an answer such as 403, 404 (KubeVirt
     // is not installed) or 422 (the VM spec is invalid) stops the start.
-    await retryUntilAvailable(`JetStream stream ${bus.stream}`, () => bus.ensureStream(), { logger });
+    await retryUntilAvailable(`JetStream stream ${bus.stream}`, () => bus.ensureStream(), { logger, signal });
     for (const c of plan.classes)
       await retryUntilAvailable(
         `the apiserver (VirtualMachinePool of resource class ${c.name})`,
         () => applyClass(applier, plan, c, logger),
         {
           logger,
+          signal,
           isFatal: (err) => !apiserverUnavailable(err),
           describe: (err) => describeKubeError(rootOf(err)),
         },
@@ -240,7 +246,7 @@ async function readExistingSecret(
     s = await retryKubeCall(
       `Secret ${namespace}/${name} (provisioner.existingSecret)`,
       () => deps.kube.core.readNamespacedSecret({ name, namespace }),
-      { logger: deps.logger },
+      { logger: deps.logger, signal: deps.signal },
     );
   } catch (err) {
     const why = isNotFound(err)

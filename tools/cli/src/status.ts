@@ -6,6 +6,7 @@
 // has not been checked: it is enabled, as the claimer treats it.
 import { parseArgs } from 'node:util';
 import { connectBus } from '@longshore/bus';
+import { natsServers } from '@longshore/config';
 import {
   CLAIM_STATE_KV_BUCKET,
   CLAIM_STATE_TTL_MS,
@@ -220,7 +221,8 @@ export async function status(
 ): Promise<number> {
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const bus = await connectBus({
-    servers: options.natsUrl ?? (await defaultNatsUrl(env)),
+    // NATS_URL may list several servers; nats.js would take a comma-separated string as one.
+    servers: natsServers(options.natsUrl ?? (await defaultNatsUrl(env))),
     prefix,
     name: `longshore-status-${process.pid}`,
   });

@@ -54,7 +54,9 @@ images (agent.taskPod.initImage, loggingImage), unless agent.taskPod sets them i
 {{- end -}}
 {{- $_ := set $cfg "provisioner" $prov -}}
 {{- end -}}
-{{- $_ := set $cfg "bus" (dict "prefix" $v.bus.prefix) -}}
+{{- $bus := dict "prefix" $v.bus.prefix -}}
+{{- with (include "longshore.busReplicas" .) }}{{ $_ := set $bus "replicas" (int .) }}{{ end -}}
+{{- $_ := set $cfg "bus" $bus -}}
 {{- $_ := set $cfg "redis" (dict "keyPrefix" $v.redis.keyPrefix) -}}
 {{- $_ := set $cfg "kube" (dict "namespace" .Release.Namespace) -}}
 {{- $_ := set $cfg "http" (dict "port" $v.http.port) -}}
@@ -123,11 +125,39 @@ config.yaml: {{ toYaml (dict "resourceClass" $classes) | b64enc | quote }}
 {{ include "longshore.urlEnv" (dict "root" . "name" "REDIS_URL" "key" "redis" "scheme" "redis" "port" 6379) }}
 {{- end -}}
 
-{{/* One URL env entry: the bundled server's Service, an external url, or a Secret's key. */}}
+{{/* "true" when the bundled NATS runs as a cluster (nats.cluster.enabled). */}}
+{{- define "longshore.natsClustered" -}}
+{{- $n := .Values.nats | default dict -}}
+{{- if and $n.enabled (($n.cluster | default dict).enabled) }}true{{ end -}}
+{{- end -}}
+
+{{/*
+The config's bus.replicas (copies of the event stream and of every KV bucket): bus.replicas
+when set, else 3 with the bundled NATS clustered (JetStream keeps three copies; a five-server
+cluster still keeps three), else unset (the config's default, 1).
+*/}}
+{{- define "longshore.busReplicas" -}}
+{{- $b := .Values.bus | default dict -}}
+{{- if not (kindIs "invalid" $b.replicas) }}{{ $b.replicas | int }}
+{{- else if include "longshore.natsClustered" . }}3
+{{- end -}}
+{{- end -}}
+
+{{/*
+One URL env entry: the bundled server's Service, an external url, or a Secret's key. A
+clustered bundled NATS gives every server's URL (the client tries the next when one is down).
+*/}}
 {{- define "longshore.urlEnv" -}}
 {{- $s := index .root.Values .key -}}
 - name: {{ .name }}
-{{- if $s.enabled }}
+{{- if and (eq .key "nats") (include "longshore.natsClustered" .root) }}
+{{- $root := .root -}}
+{{- $urls := list -}}
+{{- range $i := until (int ($s.cluster.replicas | default 3)) }}
+{{- $urls = append $urls (printf "nats://%s-nats-%d.%s-nats-headless.%s.svc:4222" $root.Release.Name $i $root.Release.Name $root.Release.Namespace) }}
+{{- end }}
+  value: {{ join "," $urls | quote }}
+{{- else if $s.enabled }}
   value: {{ printf "%s://%s-%s.%s.svc:%v" .scheme .root.Release.Name .key .root.Release.Namespace .port | quote }}
 {{- else if $s.existingSecret }}
   valueFrom:

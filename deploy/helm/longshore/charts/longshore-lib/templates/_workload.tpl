@@ -104,6 +104,12 @@ subjects:
 {{- end }}
 {{- end -}}
 
+{{/* A service's replicas: <svc>.replicaCount (0 is kept: scaled to zero), else 1. */}}
+{{- define "longshore.ownReplicas" -}}
+{{- $own := index .root.Values .svc | default dict -}}
+{{- if and (hasKey $own "replicaCount") (not (kindIs "invalid" $own.replicaCount)) }}{{ $own.replicaCount | int }}{{ else }}1{{ end -}}
+{{- end -}}
+
 {{/*
 A service's Deployment. Extra dict keys:
   agentSide  the container runner's services: agent.* pod settings apply (seed 000)
@@ -113,12 +119,21 @@ A service's Deployment. Extra dict keys:
 The agent-side services also get the chart's agent.deploymentLabels and
 deploymentAnnotations (on the Deployment; the chart's own labels win), agent.environment
 (after Longshore's env, which it cannot replace) and agent.dnsConfig.ndots.
+With more than one replica the pods prefer different nodes (pod anti-affinity by host
+name), so one node going away takes one replica; the user's affinity is kept, and their
+own podAntiAffinity replaces ours.
 */}}
 {{- define "longshore.deployment" -}}
 {{- $v := .root.Values -}}
 {{- $agent := $v.agent | default dict -}}
 {{- $own := index $v .svc | default dict -}}
 {{- $side := ternary $agent dict (default false .agentSide) -}}
+{{- $replicas := hasKey . "replicas" | ternary .replicas 1 | int -}}
+{{- $affinity := deepCopy ($own.affinity | default $side.affinity | default dict) -}}
+{{- if and (gt $replicas 1) (not (hasKey $affinity "podAntiAffinity")) -}}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (include "longshore.selectorLabels" . | fromYaml)) -}}
+{{- $_ := set $affinity "podAntiAffinity" (dict "preferredDuringSchedulingIgnoredDuringExecution" (list (dict "weight" 100 "podAffinityTerm" $term))) -}}
+{{- end -}}
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -132,7 +147,7 @@ metadata:
     {{- include "longshore.stringMap" . | nindent 4 }}
   {{- end }}
 spec:
-  replicas: {{ hasKey . "replicas" | ternary .replicas 1 }}
+  replicas: {{ $replicas }}
   selector:
     matchLabels:
       {{- include "longshore.selectorLabels" . | nindent 6 }}
@@ -225,7 +240,7 @@ spec:
       tolerations:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      {{- with ($own.affinity | default $side.affinity) }}
+      {{- with $affinity }}
       affinity:
         {{- toYaml . | nindent 8 }}
       {{- end }}
@@ -255,14 +270,24 @@ spec:
 {{- end }}
 {{- end -}}
 
-{{/* A PodDisruptionBudget for a service's pods from agent.pdb (create, minAvailable or maxUnavailable). */}}
+{{/*
+A PodDisruptionBudget for a service's pods. Extra dict keys:
+  pdb       the settings: create, minAvailable or maxUnavailable (seed 000's agent.pdb shape)
+  key       where they are in the values, for the error message (agent.pdb, scheduler.pdb)
+  replicas  the service's replicas
+Rendered when `create` says so, or, with `create` unset, when there is more than one
+replica (a budget over one pod would either block node drains or allow nothing).
+Neither number set: maxUnavailable 1, so a drain moves one replica at a time.
+*/}}
 {{- define "longshore.pdb" -}}
-{{- $pdb := (.root.Values.agent | default dict).pdb | default dict -}}
-{{- if $pdb.create }}
+{{- $pdb := .pdb | default dict -}}
+{{- $create := gt (int .replicas) 1 -}}
+{{- if not (kindIs "invalid" $pdb.create) }}{{ $create = $pdb.create }}{{ end -}}
+{{- if $create }}
 {{- $min := $pdb.minAvailable -}}
 {{- $max := $pdb.maxUnavailable -}}
 {{- if and (not (kindIs "invalid" $min)) (not (kindIs "invalid" $max)) }}
-{{- fail "agent.pdb: set minAvailable or maxUnavailable, not both (a PodDisruptionBudget takes one)" }}
+{{- fail (printf "%s: set minAvailable or maxUnavailable, not both (a PodDisruptionBudget takes one)" .key) }}
 {{- end }}
 ---
 apiVersion: policy/v1
@@ -278,7 +303,7 @@ spec:
   {{- else if not (kindIs "invalid" $max) }}
   maxUnavailable: {{ toJson $max }}
   {{- else }}
-  minAvailable: 1
+  maxUnavailable: 1
   {{- end }}
   selector:
     matchLabels:

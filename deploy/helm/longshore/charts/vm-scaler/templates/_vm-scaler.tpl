@@ -5,7 +5,9 @@ scale subresource, and deletes VMs whose VMI has finished (services/vm-scaler/sr
 pool-applier.ts, pool-scaler.ts, vm-reaper.ts, vm-scaler.ts). Rendered only when the
 values configure a provisioner. Pools and cloud-init Secrets are named by resource class
 (longshore.poolName), so `get`/`update` are limited to them when the classes are in the
-values; `create` cannot be limited by name in Kubernetes RBAC.
+values; `create` cannot be limited by name in Kubernetes RBAC. Replicas
+(vm-scaler.replicaCount) run active-passive: only the holder of the `vm-scaler` lease (NATS
+KV) polls and scales; the others stand by, ready, to take over.
 */}}
 {{- define "longshore.vm-scaler" -}}
 {{- if include "longshore.provisionerEnabled" . -}}
@@ -36,9 +38,12 @@ values; `create` cannot be limited by name in Kubernetes RBAC.
 {{- $rules = append $rules (dict "apiGroups" (list "pool.kubevirt.io") "resources" (list "virtualmachinepools") "verbs" (list "get" "update")) -}}
 {{- $rules = append $rules (dict "apiGroups" (list "pool.kubevirt.io") "resources" (list "virtualmachinepools/scale") "verbs" (list "get" "patch")) -}}
 {{- end -}}
+{{- $replicas := include "longshore.ownReplicas" $ctx | int -}}
 {{- include "longshore.serviceAccount" $ctx }}
+{{- include "longshore.pdb" (merge (dict "pdb" (index .Values "vm-scaler").pdb "key" "vm-scaler.pdb" "replicas" $replicas) $ctx) }}
 {{ include "longshore.role" (merge (dict "namespace" (include "longshore.vmNamespace" .) "rules" $rules) $ctx) }}
 {{ include "longshore.deployment" (merge (dict
+  "replicas" $replicas
   "checksums" (dict "secret" (ternary .Values.provisioner.existingSecret (include "longshore.provisionerData" .) (not (empty .Values.provisioner.existingSecret))))
 ) $ctx) }}
 {{- end -}}
