@@ -169,7 +169,10 @@ describe('Dockerfile', () => {
       };
       const deps = new Set(Object.keys(pkg.dependencies ?? {}));
       for (const file of [...context].filter((f) => f.startsWith(`${dir}/src/`) && f.endsWith('.ts'))) {
-        const text = readFileSync(join(REPO, file), 'utf8');
+        // Comments may say "from's" or "import 'x'" in prose: read the code only.
+        const text = readFileSync(join(REPO, file), 'utf8')
+          .replace(/\/\*[\s\S]*?\*\//g, '')
+          .replace(/^\s*\/\/.*$/gm, '');
         for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"]([^'".][^'"]*)['"]/g)) {
           const spec = m[1]!;
           if (spec.startsWith('node:')) continue;

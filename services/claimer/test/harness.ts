@@ -321,6 +321,18 @@ export class Fleet {
     };
   }
 
+  /** Claim records and task tokens left in this fleet's ledger (0 when every claim is closed). */
+  async openClaims(): Promise<number> {
+    const redis = new Redis(this.redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      const claims = await redis.keys(`${this.prefix}:claim:*`);
+      const tokens = await redis.keys(`${this.prefix}:token:*`);
+      return claims.length + tokens.length;
+    } finally {
+      redis.disconnect();
+    }
+  }
+
   /**
    * Task tokens seen in the ledger while the watch runs, to look for them in logs and on the
    * bus afterwards (expectNoSecrets).

@@ -82,8 +82,15 @@ describe('two replicas of every service', () => {
         const o = await f.taskObjects();
         return o.pods.length + o.secrets.length === 0 ? true : undefined;
       });
-      // The killed claimer's claims were taken over by the other once its heartbeat expired.
-      expect(f.logs.some((l) => l.startsWith('claimer-b:') && l.includes('took over the claims'))).toBe(true);
+      // The killed claimer's claims are taken over by the other once its heartbeat expires
+      // (up to a TTL plus a sweep after the kill; the tasks may all have ended before that),
+      // and closed: no claim and no task token is left in the ledger.
+      await f.waitFor('claimer-b to take over the claims of claimer-a', () =>
+        f.logs.some((l) => l.startsWith('claimer-b:') && l.includes('took over the claims')) ? true : undefined,
+      );
+      await f.waitFor('no open claim left in the ledger', async () =>
+        (await f.openClaims()) === 0 ? true : undefined,
+      );
       expect(pods.created.size).toBe(ids.length);
       expect([...pods.created.values()].filter((n) => n !== 1)).toEqual([]);
       await tokens.stop();
