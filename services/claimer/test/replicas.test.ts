@@ -86,7 +86,9 @@ describe('two replicas of every service', () => {
       // (up to a TTL plus a sweep after the kill; the tasks may all have ended before that),
       // and closed: no claim and no task token is left in the ledger.
       await f.waitFor('claimer-b to take over the claims of claimer-a', () =>
-        f.logs.some((l) => l.startsWith('claimer-b:') && l.includes('took over the claims')) ? true : undefined,
+        f.logs.some((l) => l.startsWith('claimer-b:') && l.includes('took over the claims'))
+          ? true
+          : undefined,
       );
       await f.waitFor('no open claim left in the ledger', async () =>
         (await f.openClaims()) === 0 ? true : undefined,
