@@ -2,6 +2,7 @@
 // The `longshore` command line: the main job (`start`) and tools for operators.
 import { parseArgs } from 'node:util';
 import { configCheck, type Io } from './config-check.ts';
+import { isMissingTestbed, START_NEEDS_REPO } from './in-image.ts';
 
 const USAGE = `usage:
   longshore start [--once] [--namespace longshore-tasks] [--sim-port 0]
@@ -43,8 +44,16 @@ async function main(argv: string[]): Promise<number> {
     });
     const stop = new AbortController();
     for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => stop.abort());
-    // Loaded only here: it pulls in the test bed and the simulator.
-    const { start } = await import('./start.ts');
+    // Loaded only here: it pulls in the test bed and the simulator. The image holds no
+    // test bed (it is not a program of the image): say so rather than print a stack trace.
+    let start: typeof import('./start.ts').start;
+    try {
+      ({ start } = await import('./start.ts'));
+    } catch (err) {
+      if (!isMissingTestbed(err)) throw err;
+      io.err(START_NEEDS_REPO);
+      return 2;
+    }
     return start(
       { once: values.once, namespace: values.namespace, simPort: Number(values['sim-port']) },
       io,
