@@ -16,6 +16,7 @@ import { CoreV1Api, KubeConfig, makeInformer, type V1Pod, type V1Secret } from '
 import { type Bus, connectBus } from '@longshore/bus';
 import { GOAT_CONFIG_SECRET_KEY, MANAGED_SELECTOR } from '@longshore/contracts';
 import { SimAdminClient, startSim, type TaskDetail } from '@longshore/runner-api-sim';
+import { keepInformer } from '@longshore/runtime/kube';
 import {
   freePort,
   NatsCluster,
@@ -250,10 +251,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const token = (JSON.parse(Buffer.from(raw, 'base64').toString()) as { token?: string }).token;
     if (token) taskTokens.add(token);
   });
-  // Informers ride out the apiserver restart on their own only if restarted: do so.
-  for (const inf of [pods, secrets])
-    inf.on('error', () => setTimeout(() => void inf.start().catch(() => {}), 1_000));
-  await Promise.all([pods.start(), secrets.start()]);
+  // Informers ride out the apiserver restart only if restarted, and must stay stopped once
+  // stopped (a restart pending at the end kept the process alive with an open watch).
+  const quiet = { info: () => undefined, warn: () => undefined };
+  const kept = [
+    keepInformer(pods, { what: 'the pod watch', logger: quiet }),
+    keepInformer(secrets, { what: 'the Secret watch', logger: quiet }),
+  ];
+  await Promise.all(kept.map((k) => k.started));
   let bus: Bus | undefined;
   const busLines: string[] = [];
   const faults: FaultRecord[] = [];
@@ -357,7 +362,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     );
   } finally {
     for (const p of procs.values()) await p.stop().catch(() => undefined);
-    await Promise.allSettled([pods.stop(), secrets.stop()]);
+    await Promise.allSettled(kept.map((k) => k.stop()));
     await bus?.close().catch(() => undefined);
     await sim.close();
     await nats.stop();
