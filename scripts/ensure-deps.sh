@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine, and nothing when it is all there:
-# Debian packages for the servers, Node 24, the npm workspace, and the Go-built binaries
-# (test bed servers, helm, and deploy/check).
+# Debian packages for the servers, Node 24, the npm workspace, the Go-built binaries
+# (test bed servers, helm, and deploy/check). The container image is the test command's
+# (scripts/test.sh): `npm start` and the other commands do not need it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
