@@ -3,15 +3,23 @@
 // services read, checked with the services' own code (the config loader, the claimer's
 // token lookup, the provisioner Secret parser, the vm-scaler's pool names).
 
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { programPath } from '@longshore/build';
 import { configWarnings, parseProvisionerSecret, provisionerClasses } from '@longshore/config';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { resolveTokens } from '../../services/claimer/src/tokens.ts';
 import { poolNameFor } from '../../services/vm-scaler/src/vm-pool.ts';
 import {
+  CHART,
   CONTAINER_AGENT_VALUES,
   configText,
   find,
+  helm,
   lint,
   loadRendered,
   type Manifest,
@@ -22,6 +30,7 @@ import {
   templateRaw,
   type ValuesInput,
 } from './chart-render.ts';
+import { REPO } from './docker-model.ts';
 
 const SERVICES = ['claimer', 'scheduler', 'gc', 'constraints', 'vm-scaler'] as const;
 const BOTH_SEEDS: ValuesInput = { files: [CONTAINER_AGENT_VALUES, PROVISIONER_VALUES] };
@@ -131,6 +140,38 @@ describe('helm lint and helm template', () => {
     expect(t.stderr).toContain(
       'agent.resourceClasses["acme/small"].token: required (or set agent.customSecret',
     );
+  });
+});
+
+describe('helm package', () => {
+  it('packages the chart and its subcharts without editor, VCS or trial files (.helmignore)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'longshore-package-'));
+    try {
+      const chart = join(dir, 'longshore');
+      await cp(CHART, chart, { recursive: true });
+      const junk = [
+        'values.yaml.swp',
+        '.git/HEAD',
+        'my.test.yaml',
+        'charts/nats/values.yaml~',
+        '.vscode/settings.json',
+      ];
+      for (const f of junk) {
+        await mkdir(join(chart, f, '..'), { recursive: true });
+        await writeFile(join(chart, f), 'junk\n');
+      }
+      const packed = await helm(['package', chart, '--destination', dir]);
+      expect(packed.code, packed.stderr).toBe(0);
+      const archive = (await readdir(dir)).find((f) => f.endsWith('.tgz'));
+      expect(archive).toBeDefined();
+      const listed = spawnSync('tar', ['-tzf', join(dir, archive!)], { encoding: 'utf8' });
+      const entries = listed.stdout.split('\n').filter(Boolean);
+      expect(entries).toContain('longshore/values.schema.json');
+      expect(entries).toContain('longshore/charts/nats/Chart.yaml');
+      for (const f of junk) expect(entries, f).not.toContain(`longshore/${f}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -355,8 +396,20 @@ describe('Deployments', () => {
   it('the bundled NATS runs JetStream', async () => {
     const nats = find(await template(), 'StatefulSet', 'ls-nats');
     const c = podTemplate(nats).spec.containers[0] as { image: string; args?: string[] };
-    expect(c.image).toBe('nats:2.10-alpine');
     expect(c.args).toContain('-js');
+  });
+
+  it('the bundled NATS and Redis are the versions docker-compose.yml runs', async () => {
+    const compose = parseYaml(readFileSync(join(REPO, 'docker-compose.yml'), 'utf8')) as {
+      services: Record<string, { image?: string }>;
+    };
+    const objects = await template();
+    for (const name of ['nats', 'redis']) {
+      const c = podTemplate(find(objects, 'StatefulSet', `ls-${name}`)).spec.containers[0] as {
+        image: string;
+      };
+      expect(c.image, name).toBe(compose.services[name]?.image);
+    }
   });
 });
 
