@@ -126,6 +126,7 @@ interface PodTemplate {
       command?: string[];
       env?: { name: string; value?: string; valueFrom?: unknown }[];
       securityContext?: Record<string, unknown>;
+      resources?: Record<string, unknown>;
       livenessProbe?: { httpGet?: { path: string } };
       readinessProbe?: { httpGet?: { path: string } };
     }[];

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { programPath } from '@longshore/build';
+import { imageNodeOptions, programPath } from '@longshore/build';
 import { configWarnings, parseProvisionerSecret, provisionerClasses } from '@longshore/config';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -333,7 +333,44 @@ describe('what the services read', () => {
   });
 });
 
+// The image's V8 flags with the old generation sized for the chart's default memory limit.
+const DEFAULT_NODE_OPTIONS = imageNodeOptions().replace(
+  /--max-old-space-size=\d+/,
+  '--max-old-space-size=160',
+);
+
 describe('Deployments', () => {
+  it('give every service default resources from the measured figures, and V8 flags that fit them', async () => {
+    expect(DEFAULT_NODE_OPTIONS).not.toBe(imageNodeOptions());
+    const objects = await template(BOTH_SEEDS);
+    for (const svc of SERVICES) {
+      const c = podTemplate(find(objects, 'Deployment', `${NAME}-${svc}`)).spec.containers[0];
+      expect(c?.resources, svc).toEqual({
+        requests: { cpu: '100m', memory: '128Mi' },
+        limits: { memory: '256Mi' },
+      });
+      expect(c?.env, svc).toContainEqual({ name: 'NODE_OPTIONS', value: DEFAULT_NODE_OPTIONS });
+    }
+  });
+
+  it("keeps the user's resources and NODE_OPTIONS, and then sets no flags of its own", async () => {
+    const mine = { limits: { memory: '1Gi' }, requests: { cpu: '250m', memory: '512Mi' } };
+    const objects = await template({
+      files: [CONTAINER_AGENT_VALUES],
+      values: {
+        scheduler: { resources: mine },
+        agent: { environment: { NODE_OPTIONS: '--max-old-space-size=700' } },
+      },
+    });
+    const container = (svc: string) =>
+      podTemplate(find(objects, 'Deployment', `${NAME}-${svc}`)).spec.containers[0];
+    expect(container('scheduler')?.resources).toEqual(mine);
+    for (const svc of ['claimer', 'scheduler', 'gc']) {
+      const options = container(svc)?.env?.filter((e: { name: string }) => e.name === 'NODE_OPTIONS');
+      expect(options, svc).toEqual([{ name: 'NODE_OPTIONS', value: '--max-old-space-size=700' }]);
+    }
+  });
+
   it('run node dist/<svc>.mjs (its bundle) from the one image, with the config, probes and a locked-down pod', async () => {
     const objects = await template(BOTH_SEEDS);
     for (const svc of SERVICES) {
@@ -348,6 +385,7 @@ describe('Deployments', () => {
         { name: 'REDIS_URL', value: 'redis://ls-redis.longshore.svc:6379' },
         { name: 'LONGSHORE_INSTANCE', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
         { name: 'LONGSHORE_DEPLOYMENT', value: `${NAME}-${svc}` },
+        { name: 'NODE_OPTIONS', value: DEFAULT_NODE_OPTIONS },
       ]);
       expect(c?.livenessProbe?.httpGet?.path).toBe('/livez');
       expect(c?.readinessProbe?.httpGet?.path).toBe('/readyz');
