@@ -3,9 +3,11 @@
 // services read, checked with the services' own code (the config loader, the claimer's
 // token lookup, the provisioner Secret parser, the vm-scaler's pool names).
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { imageNodeOptions, programPath } from '@longshore/build';
@@ -670,6 +672,82 @@ describe('RBAC per service', () => {
     ).toEqual([]);
     for (const svc of ['claimer', 'scheduler', 'gc', 'constraints']) {
       expect(podTemplate(find(objects, 'Deployment', `${NAME}-${svc}`)).spec.serviceAccountName).toBe('ci');
+    }
+  });
+});
+
+describe('Services and helm test', () => {
+  it("give each service's HTTP port a Service that selects only its pods", async () => {
+    const objects = await template(BOTH_SEEDS);
+    for (const svc of SERVICES) {
+      const service = find(objects, 'Service', `${NAME}-${svc}`) as Manifest & {
+        spec: {
+          selector: Record<string, string>;
+          ports: { name: string; port: number; targetPort: string }[];
+        };
+      };
+      const deployment = find(objects, 'Deployment', `${NAME}-${svc}`) as unknown as {
+        spec: { selector: { matchLabels: Record<string, string> } };
+      };
+      expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
+      expect(service.spec.selector['app.kubernetes.io/component']).toBe(svc);
+      expect(service.spec.ports).toEqual([{ name: 'http', port: 8080, targetPort: 'http' }]);
+    }
+  });
+
+  it("helm test asks every enabled service's /readyz, then NATS and Redis", async () => {
+    const objects = await template({ ...BOTH_SEEDS, values: { constraints: { enabled: false } } });
+    const pod = find(objects, 'Pod', `${NAME}-release-health`);
+    expect(pod.metadata.annotations?.['helm.sh/hook']).toBe('test');
+    const c = (pod as unknown as { spec: { containers: { args: string[]; env: { name: string }[] }[] } }).spec
+      .containers[0]!;
+    expect(c.args.slice(2)).toEqual(
+      ['claimer', 'scheduler', 'gc', 'vm-scaler'].map(
+        (svc) => `http://${NAME}-${svc}.longshore.svc:8080/readyz`,
+      ),
+    );
+    expect(c.env.map((e) => e.name)).toEqual(expect.arrayContaining(['NATS_URL', 'REDIS_URL']));
+  });
+
+  it("helm test's check passes on a ready release, fails on an unready one, and never prints a URL's password", async () => {
+    const pod = find(await template(BOTH_SEEDS), 'Pod', `${NAME}-release-health`) as unknown as {
+      spec: { containers: { args: string[] }[] };
+    };
+    const script = pod.spec.containers[0]!.args[1]!;
+    const servers: Server[] = [];
+    const listen = async (status: number) => {
+      const server = createServer((_req, res) => res.writeHead(status).end());
+      servers.push(server);
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      return (server.address() as AddressInfo).port;
+    };
+    try {
+      const [ok, unready, tcp] = [await listen(200), await listen(503), await listen(200)];
+      const check = (urls: string[]) =>
+        new Promise<{ code: number | null; out: string }>((resolve) => {
+          const child = spawn(process.execPath, ['-e', script, ...urls], {
+            env: {
+              ...process.env,
+              WAIT_SECONDS: '1',
+              NATS_URL: `nats://127.0.0.1:${tcp},nats://127.0.0.1:${tcp}`,
+              REDIS_URL: `redis://default:hunter2@127.0.0.1:${tcp}/0`,
+            },
+          });
+          let out = '';
+          child.stdout.on('data', (d) => (out += d));
+          child.stderr.on('data', (d) => (out += d));
+          child.on('close', (code) => resolve({ code, out }));
+        });
+      const good = await check([`http://127.0.0.1:${ok}/readyz`]);
+      expect(good.code, good.out).toBe(0);
+      expect(good.out).toContain(`redis ok: 127.0.0.1:${tcp}`);
+      expect(good.out.match(/bus ok/g)).toHaveLength(2);
+      const bad = await check([`http://127.0.0.1:${ok}/readyz`, `http://127.0.0.1:${unready}/readyz`]);
+      expect(bad.code).toBe(1);
+      expect(bad.out).toContain(`ready FAILED: http://127.0.0.1:${unready}/readyz (HTTP 503)`);
+      expect(good.out + bad.out).not.toContain('hunter2');
+    } finally {
+      for (const s of servers) s.close();
     }
   });
 });

@@ -252,6 +252,23 @@ spec:
       affinity:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+---
+# The service's HTTP port (/livez, /readyz, /metrics) under a stable name: `helm test`
+# checks readiness through it, and it is what a scraper or a port-forward addresses.
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "longshore.svcName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "longshore.labels" . | nindent 4 }}
+spec:
+  selector:
+    {{- include "longshore.selectorLabels" . | nindent 4 }}
+  ports:
+    - name: http
+      port: {{ $v.http.port }}
+      targetPort: http
 {{- end -}}
 
 {{/* The grace period of the services that drain tasks: agent.terminationGracePeriodSeconds (seed 000). */}}
