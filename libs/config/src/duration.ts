@@ -2,6 +2,7 @@
 // for Go programs (time.ParseDuration) and must parse here unchanged. We compute in
 // integer nanoseconds, like Go, so "1.1s" is exactly 1100 ms rather than a float near it.
 import { z } from 'zod';
+import { DOC_META_PREFIX } from './json-schema.ts';
 
 /** A string that is not a Go duration. */
 export class DurationError extends Error {
@@ -109,7 +110,10 @@ export interface DurationOptions {
  * are never meaningful in config and are rejected.
  */
 export function duration(options: DurationOptions = {}) {
-  return z.unknown().transform((value, ctx): number => toMs(value, ctx, options) ?? z.NEVER);
+  return z
+    .unknown()
+    .transform((value, ctx): number => toMs(value, ctx, options) ?? z.NEVER)
+    .meta(durationMeta(options, GO_DURATION));
 }
 
 /** Like duration(), but unset (undefined, null or "", the charts' "not set") gives undefined. */
@@ -121,7 +125,23 @@ export function optionalDuration(options: DurationOptions = {}) {
         ? undefined
         : (toMs(value, ctx, options) ?? z.NEVER),
     )
-    .optional(); // makes the key optional in the input type too
+    .optional() // makes the key optional in the input type too
+    .meta(durationMeta(options, `^(${GO_DURATION.slice(1, -1)})?$`));
+}
+
+/**
+ * A Go duration as a regex, for the chart's JSON Schema (json-schema.ts): the syntax only,
+ * as JSON Schema cannot say "not negative"; the services' own check says that.
+ */
+const GO_DURATION = '^[-+]?(0|([0-9]*(\\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+)$';
+
+function durationMeta(options: DurationOptions, pattern: string) {
+  return {
+    type: 'string',
+    pattern,
+    description: 'a Go duration such as 5h, 15m, 1h30m',
+    [`${DOC_META_PREFIX}type`]: options.allowZero === false ? 'duration > 0' : 'duration',
+  };
 }
 
 function toMs(value: unknown, ctx: z.RefinementCtx, options: DurationOptions): number | undefined {

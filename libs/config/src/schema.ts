@@ -6,6 +6,7 @@ import { assertPrefix, ResourceClassName, redisKeys } from '@longshore/contracts
 import { z } from 'zod';
 import { block } from './blocks.ts';
 import { duration, formatDuration, optionalDuration } from './duration.ts';
+import { keyDoc } from './json-schema.ts';
 import { NODE_SELECTOR_FORM, PodSchedulingFields } from './pod-spec.ts';
 import { httpBaseUrlProblem, natsServers, natsUrlProblem, redisUrlProblem, tokenProblem } from './values.ts';
 
@@ -22,10 +23,14 @@ function optionalString() {
  * says where tokens go instead of the URL.
  */
 function baseUrl(tokenKeys: string) {
-  return z
-    .string()
-    .superRefine((u, ctx) => problemIssue(httpBaseUrlProblem(u, tokenKeys), ctx))
-    .transform((u) => u.replace(/\/+$/, ''));
+  return (
+    z
+      .string()
+      .superRefine((u, ctx) => problemIssue(httpBaseUrlProblem(u, tokenKeys), ctx))
+      .transform((u) => u.replace(/\/+$/, ''))
+      // The part of httpBaseUrlProblem a JSON Schema can say, for the chart's schema.
+      .meta({ type: 'string', pattern: '^https?://' })
+  );
 }
 
 /** A token sent as a bearer token: visible ASCII only. "" means not set, as for optionalString. */
@@ -57,50 +62,134 @@ const ClassPodSpec = OpaqueRecord.superRefine((spec, ctx) => {
 
 const DnsLabel = z
   .string()
-  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a Kubernetes namespace name (lowercase DNS label)');
+  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a Kubernetes namespace name (lowercase DNS label)')
+  .meta(keyDoc({ type: 'Kubernetes namespace name' }));
 
 // ---------------------------------------------------------------- agent (container runner)
 
 /** One entry of `agent.resourceClasses`: seed 000, plus our per-class concurrency cap. */
 const ResourceClassEntry = block(
   {
-    /** Resource class token; may instead come from `agent.customSecret`. */
-    token: optionalToken(),
-    /** Task pod metadata (labels, annotations), merged into every task pod. */
-    metadata: OpaqueRecord.optional(),
-    /** Any Pod spec fields; container-agent's overwritten fields are overwritten by us too. */
-    spec: ClassPodSpec.optional(),
-    enableUnsafeRetries: z.boolean().default(false),
-    /** Longshore extension: at most this many tasks of this class at once (within agent.maxConcurrentTasks). */
-    maxConcurrentTasks: z.int().min(1).optional(),
+    token: optionalToken().meta(
+      keyDoc({
+        description: 'resource class token; visible ASCII only (see [Tokens](#tokens))',
+        default: 'required unless `agent.customSecret` is set',
+        source: 'seed 000',
+      }),
+    ),
+    metadata: OpaqueRecord.optional().meta(
+      keyDoc({
+        type: 'mapping',
+        description: 'Pod metadata (labels, annotations), kept as written',
+        source: 'seed 000',
+      }),
+    ),
+    spec: ClassPodSpec.optional().meta(
+      keyDoc({
+        type: 'mapping',
+        description:
+          'any Pod spec fields, kept as written (fields container-agent overwrites are overwritten); the scheduling fields below must have their Kubernetes shapes',
+        source: 'seed 000',
+      }),
+    ),
+    enableUnsafeRetries: z
+      .boolean()
+      .default(false)
+      .meta(keyDoc({ description: 'retry interrupted tasks (up to 3 times)', source: 'seed 000' })),
+    maxConcurrentTasks: z
+      .int()
+      .min(1)
+      .optional()
+      .meta(
+        keyDoc({
+          description: 'cap for this class, within `agent.maxConcurrentTasks`',
+          default: 'unset (no own cap)',
+          source: 'Longshore extension',
+        }),
+      ),
   },
   { unknownKeys: 'lenient' },
 );
 
 const GcBlock = block(
   {
-    enabled: z.boolean().optional(),
-    interval: optionalDuration({ allowZero: false }),
-    threshold: optionalDuration({ allowZero: false }),
-    /** Longshore extension: ceiling on the GC's Kubernetes requests (lists and deletes) per second. */
-    maxRequestsPerSecond: z.number().positive().default(20),
-    /** Longshore extension: objects deleted per batch; shutdown stops a sweep between batches. */
-    batchSize: z.int().min(1).default(100),
-    /** Longshore extension: how long a claim may have no pod before it is re-announced or interrupted. */
-    claimGrace: duration({ allowZero: false }).prefault('3m'),
-    /** Longshore extension: how old a labelled pod or task Secret must be before it counts as orphaned. */
-    orphanGrace: duration({ allowZero: false }).prefault('1m'),
+    enabled: z
+      .boolean()
+      .optional()
+      .meta(
+        keyDoc({
+          description: 'garbage-collect old task pods and Secrets',
+          default: '`true`',
+          source: 'seed 000 / DESIGN',
+        }),
+      ),
+    interval: optionalDuration({ allowZero: false }).meta(
+      keyDoc({ description: 'how often GC runs', default: '`3m`', source: 'DESIGN' }),
+    ),
+    threshold: optionalDuration({ allowZero: false }).meta(
+      keyDoc({ description: 'age after which GC deletes a task pod', default: '`5h5m`', source: 'seed 000' }),
+    ),
+    maxRequestsPerSecond: z
+      .number()
+      .positive()
+      .default(20)
+      .meta(
+        keyDoc({
+          description: 'ceiling on GC requests (lists, deletes) per second',
+          source: 'Longshore extension',
+        }),
+      ),
+    batchSize: z
+      .int()
+      .min(1)
+      .default(100)
+      .meta(
+        keyDoc({
+          description: 'objects deleted per batch; shutdown stops a sweep between batches',
+          source: 'Longshore extension',
+        }),
+      ),
+    claimGrace: duration({ allowZero: false })
+      .prefault('3m')
+      .meta(
+        keyDoc({
+          description: 'a claim with no pod this long is re-announced or interrupted (> 2m dedup window)',
+          source: 'Longshore extension',
+        }),
+      ),
+    orphanGrace: duration({ allowZero: false })
+      .prefault('1m')
+      .meta(
+        keyDoc({
+          description: 'age before a labelled pod with no claim, or a task Secret with no pod, is deleted',
+          source: 'Longshore extension',
+        }),
+      ),
   },
   { unknownKeys: 'lenient' },
 );
 
 const ConstraintCheckerBlock = block(
   {
-    enable: z.boolean().default(false),
-    threshold: z.int().min(1).default(3),
-    interval: duration({ allowZero: false }).prefault('15m'),
-    /** Longshore extension: re-check this long after the last node change (unset: 2s). */
-    debounce: optionalDuration(),
+    enable: z
+      .boolean()
+      .default(false)
+      .meta(keyDoc({ source: 'seed 000' })),
+    threshold: z
+      .int()
+      .min(1)
+      .default(3)
+      .meta(keyDoc({ description: 'failed checks before claiming stops', source: 'seed 000' })),
+    interval: duration({ allowZero: false })
+      .prefault('15m')
+      .meta(keyDoc({ description: 'how often the checks run', source: 'seed 000' })),
+    debounce: optionalDuration().meta(
+      keyDoc({
+        description: 're-check this long after the last node change',
+        default: '`2s`',
+        source: 'Longshore extension',
+      }),
+    ),
   },
   { unknownKeys: 'lenient' },
 );
@@ -108,23 +197,75 @@ const ConstraintCheckerBlock = block(
 /** Longshore extension: images and paths of the task pod's injected parts. */
 const TaskPodBlock = block(
   {
-    /** Init container that copies the orchestrator and task agent into the shared volume. */
-    initImage: z.string().min(1).default('circleci/runner-init:agent'),
-    /** Where the shared volume is mounted in the init container and container 0. */
-    binDir: z.string().startsWith('/', 'must be an absolute path').default('/opt/circleci/bin'),
-    /** Image of the logging container added when a job has service containers. */
-    loggingImage: z.string().min(1).default('circleci/logging-collector:3'),
-    /**
-     * A service-account-token Secret (the chart's logging.serviceAccount.secret.name) that the
-     * logging container mounts as its Kubernetes credentials; unset, it gets the pod's own.
-     */
-    loggingTokenSecret: optionalString(),
-    /** A task pod that cannot pull its image for this long fails its task. */
-    imagePullTimeout: duration({ allowZero: false }).prefault('2m'),
-    /** A task pod the cluster cannot schedule for this long fails its task. */
-    unschedulableTimeout: duration({ allowZero: false }).prefault('10m'),
-    /** Keep the pods (and Secrets) of failed tasks for debugging; GC still sweeps them. */
-    keepFailedPods: z.boolean().default(false),
+    initImage: z
+      .string()
+      .min(1)
+      .default('circleci/runner-init:agent')
+      .meta(
+        keyDoc({
+          type: 'image',
+          description:
+            'the init container that copies the orchestrator and task agent into the shared volume',
+          source: 'Longshore extension (DESIGN)',
+        }),
+      ),
+    binDir: z
+      .string()
+      .startsWith('/', 'must be an absolute path')
+      .default('/opt/circleci/bin')
+      .meta(
+        keyDoc({
+          type: 'absolute path',
+          description: 'where the shared volume is mounted in the init container and container 0',
+          source: 'Longshore extension (DESIGN)',
+        }),
+      ),
+    loggingImage: z
+      .string()
+      .min(1)
+      .default('circleci/logging-collector:3')
+      .meta(
+        keyDoc({
+          type: 'image',
+          description: 'the logging container added when a job has service containers',
+          source: "Longshore extension (CircleCI chart's `logging.image` default)",
+        }),
+      ),
+    loggingTokenSecret: optionalString().meta(
+      keyDoc({
+        description:
+          'a `kubernetes.io/service-account-token` Secret (the chart sets it from `logging.serviceAccount`) mounted at `/var/run/secrets/kubernetes.io/serviceaccount` in the logging container (only), so it reads pods and logs as its own account',
+        default: "unset: the pod's own account",
+        source: 'Longshore extension',
+      }),
+    ),
+    imagePullTimeout: duration({ allowZero: false })
+      .prefault('2m')
+      .meta(
+        keyDoc({
+          description:
+            'a task pod that cannot pull its image for this long fails its task (invalid image names fail at once)',
+          source: 'Longshore extension',
+        }),
+      ),
+    unschedulableTimeout: duration({ allowZero: false })
+      .prefault('10m')
+      .meta(
+        keyDoc({
+          description: 'a task pod the cluster cannot schedule for this long fails its task',
+          source: 'Longshore extension',
+        }),
+      ),
+    keepFailedPods: z
+      .boolean()
+      .default(false)
+      .meta(
+        keyDoc({
+          description:
+            'keep the pod and Secret of a failed task for debugging (GC still sweeps them after `gc.threshold`)',
+          source: 'Longshore extension',
+        }),
+      ),
   },
   { unknownKeys: 'strict' },
 );
@@ -167,27 +308,90 @@ const DEFAULT_GC = { enabled: true, intervalMs: 3 * 60_000, thresholdMs: (5 * 60
 
 const Agent = block(
   {
-    resourceClasses: z.record(ResourceClassName, ResourceClassEntry).default({}),
-    customSecret: optionalString(),
-    maxConcurrentTasks: z.int().min(1).default(20),
-    maxRunTime: duration({ allowZero: false }).prefault('5h'),
-    terminationGracePeriodSeconds: z.int().min(0).default(18300),
-    gc: GcBlock.prefault({}),
-    /** The chart's older names for gc.enabled and gc.threshold (seed 000); they win over gc.* as in its chart. */
-    kubeGCEnabled: z.boolean().optional(),
-    kubeGCThreshold: optionalDuration({ allowZero: false }),
-    constraintChecker: ConstraintCheckerBlock.prefault({}),
-    autodetectPlatform: z.boolean().default(true),
-    runnerAPI: baseUrl('agent.resourceClasses.<class>.token or agent.customSecret').prefault(
-      'https://runner.circleci.com',
+    resourceClasses: z
+      .record(ResourceClassName, ResourceClassEntry)
+      .default({})
+      .meta(
+        keyDoc({ type: 'map of resource class name → entry (below)', default: '`{}`', source: 'seed 000' }),
+      ),
+    customSecret: optionalString().meta(
+      keyDoc({ description: 'name of a Secret holding tokens', source: 'seed 000' }),
     ),
-    /**
-     * The runner's name in CircleCI's inventory, shared by every replica; "" means the
-     * Deployment's name, else the host name (libs/runtime/src/names.ts). Not an identity.
-     */
-    name: z.string().default(''),
-    /** Longshore extension: namespace for task pods and Secrets. Unset: the caller decides. */
-    namespace: DnsLabel.optional(),
+    maxConcurrentTasks: z
+      .int()
+      .min(1)
+      .default(20)
+      .meta(keyDoc({ description: 'tasks claimed/run at once, all classes', source: 'seed 000' })),
+    maxRunTime: duration({ allowZero: false })
+      .prefault('5h')
+      .meta(
+        keyDoc({
+          description: 'longest a task may run (pod `activeDeadlineSeconds`)',
+          source: 'seed 000',
+        }),
+      ),
+    terminationGracePeriodSeconds: z
+      .int()
+      .min(0)
+      .default(18300)
+      .meta(
+        keyDoc({
+          description: "grace period of the runner's pod",
+          source: "seed 000 (default from CircleCI's chart; the seed's text lost it)",
+        }),
+      ),
+    gc: GcBlock.prefault({}),
+    // The chart's older names for gc.enabled and gc.threshold; they win over gc.* as in its chart.
+    kubeGCEnabled: z
+      .boolean()
+      .optional()
+      .meta(
+        keyDoc({
+          description: "the chart's older name of `agent.gc.enabled`; wins when both are set",
+          default: '—',
+          source: 'seed 000 chart',
+        }),
+      ),
+    kubeGCThreshold: optionalDuration({ allowZero: false }).meta(
+      keyDoc({
+        type: 'duration',
+        description: "the chart's older name of `agent.gc.threshold`; wins when both are set",
+        default: '—',
+        source: 'seed 000',
+      }),
+    ),
+    constraintChecker: ConstraintCheckerBlock.prefault({}),
+    autodetectPlatform: z
+      .boolean()
+      .default(true)
+      .meta(keyDoc({ description: "target task pods at the image's OS/arch", source: 'seed 000' })),
+    runnerAPI: baseUrl('agent.resourceClasses.<class>.token or agent.customSecret')
+      .prefault('https://runner.circleci.com')
+      .meta(
+        keyDoc({
+          type: 'http(s) base URL',
+          description:
+            'trailing `/` removed; no credentials (`user:pass@`), query or fragment (tokens go in the token keys)',
+          source: 'seed 000',
+        }),
+      ),
+    name: z
+      .string()
+      .default('')
+      .meta(
+        keyDoc({
+          description:
+            "runner name in CircleCI's inventory (the claim's `name`), the same for every replica; `\"\"` = the Deployment's name (`LONGSHORE_DEPLOYMENT`, which the chart sets to `<fullname>-claimer`), else the host name. Not a replica's identity: see below",
+          source: 'seed 000',
+        }),
+      ),
+    namespace: DnsLabel.optional().meta(
+      keyDoc({
+        description:
+          'for task pods and Secrets; unset = the service decides (e.g. `kube.namespace`, then its own)',
+        source: 'Longshore extension',
+      }),
+    ),
     taskPod: TaskPodBlock.prefault({}),
   },
   { unknownKeys: 'lenient', chartKeys: AGENT_CHART_KEYS },
@@ -265,13 +469,52 @@ export const PROVISIONER_DEFAULTS = { minReplicas: 0, maxReplicas: 10 } as const
 
 const ProvisionerClass = block(
   {
-    name: ResourceClassName,
-    token: optionalToken(),
-    /** How long a VM waits for a job before shutting down; unset means forever. */
-    idleTimeout: optionalDuration(),
-    minReplicas: z.int().min(0).default(PROVISIONER_DEFAULTS.minReplicas),
-    maxReplicas: z.int().min(0).default(PROVISIONER_DEFAULTS.maxReplicas),
-    spec: OpaqueRecord.default(defaultVmSpec),
+    name: ResourceClassName.meta(keyDoc({ type: '`<namespace>/<name>`', source: 'seed 002' })),
+    token: optionalToken().meta(
+      keyDoc({
+        description: 'runner token injected into each VM; visible ASCII only',
+        default: 'required unless `existingSecret`',
+        source: 'seed 002',
+      }),
+    ),
+    idleTimeout: optionalDuration().meta(
+      keyDoc({
+        type: 'duration ≥ 0',
+        description: 'a waiting VM shuts down after this; unset or `""` = never',
+        source: 'seed 002',
+      }),
+    ),
+    minReplicas: z
+      .int()
+      .min(0)
+      .default(PROVISIONER_DEFAULTS.minReplicas)
+      .meta(
+        keyDoc({
+          description: 'VMs always running',
+          source:
+            'seed 002 (its table lost the defaults; its troubleshooting names `minReplicas` 0 as why a fresh pool has no VMs until tasks are pending)',
+        }),
+      ),
+    maxReplicas: z
+      .int()
+      .min(0)
+      .default(PROVISIONER_DEFAULTS.maxReplicas)
+      .meta(
+        keyDoc({
+          description: 'most VMs at once',
+          source:
+            "seed 002 (its quickstart's bound; its `existingSecret` example sets none, and was capped at 1 VM by our earlier default)",
+        }),
+      ),
+    spec: OpaqueRecord.default(defaultVmSpec).meta(
+      keyDoc({
+        type: 'mapping',
+        description: 'KubeVirt `VirtualMachineInstanceSpec`, kept as written',
+        default:
+          'Ubuntu 22.04 container disk (`quay.io/containerdisks/ubuntu:22.04`, virtio), 2Gi memory, 1 CPU',
+        source: 'seed 002',
+      }),
+    ),
   },
   { unknownKeys: 'lenient' },
 ).superRefine((c, ctx) => {
@@ -286,21 +529,54 @@ const ProvisionerClass = block(
 
 const Provisioner = block(
   {
-    circleciAPIAddr: baseUrl('provisioner.circleToken or provisioner.existingSecret').prefault(
-      'https://runner.circleci.com',
+    circleciAPIAddr: baseUrl('provisioner.circleToken or provisioner.existingSecret')
+      .prefault('https://runner.circleci.com')
+      .meta(
+        keyDoc({
+          type: 'http(s) base URL',
+          description:
+            'of the CircleCI API (Server installs set theirs); trailing `/` removed; no credentials, query or fragment',
+          source: 'seed 002',
+        }),
+      ),
+    circleToken: optionalToken().meta(
+      keyDoc({
+        description:
+          'CircleCI API token for task counts; visible ASCII only; ignored when `existingSecret` is set',
+        default: 'required unless `existingSecret`',
+        source: 'seed 002',
+      }),
     ),
-    /** CircleCI API token for task counts; ignored when existingSecret is set. */
-    circleToken: optionalToken(),
-    /** A Secret with keys `circle-token` and `config.yaml`; see parseProvisionerSecret. */
-    existingSecret: optionalString(),
-    /** Namespace where runner VMs are created. */
-    namespace: DnsLabel.optional(),
-    /** Seed 002's form: one resource class. */
-    resourceClass: ProvisionerClass.optional(),
-    /** Longshore extension: several resource classes in one deployment. */
-    resourceClasses: z.array(ProvisionerClass).default([]),
-    /** Longshore extension: pause between polls of each class's task counts (seed 002: one second). */
-    pollInterval: duration({ allowZero: false }).prefault('1s'),
+    existingSecret: optionalString().meta(
+      keyDoc({
+        description: 'name of a Secret with keys `circle-token` and `config.yaml`',
+        source: 'seed 002',
+      }),
+    ),
+    namespace: DnsLabel.optional().meta(
+      keyDoc({
+        description: 'where runner VMs are created',
+        default: 'unset (the service decides)',
+        source: 'seed 002',
+      }),
+    ),
+    resourceClass: ProvisionerClass.optional().meta(
+      keyDoc({ type: 'one resource class (below)', source: 'seed 002' }),
+    ),
+    resourceClasses: z
+      .array(ProvisionerClass)
+      .default([])
+      .meta(
+        keyDoc({ type: 'list of resource classes (below)', default: '`[]`', source: 'Longshore extension' }),
+      ),
+    pollInterval: duration({ allowZero: false })
+      .prefault('1s')
+      .meta(
+        keyDoc({
+          description: "pause between polls of each class's task counts",
+          source: 'Longshore extension (seed 002 polls every second)',
+        }),
+      ),
   },
   { unknownKeys: 'lenient' },
 ).superRefine((p, ctx) => {
@@ -348,65 +624,108 @@ const Provisioner = block(
 
 const Bus = block(
   {
-    /** NATS server URL(s), comma-separated; env NATS_URL overrides. natsServers() splits it. */
     url: z
       .string()
       .superRefine((u, ctx) => problemIssue(natsUrlProblem(u), ctx))
-      .default('nats://127.0.0.1:4222'),
-    /** Subject prefix, so deployments and tests can share one NATS server. */
+      .default('nats://127.0.0.1:4222')
+      .meta(
+        keyDoc({
+          type: 'NATS server(s), comma-separated: `nats://` or `tls://` URLs, or `host:port` (nats:// implied); not websocket URLs (the services connect over TCP)',
+          source: '`NATS_URL` overrides; `natsServers(url)` splits the list',
+        }),
+      ),
     prefix: z
       .string()
       .default('longshore')
-      .superRefine((p, ctx) => validateWith(() => assertPrefix(p), ctx)),
-    /**
-     * Copies JetStream keeps of the event stream and of every KV bucket: 3 on a three-node
-     * cluster, so losing one NATS server loses nothing. JetStream's own limit is 5; more
-     * than 1 needs a clustered JetStream with at least that many servers.
-     */
-    replicas: z.int().min(1).max(5).default(1),
+      .superRefine((p, ctx) => validateWith(() => assertPrefix(p), ctx))
+      // assertPrefix's rule (libs/contracts), for the chart's schema.
+      .meta({
+        pattern: '^[A-Za-z0-9_-]+$',
+        ...keyDoc({
+          type: 'one token of letters, digits, `_`, `-`',
+          source: 'subject prefix; lets deployments and tests share a NATS server',
+        }),
+      }),
+    replicas: z
+      .int()
+      .min(1)
+      .max(5)
+      .default(1)
+      .meta(
+        keyDoc({
+          description:
+            'copies JetStream keeps of the event stream and of every KV bucket: `3` on a three-node NATS cluster, so losing one server loses nothing (JetStream allows 5 at most; more than 1 needs a clustered JetStream with at least that many servers). Each service creates the stream and its buckets with it, and brings existing ones to it as it opens them (JetStream adds or drops copies in place). `longshore tap` and `status` do not read it and change no count; a bucket `status` finds missing it makes with one copy, and the first service to open it raises that',
+        }),
+      ),
   },
   { unknownKeys: 'strict' },
 );
 
 const Redis = block(
   {
-    /** redis:// or rediss:// URL; env REDIS_URL overrides. */
     url: z
       .string()
       .superRefine((u, ctx) => problemIssue(redisUrlProblem(u), ctx))
-      .default('redis://127.0.0.1:6379'),
+      .default('redis://127.0.0.1:6379')
+      .meta(
+        keyDoc({
+          type: '`redis://` or `rediss://` URL with a host; its path, if any, a database number (`/0`)',
+          source: '`REDIS_URL` overrides',
+        }),
+      ),
     keyPrefix: z
       .string()
       .default('longshore')
-      .superRefine((p, ctx) => validateWith(() => redisKeys(p), ctx)),
+      .superRefine((p, ctx) => validateWith(() => redisKeys(p), ctx))
+      // redisKeys's rule (libs/contracts), for the chart's schema.
+      .meta({
+        pattern: '^[A-Za-z0-9_.-]+$',
+        ...keyDoc({ type: 'letters, digits, `_`, `.`, `-`', source: 'prefix of every Redis key' }),
+      }),
   },
   { unknownKeys: 'strict' },
 );
 
 const Kube = block(
   {
-    /** Default namespace for the objects we manage when a more specific one is unset. */
-    namespace: DnsLabel.optional(),
-    /** Path of a kubeconfig file; unset means KUBECONFIG, then in-cluster. */
-    kubeconfig: optionalString(),
+    namespace: DnsLabel.optional().meta(
+      keyDoc({ source: 'default namespace for objects we manage when a more specific key is unset' }),
+    ),
+    kubeconfig: optionalString().meta(
+      keyDoc({
+        type: 'path of a kubeconfig file',
+        source: "unset: `KUBECONFIG`, then the pod's service account",
+      }),
+    ),
   },
   { unknownKeys: 'strict' },
 );
 
 const Http = block(
   {
-    host: z.string().min(1).default('0.0.0.0'),
-    port: z.int().min(0).max(65535).default(8080),
+    host: z
+      .string()
+      .min(1)
+      .default('0.0.0.0')
+      .meta(keyDoc({ type: 'listen address of the health/metrics server' })),
+    port: z
+      .int()
+      .min(0)
+      .max(65535)
+      .default(8080)
+      .meta(keyDoc({ source: 'serves `/livez`, `/readyz`, `/metrics`' })),
   },
   { unknownKeys: 'strict' },
 );
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** The container-agent chart's top-level `logging` keys: they configure its logging containers. */
+export const LOGGING_CHART_KEYS = ['image', 'serviceAccount', 'rbac'] as const;
+
 const Logging = block(
   { level: z.enum(LOG_LEVELS).default('info') },
-  // The container-agent chart's top-level `logging` configures its logging containers.
-  { unknownKeys: 'lenient', chartKeys: ['image', 'serviceAccount', 'rbac'] },
+  { unknownKeys: 'lenient', chartKeys: LOGGING_CHART_KEYS },
 );
 
 /** Top-level keys of the seeds' charts that are not about the program. */
