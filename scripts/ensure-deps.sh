@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine, and nothing when it is all there:
-# Debian packages for the servers, Node 24, the npm workspace, the Go-built binaries
-# (test bed servers, helm, and deploy/check). The container image is the test command's
-# (scripts/test.sh): `npm start` and the other commands do not need it.
+# Debian packages for the servers, Node 24, the npm workspace, the Go-built binaries.
+#
+#   ensure-deps.sh [all]    everything `npm test` uses: also shellcheck (the lint), and helm
+#                           and deploycheck (the deploy tests)
+#   ensure-deps.sh testbed  what the test bed's servers need: `npm start` and the other
+#                           commands (scripts/run-ts.sh); a cold Go build of helm and
+#                           deploycheck is minutes they do not need
+#
+# The container image is the test command's too (scripts/test.sh builds it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+what="${1:-all}"
+case "$what" in
+  all) debian="nats-server redis-server shellcheck" ;;
+  testbed) debian="nats-server redis-server" ;;
+  *) echo "usage: $0 [all|testbed]" >&2; exit 2 ;;
+esac
+
 missing=()
-for pair in nats-server:nats-server redis-server:redis-server shellcheck:shellcheck; do
-  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+for pkg in $debian; do # each package is named for its command
+  command -v "$pkg" >/dev/null || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "ensure-deps: installing ${missing[*]}" >&2
@@ -27,6 +40,10 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   cp package-lock.json "$stamp"
 fi
 
-bash testbed/scripts/build-binaries.sh all
-# The Docker-file checker the deploy tests run (keyed by its sources; prints its path).
-bash testbed/scripts/build-binaries.sh deploycheck >/dev/null
+if [ "$what" = testbed ]; then
+  bash testbed/scripts/build-binaries.sh testbed
+else
+  # all: the test bed, helm, and the Docker-file checker the deploy tests run (keyed by its
+  # sources; it prints its path).
+  bash testbed/scripts/build-binaries.sh all deploycheck >/dev/null
+fi

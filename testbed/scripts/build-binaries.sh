@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Builds the test bed's Go binaries (etcd, kube-apiserver, kube-scheduler, kwok) from the Go module proxy and
-# caches them outside the repository, keyed by version. A warm cache makes this a no-op.
+# Builds Go binaries from the Go module proxy and caches them outside the repository, keyed
+# by version: the test bed's servers (etcd, kube-apiserver, kube-scheduler, kwok), and for the
+# deploy tests helm and deploycheck. A warm cache makes this a no-op. A cold build says what
+# it builds and, every 20 s, how long it has been at it (progress.sh).
+#
+# Targets (several may be given; default all): testbed (the four servers, what `npm start`
+# needs), all (testbed and helm), or one binary: etcd, kube-apiserver, kube-scheduler, kwok,
+# helm, deploycheck (prints its path); path prints the cache folder.
 #
 # kube-apiserver cannot be `go install`ed directly: k8s.io/kubernetes requires its staging
 # modules at v0.0.0. We build it from a throwaway wrapper module that pins every staging
@@ -14,6 +20,8 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.6}"
 CACHE="${LONGSHORE_CACHE:-$HOME/.cache/longshore}"
 BIN="$CACHE/bin"
 mkdir -p "$BIN"
+# shellcheck source=testbed/scripts/progress.sh
+. "$(dirname "${BASH_SOURCE[0]}")/progress.sh"
 
 export GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0 GOFLAGS=-mod=mod
 
@@ -25,7 +33,12 @@ build_kube() { # $1 = command name under k8s.io/kubernetes/cmd
   local name="$1" out="$BIN/$1-$KUBE_VERSION"
   [ -x "$out" ] && return 0
   need_go "$name"
-  echo "build-binaries: building $name $KUBE_VERSION (cold build: expect 10-20 minutes)" >&2
+  echo "build-binaries: $name $KUBE_VERSION is not in $BIN yet (a cold build takes 10-20 minutes)" >&2
+  run_with_progress build-binaries "$name $KUBE_VERSION" compile_kube "$name" "$out"
+}
+
+compile_kube() { # $1 = command name, $2 = output path
+  local name="$1" out="$2"
   local work; work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
   local minor="${KUBE_VERSION#v1.}"; local staging="v0.${minor}"
@@ -56,7 +69,11 @@ build_etcd() {
   local out="$BIN/etcd-$ETCD_VERSION"
   [ -x "$out" ] && return 0
   need_go etcd
-  echo "build-binaries: building etcd $ETCD_VERSION" >&2
+  run_with_progress build-binaries "etcd $ETCD_VERSION" compile_etcd "$out"
+}
+
+compile_etcd() { # $1 = output path
+  local out="$1"
   local work; work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
   printf 'module longshore.local/etcdbuild\ngo 1.24\n' > "$work/go.mod"
@@ -70,10 +87,13 @@ go_install_as() { # $1 = name, $2 = version, $3 = package path
   local out="$BIN/$1-$2"
   [ -x "$out" ] && return 0
   need_go "$1"
-  echo "build-binaries: building $1 $2" >&2
+  run_with_progress build-binaries "$1 $2" compile_go_install "$1" "$2" "$3" "$out"
+}
+
+compile_go_install() { # $1 = name, $2 = version, $3 = package path, $4 = output path
   local gobin; gobin=$(mktemp -d)
   GOBIN="$gobin" go install -trimpath -ldflags "-s -w" "$3@$2"
-  mv "$gobin/$1" "$out"; rm -rf "$gobin"
+  mv "$gobin/$1" "$4"; rm -rf "$gobin"
 }
 
 build_kwok() { go_install_as kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok; }
@@ -91,20 +111,36 @@ build_deploycheck() {
   local out="$BIN/deploycheck-$key"
   if [ ! -x "$out" ]; then
     need_go deploycheck
-    echo "build-binaries: building deploycheck $key (cold build: expect a few minutes)" >&2
-    (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$out.tmp" .)
-    mv "$out.tmp" "$out"
+    echo "build-binaries: deploycheck $key is not in $BIN yet (a cold build takes a few minutes)" >&2
+    run_with_progress build-binaries "deploycheck $key" compile_deploycheck "$src" "$out"
   fi
   echo "$out"
 }
 
-case "${1:-all}" in
-  kube-apiserver|kube-scheduler) build_kube "$1" ;;
-  kwok) build_kwok ;;
-  helm) build_helm ;;
-  etcd) build_etcd ;;
-  all) build_etcd; build_kwok; build_kube kube-apiserver; build_kube kube-scheduler; build_helm ;;
-  deploycheck) build_deploycheck ;;
-  path) echo "$BIN" ;;
-  *) echo "usage: $0 [all|etcd|kube-apiserver|kube-scheduler|kwok|helm|deploycheck|path]" >&2; exit 2 ;;
-esac
+compile_deploycheck() { # $1 = source folder, $2 = output path
+  (cd "$1" && go build -trimpath -ldflags "-s -w" -o "$2.tmp" .)
+  mv "$2.tmp" "$2"
+}
+
+build_testbed() { build_etcd; build_kwok; build_kube kube-apiserver; build_kube kube-scheduler; }
+
+usage="usage: $0 [testbed|all|etcd|kube-apiserver|kube-scheduler|kwok|helm|deploycheck|path]..."
+[ $# -gt 0 ] || set -- all
+for target in "$@"; do # checked first, so that a typo does not come after a long build
+  case "$target" in
+    testbed|all|etcd|kube-apiserver|kube-scheduler|kwok|helm|deploycheck|path) ;;
+    *) echo "$usage" >&2; exit 2 ;;
+  esac
+done
+for target in "$@"; do
+  case "$target" in
+    kube-apiserver|kube-scheduler) build_kube "$target" ;;
+    kwok) build_kwok ;;
+    helm) build_helm ;;
+    etcd) build_etcd ;;
+    testbed) build_testbed ;;
+    all) build_testbed; build_helm ;;
+    deploycheck) build_deploycheck ;;
+    path) echo "$BIN" ;;
+  esac
+done

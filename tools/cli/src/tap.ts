@@ -145,7 +145,7 @@ export function parseTapArgs(args: readonly string[]): TapOptions {
     throw new TapUsageError(err instanceof Error ? err.message : String(err), { cause: err });
   }
   const { values, positionals } = parsed;
-  if (positionals.length > 1) throw new TapUsageError('tap takes at most one FILTER');
+  if (positionals.length > 1) throw new TapUsageError('takes at most one FILTER');
   const options: TapOptions = { json: values.json };
   if (positionals[0] !== undefined) options.filter = positionals[0];
   if (values.task !== undefined) options.task = values.task;
