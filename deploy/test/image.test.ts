@@ -317,7 +317,7 @@ describe("the image's command line", () => {
   it('prints its usage by default, and validates a config file', async () => {
     const help = await cli();
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/longshore status/);
+    expect(help.stdout).toMatch(/^  status /m);
     const check = await cli('dist/longshore.mjs', 'config', 'check', '/nonexistent.yaml');
     expect(check.code).not.toBe(0);
     expect(check.stderr).toMatch(/nonexistent\.yaml/);
