@@ -156,7 +156,11 @@ describe('Launcher: a pod the apiserver refuses', () => {
 });
 
 describe('Launcher: when the ledger lost what it knew', () => {
-  const make = (get: () => Promise<ClaimRecord | undefined>, seen: boolean) => {
+  const make = (
+    get: () => Promise<ClaimRecord | undefined>,
+    seen: boolean,
+    token: () => Promise<string | undefined> = async () => 'task-token-00000001',
+  ) => {
     const created: string[] = [];
     const outcomes: string[] = [];
     const launcher = new Launcher({
@@ -167,7 +171,7 @@ describe('Launcher: when the ledger lost what it knew', () => {
       } as unknown as CoreV1Api,
       ledger: {
         get,
-        token: async () => 'task-token-00000001',
+        token,
         mark: async () => {},
       } as unknown as ClaimLedger,
       settings: {
@@ -188,6 +192,20 @@ describe('Launcher: when the ledger lost what it knew', () => {
     const old = { ...CLAIM, at: new Date(Date.now() - 3_600_000).toISOString() };
     expect(await m.launcher.launch(old)).toBe('ack');
     expect(m.outcomes).toEqual(['waiting-for-record', 'stale']);
+  });
+
+  it('asks again for a young claim whose token is missing (a failover kept the record, not the token)', async () => {
+    const rec = { taskId: 't1', attempt: 1, launched: false, resourceClass: 'acme/spot' } as ClaimRecord;
+    const m = make(
+      async () => rec,
+      false,
+      async () => undefined,
+    );
+    expect(await m.launcher.launch(CLAIM)).toEqual({ nak: 5_000 });
+    const old = { ...CLAIM, at: new Date(Date.now() - 3_600_000).toISOString() };
+    expect(await m.launcher.launch(old)).toBe('ack');
+    expect(m.created).toEqual([]);
+    expect(m.outcomes).toEqual(['waiting-for-record', 'no-token']);
   });
 
   it('never creates a pod its watch has seen, even when the record says it was not launched', async () => {

@@ -93,7 +93,8 @@ export class Launcher {
       if (!(err instanceof LedgerCorruptError)) throw err;
       return this.#reject(claim, `its claim record in the ledger cannot be read back (${err.message})`);
     }
-    if (rec === undefined && Date.now() - Date.parse(claim.at) < (this.#d.recordWaitMs ?? 60_000)) {
+    const young = Date.now() - Date.parse(claim.at) < (this.#d.recordWaitMs ?? 60_000);
+    if (rec === undefined && young) {
       // A young claim with no record: if the ledger lost it, its claimer writes it back
       // within seconds; if it was finished already, waiting costs nothing.
       this.#d.metrics.launched('waiting-for-record');
@@ -112,6 +113,13 @@ export class Launcher {
       return 'ack';
     }
     const token = await ledger.token(claim.task_id);
+    if (token === undefined && young) {
+      // A token cannot have expired this soon: the ledger lost it (a failover that kept the
+      // record but not the token), and the claimer writes both back within seconds. Acking
+      // now would strand the claim: nobody would announce it again until gc's claim grace.
+      this.#d.metrics.launched('waiting-for-record');
+      return { nak: RECORD_RETRY_MS };
+    }
     if (token === undefined) {
       log.warn('claim has no task token left (expired); not launching');
       this.#d.metrics.launched('no-token');
