@@ -64,7 +64,8 @@ export interface ClaimLedger {
   generation(): Promise<LedgerGeneration>;
   /**
    * The highest filing count (LedgerGeneration.seq) this adapter's own commits reached since
-   * it was made or last `resetSeq`: the ledger's count must never be below it.
+   * it was made or last `resetSeq`: the ledger's count must never be below it. Infinite once
+   * a filing got a count no higher than an earlier one (the count went back and caught up).
    */
   readonly lastSeq: number;
   /** Forgets lastSeq, after the ledger was rebuilt into a new count. */
@@ -316,6 +317,8 @@ export class RedisClaimLedger implements ClaimLedger {
   readonly #prefix: string;
   readonly #ttlMs: number;
   #lastSeq = 0;
+  /** A filing got a count no higher than one this adapter saw before (see #observeSeq). */
+  #wentBack = false;
 
   constructor(opts: RedisClaimLedgerOptions) {
     this.#redis = opts.redis;
@@ -392,7 +395,7 @@ export class RedisClaimLedger implements ClaimLedger {
       if (existing?.allocation === p.allocation) return existing;
       throw new LedgerCorruptError(`claim of task ${task.task_id} changed while it was being filed`);
     }
-    this.#lastSeq = Math.max(this.#lastSeq, seq ?? 0);
+    this.#observeSeq(seq);
     return {
       announced: false,
       launched: false,
@@ -406,12 +409,26 @@ export class RedisClaimLedger implements ClaimLedger {
     };
   }
 
+  /**
+   * The filing count only ever grows (one INCR per filing, whoever files), so every count a
+   * filing gets is above every count any filing got before. One that is not means the ledger
+   * went back (a replica promoted without the last writes), even if later filings carry the
+   * count past the old value before the watch looks: then no count can meet lastSeq again,
+   * and the watch rebuilds at its next check.
+   */
+  #observeSeq(seq: number | undefined): void {
+    if (seq === undefined || seq <= 0) return; // nothing was filed or finished
+    if (seq <= this.#lastSeq) this.#wentBack = true;
+    this.#lastSeq = Math.max(this.#lastSeq, seq);
+  }
+
   get lastSeq(): number {
-    return this.#lastSeq;
+    return this.#wentBack ? Number.POSITIVE_INFINITY : this.#lastSeq;
   }
 
   resetSeq(): void {
     this.#lastSeq = 0;
+    this.#wentBack = false;
   }
 
   async restore(r: ClaimRecord, token: string): Promise<void> {
@@ -574,7 +591,7 @@ export class RedisClaimLedger implements ClaimLedger {
       String(attempt),
       taskId,
     )) as [number, number];
-    this.#lastSeq = Math.max(this.#lastSeq, seq);
+    this.#observeSeq(seq);
     return removed === 1;
   }
 

@@ -192,6 +192,24 @@ describe('RedisClaimLedger', () => {
     expect(ledger.lastSeq).toBe(0);
   });
 
+  it('remembers that the count went back even after later filings carried it past the old value', async () => {
+    for (const a of ['a1', 'a2', 'a3']) {
+      await ledger.begin('r', pending(a));
+      await ledger.commit('r', pending(a), task(`t-${a}`));
+    }
+    expect(ledger.lastSeq).toBe(3);
+    // A replica promoted without the last two filings; then three more filings.
+    await redis.set(`${prefixes.at(-1)!}:ledger:seq`, '1');
+    for (const a of ['b1', 'b2', 'b3']) {
+      await ledger.begin('r', pending(a));
+      await ledger.commit('r', pending(a), task(`t-${a}`));
+    }
+    expect((await ledger.generation()).seq).toBe(4);
+    expect(ledger.lastSeq).toBe(Number.POSITIVE_INFINITY);
+    ledger.resetSeq();
+    expect(ledger.lastSeq).toBe(0);
+  });
+
   it('lets a runner take over the claims of one that stopped beating, once', async () => {
     await ledger.heartbeat('dead', 60_000);
     await ledger.begin('dead', pending('a1'));
