@@ -10,7 +10,7 @@
 // agent.customSecret.
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { type Bus, connectBus } from '@longshore/bus';
+import { type Bus, connectBus, type Lease, openLease } from '@longshore/bus';
 import {
   ConfigError,
   configSecrets,
@@ -60,6 +60,11 @@ export interface Service {
   redis(): Redis;
   /** The bus, once NATS has answered and the event stream is there (waited for, see `retry`). */
   bus(): Promise<Bus>;
+  /**
+   * A lease on the bus named `name` held as this replica (waited for like `bus`), closed on
+   * shutdown: for the services that run on one replica at a time (constraints, vm-scaler).
+   */
+  lease(name: string): Promise<Lease>;
   /** The Kubernetes credentials, from the configured kubeconfig or the pod's service account; the client is loaded on the first call. */
   kube(): Promise<KubeConfig>;
   /**
@@ -184,6 +189,20 @@ export async function bootService(name: string): Promise<Service> {
         return b;
       })();
       return bus;
+    },
+    lease: async (leaseName) => {
+      const lease = await retry(`the ${leaseName} lease`, () =>
+        openLease({
+          servers: natsServers(cfg.bus.url),
+          prefix: cfg.bus.prefix,
+          name: leaseName,
+          holder: instance,
+          replicas: cfg.bus.replicas,
+          logger,
+        }),
+      );
+      down.add('lease', () => lease.close());
+      return lease;
     },
     kube: () => {
       kc ??= import('@longshore/kube').then(({ loadKubeConfig }) =>

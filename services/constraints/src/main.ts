@@ -4,8 +4,7 @@
 // Replicas run active-passive: two checkers would count each class's failures twice and
 // write its status in turns, so only the holder of the `constraints` lease checks; the
 // others stand by, ready, and one takes over (reading the counts back) if it goes away.
-import { openLease, runWhileHeld } from '@longshore/bus';
-import { natsServers } from '@longshore/config';
+import { runWhileHeld } from '@longshore/bus';
 import { CONSTRAINTS_KV_BUCKET, ConstraintStatus, constraintStatusKey } from '@longshore/contracts';
 import { kubeClients } from '@longshore/kube';
 import { bootService } from '@longshore/runtime';
@@ -28,17 +27,7 @@ try {
       logger,
       signal: shutdown.signal,
     });
-    const lease = await svc.retry('the constraints lease', () =>
-      openLease({
-        servers: natsServers(cfg.bus.url),
-        prefix: cfg.bus.prefix,
-        name: 'constraints',
-        holder: svc.instance,
-        replicas: cfg.bus.replicas,
-        logger,
-      }),
-    );
-    shutdown.add('lease', () => lease.close());
+    const lease = await svc.lease('constraints');
     const checker = runWhileHeld(
       lease,
       (signal) =>

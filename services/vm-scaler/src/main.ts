@@ -5,8 +5,7 @@
 // over within the lease's TTL when it goes away.
 
 import { VersionApi } from '@kubernetes/client-node';
-import { openLease, runWhileHeld } from '@longshore/bus';
-import { natsServers } from '@longshore/config';
+import { runWhileHeld } from '@longshore/bus';
 import { kubeClients } from '@longshore/kube';
 import { bootService } from '@longshore/runtime';
 import { retryKubeCall } from '@longshore/runtime/kube';
@@ -26,17 +25,7 @@ try {
     signal: shutdown.signal,
   });
   const bus = await svc.bus();
-  const lease = await svc.retry('the vm-scaler lease', () =>
-    openLease({
-      servers: natsServers(config.bus.url),
-      prefix: config.bus.prefix,
-      name: 'vm-scaler',
-      holder: svc.instance,
-      replicas: config.bus.replicas,
-      logger,
-    }),
-  );
-  shutdown.add('lease', () => lease.close());
+  const lease = await svc.lease('vm-scaler');
   const scaler = runWhileHeld(
     lease,
     (signal) =>
