@@ -153,7 +153,7 @@ const GcBlock = block(
       .prefault('3m')
       .meta(
         keyDoc({
-          description: 'a claim with no pod this long is re-announced or interrupted (> 2m dedup window)',
+          description: 'a claim with no pod this long is re-announced or interrupted',
           source: 'Longshore extension',
         }),
       ),

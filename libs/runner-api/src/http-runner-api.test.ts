@@ -208,6 +208,81 @@ describe('HttpRunnerApi (fake server)', () => {
   });
 });
 
+describe('HttpRunnerApi task counts (fake server)', () => {
+  const API_TOKEN = 'circle-api-token-5ec7e7';
+
+  it('asks with the API token as Circle-Token and the resource class in the query', async () => {
+    const { api, calls } = answering(200, '{"unclaimed_task_count":5,"running_runner_tasks":2}');
+    expect(await api.unclaimedTaskCount(API_TOKEN, 'acme/vm large')).toBe(5);
+    expect(await api.runningTaskCount(API_TOKEN, 'acme/vm large')).toBe(2);
+    expect(
+      calls.map((c) => [c.method, c.url, c.headers.get('circle-token'), c.headers.get('authorization')]),
+    ).toEqual([
+      ['GET', 'http://runner.test/api/v3/runner/tasks?resource-class=acme%2Fvm%20large', API_TOKEN, null],
+      [
+        'GET',
+        'http://runner.test/api/v3/runner/tasks/running?resource-class=acme%2Fvm%20large',
+        API_TOKEN,
+        null,
+      ],
+    ]);
+  });
+
+  it('refuses a count that is not a whole number of tasks, naming the field, never the body', async () => {
+    for (const body of [
+      `{"unclaimed_task_count":-1,"echo":"${API_TOKEN}"}`,
+      `{"unclaimed_task_count":1.5}`,
+      `{"unclaimed_task_count":"3"}`,
+      '{}',
+    ]) {
+      const { api } = answering(200, body);
+      const err = await failure(api.unclaimedTaskCount(API_TOKEN, 'acme/vm'));
+      expect(err).toBeInstanceOf(RunnerApiMalformedResponseError);
+      expect(err.message).toMatch(
+        /^GET \/api\/v3\/runner\/tasks\?resource-class=acme\/vm: HTTP 200 answer is not the expected shape \(unclaimed_task_count: /,
+      );
+      expect(isRetryable(err)).toBe(true);
+      expectNoSecret(err, API_TOKEN);
+    }
+    const { api } = answering(200, `<html>${API_TOKEN}</html>`, { 'content-type': 'text/html' });
+    const err = await failure(api.runningTaskCount(API_TOKEN, 'acme/vm'));
+    expect(err.message).toBe(
+      'GET /api/v3/runner/tasks/running?resource-class=acme/vm: HTTP 200 answer is not JSON (text/html, 36 chars)',
+    );
+    expectNoSecret(err, API_TOKEN);
+  });
+
+  it("passes on a rate limit's Retry-After, and a proxy's with 503", async () => {
+    for (const status of [429, 503]) {
+      const { api } = answering(status, '', { 'retry-after': '3' });
+      const err = await failure(api.runningTaskCount(API_TOKEN, 'acme/vm'));
+      expect(err).toMatchObject({ name: 'RunnerApiError', status, retryAfterMs: 3_000 });
+      expect(isRetryable(err)).toBe(true);
+    }
+  });
+
+  it('takes 401 and 403 as a refused token, quoting the server without the token, and 404 as a status', async () => {
+    const { api } = answering(403, JSON.stringify({ message: `token ${API_TOKEN} not accepted` }));
+    const err = await failure(api.unclaimedTaskCount(API_TOKEN, 'acme/vm'));
+    expect(err).toBeInstanceOf(RunnerApiAuthError);
+    expect(err.message).toBe(
+      'GET /api/v3/runner/tasks?resource-class=acme/vm: HTTP 403 (token *** not accepted)',
+    );
+    expectNoSecret(err, API_TOKEN);
+    const notFound = await failure(answering(404, '').api.unclaimedTaskCount(API_TOKEN, 'acme/vm'));
+    expect(notFound).not.toBeInstanceOf(RunnerApiAuthError);
+    expect(notFound).toMatchObject({ status: 404 });
+  });
+
+  it('refuses an API token a header cannot carry, without sending or quoting it', async () => {
+    const { api, calls } = answering(200, '{"unclaimed_task_count":1}');
+    const err = await failure(api.unclaimedTaskCount(`${API_TOKEN}\n`, 'acme/vm'));
+    expect(err).toBeInstanceOf(RunnerApiAuthError);
+    expectNoSecret(err, API_TOKEN);
+    expect(calls).toHaveLength(0);
+  });
+});
+
 describe('HttpRunnerApi (real HTTP on loopback)', () => {
   const MiB = 1024 * 1024;
   const CLAIM = JSON.stringify({

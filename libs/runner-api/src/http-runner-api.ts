@@ -7,8 +7,11 @@
 // Bearer`, unclaim included, whose body holds `task_id` and `task_token` as well; a fail
 // event's message goes without the characters that client removes.
 //
+// The task counts of a resource class (the vm-scaler's demand) are read here too: the same
+// API, authenticated with a CircleCI API token in `Circle-Token` instead of a bearer token.
+//
 // Secrets: resource-class and task tokens go out in the Authorization header and the
-// unclaim body. Errors built here name the call and the status only; a server's error
+// unclaim body, API tokens in `Circle-Token`. Errors built here name the call and the status only; a server's error
 // message is quoted with this request's tokens blanked out, and causes are chosen so they
 // cannot carry a token either (see #exchange and #parse).
 //
@@ -20,7 +23,9 @@ import {
   ClaimResponse,
   type FailEvent,
   RunnerApiPaths,
+  RunningCount,
   TaskConfig,
+  UnclaimedCount,
   type UnclaimRequest,
 } from '@longshore/contracts';
 import { z } from 'zod';
@@ -83,18 +88,38 @@ const METHOD: Record<RunnerApiEndpoint, 'GET' | 'POST'> = {
   runningCount: 'GET',
 };
 
-/** How errors name a call: `POST /api/v3/runner/claim`. */
-function callName(endpoint: RunnerApiEndpoint): string {
-  return `${METHOD[endpoint]} ${RunnerApiPaths[endpoint]}`;
+/** A call's path after the endpoint's, such as `?resource-class=acme/vm` (raw, for messages) and as sent. */
+interface Query {
+  shown: string;
+  sent: string;
 }
 
-/** The credentials of one request: the bearer token, and every token it sends (to redact). */
+/** How errors name a call: `POST /api/v3/runner/claim`, `GET /api/v3/runner/tasks?resource-class=a/b`. */
+function callName(endpoint: RunnerApiEndpoint, query?: Query): string {
+  return `${METHOD[endpoint]} ${RunnerApiPaths[endpoint]}${query?.shown ?? ''}`;
+}
+
+/** The query of the count endpoints. */
+function resourceClassQuery(resourceClass: string): Query {
+  return {
+    shown: `?resource-class=${resourceClass}`,
+    sent: `?resource-class=${encodeURIComponent(resourceClass)}`,
+  };
+}
+
+/**
+ * The credentials of one request: the token it authenticates with (a bearer token, or a
+ * CircleCI API token in `Circle-Token`), and every token it sends (to redact).
+ */
 interface Credentials {
   bearer?: string;
+  circleToken?: string;
   secrets: readonly string[];
 }
 
 interface Answer {
+  /** The call as errors name it (callName). */
+  call: string;
   status: number;
   headers: HttpAnswer['headers'];
   text: string;
@@ -172,32 +197,64 @@ export class HttpRunnerApi implements RunnerApi {
     parseAck('fail', answer);
   }
 
+  /**
+   * Tasks of a resource class queued and not yet claimed by any runner. Not part of the
+   * RunnerApi port: the claimer never asks; the vm-scaler sizes its pools by it.
+   */
+  async unclaimedTaskCount(apiToken: string, resourceClass: string, opts: CallOptions = {}): Promise<number> {
+    const body = await this.#count('unclaimedCount', UnclaimedCount, apiToken, resourceClass, opts);
+    return body.unclaimed_task_count;
+  }
+
+  /** Tasks of a resource class that runners are executing now (see unclaimedTaskCount). */
+  async runningTaskCount(apiToken: string, resourceClass: string, opts: CallOptions = {}): Promise<number> {
+    const body = await this.#count('runningCount', RunningCount, apiToken, resourceClass, opts);
+    return body.running_runner_tasks;
+  }
+
+  /** A count endpoint's answer, asked with the API token in `Circle-Token`. */
+  async #count<S extends z.ZodType>(
+    endpoint: 'unclaimedCount' | 'runningCount',
+    schema: S,
+    apiToken: string,
+    resourceClass: string,
+    opts: CallOptions,
+  ): Promise<z.output<S>> {
+    const creds = { circleToken: apiToken, secrets: [apiToken] };
+    const answer = await this.#exchange(endpoint, creds, undefined, opts, resourceClassQuery(resourceClass));
+    if (answer.status !== 200) throw statusError(endpoint, answer, creds);
+    return parse(endpoint, answer, schema);
+  }
+
   /** One request and its whole answer, or a RunnerApiError when no answer arrived. */
   async #exchange(
     endpoint: RunnerApiEndpoint,
     creds: Credentials,
     body: unknown,
     opts: CallOptions,
+    query?: Query,
   ): Promise<Answer> {
-    const what = callName(endpoint);
+    const what = callName(endpoint, query);
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.#userAgent };
-    if (creds.bearer !== undefined) {
+    const token = creds.bearer ?? creds.circleToken;
+    if (token !== undefined) {
       // Some HTTP clients (fetch) reject a header value with control characters in an error
       // that quotes the value, i.e. the token. Refuse such a token here, without quoting it.
-      if (!isHeaderSafe(creds.bearer)) {
+      if (!isHeaderSafe(token)) {
         throw new RunnerApiAuthError(
           `${what}: the token is empty or has whitespace or control characters; check its configuration`,
           { endpoint, status: 0 },
         );
       }
-      headers.authorization = `Bearer ${creds.bearer}`;
+      if (creds.bearer !== undefined) headers.authorization = `Bearer ${creds.bearer}`;
+      else headers['circle-token'] = token;
     }
     if (body !== undefined) headers['content-type'] = 'application/json';
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const signal = opts.signal === undefined ? timeout : AbortSignal.any([opts.signal, timeout]);
     let response: HttpAnswer | undefined;
     try {
-      response = await this.#fetch(`${this.#baseUrl}${RunnerApiPaths[endpoint]}`, {
+      response = await this.#fetch(`${this.#baseUrl}${RunnerApiPaths[endpoint]}${query?.sent ?? ''}`, {
         method: METHOD[endpoint],
         headers,
         signal,
@@ -205,13 +262,13 @@ export class HttpRunnerApi implements RunnerApi {
       });
       // Under the same signal, so a server that stalls mid-body also times out.
       const text = await readBody(response, this.#maxAnswerBytes);
-      return { status: response.status, headers: response.headers, text };
+      return { call: what, status: response.status, headers: response.headers, text };
     } catch (err) {
       if (err instanceof HttpBodyTooLargeError && response !== undefined) {
         // A refusal's status is what the caller acts on; its body would only have been
         // quoted in the message, so an oversized one is dropped and the status kept.
         if (response.status < 200 || response.status > 299) {
-          return { status: response.status, headers: response.headers, text: '' };
+          return { call: what, status: response.status, headers: response.headers, text: '' };
         }
         throw new RunnerApiOversizeError(`${what}: HTTP ${response.status} answer ${err.message}`, {
           endpoint,
@@ -266,7 +323,7 @@ function statusError(endpoint: RunnerApiEndpoint, answer: Answer, creds: Credent
     endpoint === 'claim' && answer.status === 404
       ? ': the token is unknown to the Runner API, or the base URL does not point at one'
       : '';
-  const message = `${callName(endpoint)}: HTTP ${answer.status}${said ? ` (${said})` : ''}${hint}`;
+  const message = `${answer.call}: HTTP ${answer.status}${said ? ` (${said})` : ''}${hint}`;
   if (refusesToken(endpoint, answer.status)) {
     return new RunnerApiAuthError(message, { endpoint, status: answer.status });
   }
@@ -282,7 +339,7 @@ function statusError(endpoint: RunnerApiEndpoint, answer: Answer, creds: Credent
 }
 
 function parse<S extends z.ZodType>(endpoint: RunnerApiEndpoint, answer: Answer, schema: S): z.output<S> {
-  const what = `${callName(endpoint)}: HTTP ${answer.status} answer`;
+  const what = `${answer.call}: HTTP ${answer.status} answer`;
   let json: unknown;
   try {
     json = JSON.parse(answer.text);

@@ -1,5 +1,5 @@
 import { ApiException } from '@kubernetes/client-node';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   describeKubeError,
   isKubeUnavailable,
@@ -107,6 +107,8 @@ class FakeInformer implements RestartableInformer {
   stops = 0;
   running = false;
   readonly failFirst: number;
+  /** While set, a start's list waits for it; like ListWatch, the watch then opens whatever stop() said meanwhile. */
+  listing: Promise<void> | undefined;
   #onError: ((err: unknown) => void)[] = [];
   constructor(failFirst: number) {
     this.failFirst = failFirst;
@@ -117,6 +119,7 @@ class FakeInformer implements RestartableInformer {
       for (const cb of this.#onError) cb(refused());
       return;
     }
+    if (this.listing) await this.listing;
     this.running = true;
   }
   async stop(): Promise<void> {
@@ -191,5 +194,50 @@ describe('keepInformer', () => {
     inf.breakWatch();
     expect(msgs).toEqual([]);
     expect(inf.stops).toBe(1);
+  });
+
+  describe('stopped while a restart is pending', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('never starts the informer again once its pause is over', async () => {
+      // The pause before a restart is a timer (node:timers/promises): faked, so the test
+      // can run the clock past it and see that nothing starts.
+      vi.useFakeTimers({ fakeNodeBuiltins: true });
+      const { logger, msgs } = recordingLogger();
+      const inf = new FakeInformer(0);
+      const kept = keepInformer(inf, {
+        what: 'the pod watch',
+        logger,
+        backoff: { firstMs: 1_000, maxMs: 1_000, jitter: 0 },
+      });
+      await kept.started;
+      inf.breakWatch();
+      expect(msgs).toEqual([
+        'the pod watch failed: connect ECONNREFUSED 127.0.0.1:6443; restarting in 1.0 s',
+      ]);
+      await kept.stop();
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(inf.starts).toBe(1);
+      expect(inf.running).toBe(false);
+    });
+
+    it('leaves no watch open when the restart was listing at stop()', async () => {
+      const { logger } = recordingLogger();
+      const inf = new FakeInformer(0);
+      const kept = keepInformer(inf, { what: 'the pod watch', logger, backoff: NO_WAIT });
+      await kept.started;
+      let listed: () => void = () => {};
+      inf.listing = new Promise((r) => {
+        listed = r;
+      });
+      inf.breakWatch();
+      await until(() => inf.starts === 2);
+      await kept.stop();
+      listed(); // the list answers after stop(): ListWatch opens its watch all the same
+      await until(() => inf.running || inf.stops === 2);
+      expect(inf.running).toBe(false);
+    });
   });
 });

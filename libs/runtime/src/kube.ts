@@ -96,6 +96,13 @@ export function keepInformer(informer: RestartableInformer, opts: KeepInformerOp
     } finally {
       attempt = undefined;
     }
+    // Stopped while this start was listing: client-node's ListWatch opens its watch once the
+    // list returns without looking at stop() again, so close the watch it has just opened.
+    // (stop() does not wait for the list, which has no deadline of its own.)
+    if (stopping.signal.aborted) {
+      await informer.stop();
+      stopping.signal.throwIfAborted();
+    }
     if (current.failed) throw current.failure;
   };
   const startUntilUp = () =>

@@ -9,7 +9,7 @@ import { makeInformer } from '@kubernetes/client-node';
 import type { Bus, BusKv } from '@longshore/bus';
 import { CONSTRAINTS_KV_BUCKET, ConstraintStatus, constraintStatusKey, Subjects } from '@longshore/contracts';
 import type { Logger } from '@longshore/logging';
-import { retryUntilAvailable } from '@longshore/runtime';
+import { every, retryUntilAvailable } from '@longshore/runtime';
 import { keepInformer } from '@longshore/runtime/kube';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { checkConstraints } from './check.ts';
@@ -207,7 +207,17 @@ export async function startChecker(d: CheckerDeps): Promise<RunningChecker> {
     await halt();
     throw err;
   }
-  const timer = setInterval(() => void checkNow('interval'), settings.intervalMs);
+  // checkNow never rejects (a failed check is logged and counted inside): the loop only paces it.
+  const interval = every(
+    settings.intervalMs,
+    async () => {
+      await checkNow('interval');
+    },
+    {
+      firstDelayMs: settings.intervalMs,
+      onError: (err) => logger.error({ err }, 'constraint check failed'),
+    },
+  );
   logger.info(
     {
       classes,
@@ -225,8 +235,7 @@ export async function startChecker(d: CheckerDeps): Promise<RunningChecker> {
     stop: () => {
       stopping ??= (async () => {
         signal?.removeEventListener('abort', onAbort);
-        clearInterval(timer);
-        await halt();
+        await Promise.allSettled([interval.stop(), halt()]);
         // Another replica reports the classes now; this one's last values would mislead.
         enabled.reset();
       })();

@@ -10,6 +10,7 @@ import { type GcSweepReport, MANAGED_SELECTOR, Subjects, taskMsgId } from '@long
 import { isConflict, isNotFound, kubeErrorMessage } from '@longshore/kube';
 import type { ClaimLedger, ClaimRecord } from '@longshore/ledger';
 import type { Logger } from '@longshore/logging';
+import { every } from '@longshore/runtime';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { SweepLease } from './lease.ts';
@@ -138,8 +139,10 @@ export class GcSweeper {
         'gc sweep planned',
       );
       // Claims first: they are few, and a lost task should be reported before its Secret goes.
+      const reannounceId = reannounceMsgId(started.getTime(), s.intervalMs);
       for (const c of plan.reannounce)
-        if (await this.#claimStep(() => this.#reannounce(c), report)) report.claims_reannounced++;
+        if (await this.#claimStep(() => this.#reannounce(c, reannounceId(c)), report))
+          report.claims_reannounced++;
       for (const c of plan.interrupt)
         if (await this.#claimStep(() => this.#interrupt(c), report)) report.claims_interrupted++;
       await this.#deleteAll('pod', plan.pods, limiter, signal, report);
@@ -234,10 +237,10 @@ export class GcSweeper {
     }
   }
 
-  async #claimStep(step: () => Promise<void>, report: GcSweepReport): Promise<boolean> {
+  /** Runs one claim's step; true when it did something (a re-announce another replica made already is not). */
+  async #claimStep(step: () => Promise<boolean>, report: GcSweepReport): Promise<boolean> {
     try {
-      await step();
-      return true;
+      return await step();
     } catch (err) {
       report.errors++;
       this.#d.logger.warn({ err }, 'gc could not reconcile a claim');
@@ -245,8 +248,8 @@ export class GcSweeper {
     }
   }
 
-  async #reannounce(c: ClaimRecord): Promise<void> {
-    await this.#d.bus.publish(
+  async #reannounce(c: ClaimRecord, msgId: string): Promise<boolean> {
+    const sent = await this.#d.bus.publish(
       Subjects.taskClaimed,
       {
         task_id: c.taskId,
@@ -256,13 +259,19 @@ export class GcSweeper {
         at: new Date().toISOString(),
         allocation: c.allocation,
       },
-      { msgId: taskMsgId(c.taskId, c.attempt, 'claimed') },
+      { msgId },
     );
+    if (sent.duplicate) {
+      // Another gc replica re-announced it in this same sweep interval: one is enough.
+      this.#d.logger.debug({ task_id: c.taskId, attempt: c.attempt }, 'claim already re-announced');
+      return false;
+    }
     this.#metrics.claims.inc({ action: 'reannounced' });
     this.#d.logger.info({ task_id: c.taskId, attempt: c.attempt }, 'claim without a pod re-announced');
+    return true;
   }
 
-  async #interrupt(c: ClaimRecord): Promise<void> {
+  async #interrupt(c: ClaimRecord): Promise<boolean> {
     const toRetry =
       this.#d.settings.unsafeRetryClasses.has(c.resourceClass) &&
       (await this.#d.ledger.retriesUsed(c.taskId)) < MAX_RETRIES;
@@ -288,7 +297,20 @@ export class GcSweeper {
       { task_id: c.taskId, attempt: c.attempt, error, 'app.to_retry': toRetry },
       'task interrupted',
     );
+    return true;
   }
+}
+
+/**
+ * The JetStream msg id of a re-announce, by claim and by the sweep's interval. Not the
+ * claimer's own `<task>.<attempt>.claimed`: the stream drops a repeat of that within its
+ * duplicate window (2 min), so with a claimGrace shorter than the window every re-announce
+ * would vanish. Each interval's sweep re-announces anew; within one interval, sweeps of two
+ * replicas (a lease that ran out mid-sweep) deliver it once.
+ */
+export function reannounceMsgId(sweepStartedMs: number, intervalMs: number): (c: ClaimRecord) => string {
+  const bucket = Math.floor(sweepStartedMs / Math.max(1, intervalMs));
+  return (c) => taskMsgId(c.taskId, c.attempt, `reannounced.${bucket}`);
 }
 
 function infoOf(meta: V1ObjectMeta | undefined, phase: string | undefined): ObjectInfo | undefined {
@@ -310,28 +332,27 @@ export interface GcHandle {
   sweeping(): Promise<unknown> | undefined;
 }
 
-/** Runs a tick now and then every interval until stopped; a sweep in progress stops at its next batch. */
+/**
+ * Runs a tick now and then an interval after each one ends, until stopped; a sweep in
+ * progress stops at its next batch.
+ */
 export function startGc(d: GcDeps): GcHandle {
   const sweeper = new GcSweeper(d);
-  const abort = new AbortController();
   let current: Promise<unknown> | undefined;
-  const run = () => {
-    if (current) return;
-    current = sweeper
-      .tick(abort.signal)
-      .catch((err: unknown) => d.logger.error({ err }, 'gc tick failed'))
-      .finally(() => {
+  const loop = every(
+    d.settings.intervalMs,
+    async (signal) => {
+      current = sweeper.tick(signal);
+      try {
+        await current;
+      } finally {
         current = undefined;
-      });
-  };
-  run();
-  const timer = setInterval(run, d.settings.intervalMs);
+      }
+    },
+    { onError: (err) => d.logger.error({ err }, 'gc tick failed') },
+  );
   return {
     sweeping: () => current,
-    stop: async () => {
-      clearInterval(timer);
-      abort.abort();
-      await current;
-    },
+    stop: () => loop.stop(),
   };
 }

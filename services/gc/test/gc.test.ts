@@ -12,9 +12,10 @@ import {
   redisKeys,
   Subjects,
   type TaskConfig,
+  taskMsgId,
   taskObjectName,
 } from '@longshore/contracts';
-import { RedisClaimLedger } from '@longshore/ledger';
+import { type ClaimLedger, RedisClaimLedger } from '@longshore/ledger';
 import { createLogger } from '@longshore/logging';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
@@ -106,6 +107,27 @@ async function names(ns: string) {
   };
 }
 
+/** Files a claim of runner-1 (attempt 1) in the ledger, as the claimer does, claimed `agoMs` ago. */
+async function fileClaim(ledger: ClaimLedger, id: string, opts: { launched?: boolean; agoMs?: number } = {}) {
+  const p = {
+    allocation: `a-${id}`,
+    resourceClass: 'acme/small',
+    token: 't',
+    claimedAt: new Date(Date.now() - (opts.agoMs ?? 5_000)).toISOString(),
+  };
+  await ledger.begin('runner-1', p);
+  await ledger.commit('runner-1', p, {
+    task_id: id,
+    resource_class: 'acme/small',
+    job_name: 'j',
+    working_directory: '~',
+    containers: [{ image: 'cimg/base:2024.01', environment: {} }],
+    ssh_advertise_addr: '',
+  } as TaskConfig);
+  if (opts.launched) await ledger.mark(id, 1, 'launched');
+  return p;
+}
+
 async function createSecrets(ns: string, count: number, concurrency = 100) {
   let next = 0;
   await Promise.all(
@@ -187,26 +209,8 @@ describe('gc', () => {
     // A ledger that has been there for an hour: a young one (just started, or started again
     // after Redis lost its data) holds orphans back for the grace while claimers write back.
     await redis.set(redisKeys(keyPrefix).generation(), `test@${Date.now() - 3_600_000}`);
-    const task = (id: string) => ({ task_id: id, resource_class: 'acme/small' }) as TaskConfig;
-    const file = async (id: string, launched: boolean) => {
-      const p = {
-        allocation: `a-${id}`,
-        resourceClass: 'acme/small',
-        token: 't',
-        claimedAt: new Date(Date.now() - 5_000).toISOString(),
-      };
-      await ledger.begin('runner-1', p);
-      await ledger.commit('runner-1', p, {
-        ...task(id),
-        job_name: 'j',
-        working_directory: '~',
-        containers: [{ image: 'cimg/base:2024.01', environment: {} }],
-        ssh_advertise_addr: '',
-      } as TaskConfig);
-      if (launched) await ledger.mark(id, 1, 'launched');
-    };
-    await file('lost', true);
-    await file('unlaunched', false);
+    await fileClaim(ledger, 'lost', { launched: true });
+    await fileClaim(ledger, 'unlaunched');
     const orphanPod = taskObjectName('nobody', 1);
     const orphanSecret = taskObjectName('gone', 1);
     await core.createNamespacedPod({ namespace: ns, body: pod(orphanPod, taskLabels(orphanPod)) });
@@ -241,6 +245,45 @@ describe('gc', () => {
       to_retry: false,
     });
     expect(seen.find((e) => e.name === 'task.claimed')?.payload).toMatchObject({ task_id: 'unlaunched' });
+  });
+
+  it("re-announces a claim whose announce was lost even when claimGrace is shorter than the stream's dedup window", async () => {
+    const ns = await namespace();
+    // 5 s: well inside JetStream's 2-minute duplicate window, so a re-announce that reused
+    // the claimer's msg id would be dropped by the stream.
+    const { ledger, make } = sweeper(ns, { claimGraceMs: 5_000 });
+    const id = `lost-announce-${hex()}`;
+    const claim = await fileClaim(ledger, id, { agoMs: 10_000 });
+    // A launcher, as the scheduler's durable consumer: every task.claimed it is handed.
+    const delivered: string[] = [];
+    const launcher = await bus.consume(Subjects.taskClaimed, {
+      durable: `launcher-${hex()}`,
+      handler: async (d) => {
+        if (d.payload.task_id === id) delivered.push(d.msgId ?? '');
+        return 'ack';
+      },
+    });
+    cleanups.push(() => launcher.stop());
+    // The claimer's announce reached a launcher that lost it (acked, then died before the pod).
+    await bus.publish(
+      Subjects.taskClaimed,
+      {
+        task_id: id,
+        resource_class: claim.resourceClass,
+        attempt: 1,
+        runner: 'runner-1',
+        at: claim.claimedAt,
+        allocation: claim.allocation,
+      },
+      { msgId: taskMsgId(id, 1, 'claimed') },
+    );
+    await expect.poll(() => delivered.length).toBe(1);
+
+    const report = await make().sweepOnce();
+
+    expect(report).toMatchObject({ claims_reannounced: 1, errors: 0 });
+    await expect.poll(() => delivered.length).toBe(2);
+    expect(delivered[1]).not.toBe(taskMsgId(id, 1, 'claimed'));
   });
 
   it('sweeps 10,000 Secrets within the request-rate bound, and a sweep stopped half-way loses nothing', async () => {

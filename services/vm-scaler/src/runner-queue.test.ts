@@ -1,10 +1,13 @@
 // HttpRunnerQueue against answers the simulator does not give: too large, too slow. A
-// real server on loopback, since what is read of a connection is the point.
+// real server on loopback, since what is read of a connection is the point. How each count
+// answer is parsed is @longshore/runner-api's (http-runner-api.test.ts); here, the scaler's
+// limits and the kinds its loop sees.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
+import { RunnerApiAuthError, RunnerApiError, RunnerApiMalformedResponseError } from '@longshore/runner-api';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HttpRunnerQueue, RunnerQueueError } from './runner-queue.ts';
+import { HttpRunnerQueue, queueErrorOf, RunnerQueueError } from './runner-queue.ts';
 
 const TOKEN = 'circle-api-token-5ec7e7';
 const RC = 'acme/vm';
@@ -91,5 +94,42 @@ describe('HttpRunnerQueue (real HTTP on loopback)', () => {
     const err = await failureOf(queue.unclaimedTasks(RC));
     expect(err.kind).toBe('timeout');
     expect(err.message).toBe(`GET /api/v3/runner/tasks?resource-class=${RC}: no answer within 300 ms`);
+  });
+});
+
+describe('queueErrorOf', () => {
+  it('gives the scaling loop each failure of the Runner API client as its kind, status and Retry-After', () => {
+    const endpoint = 'unclaimedCount' as const;
+    const cases: [unknown, Partial<RunnerQueueError>][] = [
+      [new RunnerApiError('no answer (ECONNREFUSED)', { endpoint, status: 0 }), { kind: 'unreachable' }],
+      [
+        new RunnerApiError('no answer within 5000 ms', { endpoint, status: 0, timeout: true }),
+        { kind: 'timeout' },
+      ],
+      [
+        new RunnerApiError('HTTP 429', { endpoint, status: 429, retryAfterMs: 3_000 }),
+        { kind: 'rate-limited', status: 429, retryAfterMs: 3_000 },
+      ],
+      [
+        new RunnerApiError('HTTP 503', { endpoint, status: 503, retryAfterMs: 1_000 }),
+        { kind: 'status', status: 503, retryAfterMs: 1_000 },
+      ],
+      [new RunnerApiAuthError('HTTP 403', { endpoint, status: 403 }), { kind: 'status', status: 403 }],
+      [
+        new RunnerApiAuthError('the token is empty', { endpoint, status: 0 }),
+        { kind: 'status', status: undefined },
+      ],
+      [
+        new RunnerApiMalformedResponseError('not JSON', { endpoint, status: 200 }),
+        { kind: 'malformed', status: 200 },
+      ],
+      [new DOMException('This operation was aborted', 'AbortError'), { kind: 'unreachable' }],
+    ];
+    for (const [err, expected] of cases) {
+      const mapped = queueErrorOf(err, RC);
+      expect(mapped).toBeInstanceOf(RunnerQueueError);
+      expect(mapped).toMatchObject(expected);
+      expect(mapped.cause).toBe(err);
+    }
   });
 });

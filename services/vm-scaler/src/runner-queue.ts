@@ -1,10 +1,14 @@
 // How much work a resource class has: the port the scaling loop reads demand through, and
-// its adapter for the CircleCI Runner API's task-count endpoints (DESIGN.md, "Runner API").
-// Answers are hostile until parsed: bodies are read up to a size cap (readBody, shared with
-// the claimer's client) and the timeout covers the body as well as the headers.
-import { RunnerApiPaths, RunningCount, UnclaimedCount } from '@longshore/contracts';
-import { type HttpAnswer, HttpBodyTooLargeError, nodeHttpTransport, readBody } from '@longshore/runner-api';
-import type { z } from 'zod';
+// its adapter over the Runner API client of @longshore/runner-api (HttpRunnerApi's count
+// calls), which does the HTTP: size caps, timeouts covering the body, validation, Retry-After,
+// and errors that never carry the token. What is left here is the scaler's own view of a
+// failure (RunnerQueueError) and its limits for a call made every second.
+import {
+  HttpRunnerApi,
+  RunnerApiAuthError,
+  RunnerApiError,
+  RunnerApiMalformedResponseError,
+} from '@longshore/runner-api';
 
 /** Task counts of one resource class. */
 export interface RunnerQueue {
@@ -22,13 +26,13 @@ export class RunnerQueueError extends Error {
   readonly kind: RunnerQueueErrorKind;
   /** HTTP status, for `status`, `rate-limited` and `malformed`. */
   readonly status: number | undefined;
-  /** The server's Retry-After, in ms, for `rate-limited`. */
+  /** The server's Retry-After, in ms (with 429, or 503 from a proxy). */
   readonly retryAfterMs: number | undefined;
 
   constructor(
     kind: RunnerQueueErrorKind,
     message: string,
-    options: { status?: number; retryAfterMs?: number; cause?: unknown } = {},
+    options: { status?: number | undefined; retryAfterMs?: number | undefined; cause?: unknown } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.kind = kind;
@@ -38,7 +42,7 @@ export class RunnerQueueError extends Error {
 }
 
 export interface HttpRunnerQueueOptions {
-  /** Runner API base URL without a trailing slash (provisioner.circleciAPIAddr). */
+  /** Runner API base URL (provisioner.circleciAPIAddr). */
   readonly baseUrl: string;
   /** CircleCI API token, sent as `Circle-Token`. */
   readonly token: string;
@@ -52,103 +56,45 @@ export interface HttpRunnerQueueOptions {
 }
 
 export class HttpRunnerQueue implements RunnerQueue {
-  readonly #baseUrl: string;
+  readonly #api: HttpRunnerApi;
   readonly #token: string;
-  readonly #timeoutMs: number;
-  readonly #maxAnswerBytes: number;
 
   constructor(options: HttpRunnerQueueOptions) {
-    this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#api = new HttpRunnerApi({
+      baseUrl: options.baseUrl,
+      timeoutMs: options.timeoutMs ?? 5_000,
+      maxAnswerBytes: options.maxAnswerBytes ?? 64 * 1024,
+    });
     this.#token = options.token;
-    this.#timeoutMs = options.timeoutMs ?? 5_000;
-    this.#maxAnswerBytes = options.maxAnswerBytes ?? 64 * 1024;
   }
 
-  async unclaimedTasks(resourceClass: string, signal?: AbortSignal): Promise<number> {
-    const body = await this.#get(RunnerApiPaths.unclaimedCount, resourceClass, UnclaimedCount, signal);
-    return body.unclaimed_task_count;
+  unclaimedTasks(resourceClass: string, signal?: AbortSignal): Promise<number> {
+    return this.#api
+      .unclaimedTaskCount(this.#token, resourceClass, signal ? { signal } : {})
+      .catch((err: unknown) => Promise.reject(queueErrorOf(err, resourceClass)));
   }
 
-  async runningTasks(resourceClass: string, signal?: AbortSignal): Promise<number> {
-    const body = await this.#get(RunnerApiPaths.runningCount, resourceClass, RunningCount, signal);
-    return body.running_runner_tasks;
-  }
-
-  async #get<S extends z.ZodType>(
-    path: string,
-    resourceClass: string,
-    schema: S,
-    signal: AbortSignal | undefined,
-  ): Promise<z.output<S>> {
-    const url = `${this.#baseUrl}${path}?resource-class=${encodeURIComponent(resourceClass)}`;
-    const what = `GET ${path}?resource-class=${resourceClass}`;
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
-    let response: HttpAnswer | undefined;
-    let text: string;
-    try {
-      response = await nodeHttpTransport(url, {
-        method: 'GET',
-        headers: { 'Circle-Token': this.#token, accept: 'application/json' },
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      });
-      text = await readBody(response, this.#maxAnswerBytes);
-    } catch (cause) {
-      if (cause instanceof HttpBodyTooLargeError && response !== undefined) {
-        const status = response.status;
-        // Only a 2xx body is read; a refusal's status says all without it.
-        if (status >= 200 && status <= 299) {
-          throw new RunnerQueueError('malformed', `${what}: HTTP ${status} answer ${cause.message}`, {
-            status,
-            cause,
-          });
-        }
-        text = '';
-      } else if (timeout.aborted) {
-        throw new RunnerQueueError('timeout', `${what}: no answer within ${this.#timeoutMs} ms`, { cause });
-      } else {
-        throw new RunnerQueueError('unreachable', `${what}: ${messageOf(cause)}`, { cause });
-      }
-    }
-    const status = response.status;
-    if (status === 429) {
-      const retryAfterMs = retryAfter(response.headers.get('retry-after'));
-      throw new RunnerQueueError('rate-limited', `${what}: 429 rate limited`, {
-        status,
-        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-      });
-    }
-    if (status < 200 || status > 299)
-      throw new RunnerQueueError('status', `${what}: HTTP ${status}`, { status });
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (cause) {
-      throw new RunnerQueueError('malformed', `${what}: response is not JSON`, { status, cause });
-    }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
-      throw new RunnerQueueError('malformed', `${what}: unexpected response (${issues.join('; ')})`, {
-        status,
-        cause: parsed.error,
-      });
-    }
-    return parsed.data;
+  runningTasks(resourceClass: string, signal?: AbortSignal): Promise<number> {
+    return this.#api
+      .runningTaskCount(this.#token, resourceClass, signal ? { signal } : {})
+      .catch((err: unknown) => Promise.reject(queueErrorOf(err, resourceClass)));
   }
 }
 
-function retryAfter(header: string | null): number | undefined {
-  if (header === null) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
-
-function messageOf(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  // fetch's own message is "fetch failed", with the reason (ECONNREFUSED, ...) as its cause;
-  // node:http (the default transport) throws the reason itself.
-  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
-  return `${err.message}${cause}`;
+/** A failed count call of @longshore/runner-api in the scaling loop's terms. */
+export function queueErrorOf(err: unknown, resourceClass: string): RunnerQueueError {
+  if (!(err instanceof RunnerApiError)) {
+    // The caller's own abort (the loop stopping), passed on by the client as it came.
+    const why = err instanceof Error ? err.message : String(err);
+    return new RunnerQueueError('unreachable', `task counts of ${resourceClass}: ${why}`, { cause: err });
+  }
+  const status = err.status === 0 ? undefined : err.status;
+  const details = { status, retryAfterMs: err.retryAfterMs, cause: err };
+  if (err instanceof RunnerApiMalformedResponseError)
+    return new RunnerQueueError('malformed', err.message, details);
+  if (err.timeout) return new RunnerQueueError('timeout', err.message, details);
+  // Status 0 is no answer, except for a token no header can carry, which the client refused to send.
+  if (status === undefined && !(err instanceof RunnerApiAuthError))
+    return new RunnerQueueError('unreachable', err.message, details);
+  return new RunnerQueueError(status === 429 ? 'rate-limited' : 'status', err.message, details);
 }

@@ -3,12 +3,13 @@
 import { Writable } from 'node:stream';
 import type { ScalerDecision } from '@longshore/contracts';
 import { createLogger } from '@longshore/logging';
+import { nextRunDelay } from '@longshore/runtime';
 import { createMetricsRegistry } from '@longshore/service-kit';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createScalerMetrics } from './metrics.ts';
 import { PoolScaleError, type PoolScaler } from './pool-scaler.ts';
 import { type RunnerQueue, RunnerQueueError } from './runner-queue.ts';
-import { backoffMs, ScalerLoop } from './scaler-loop.ts';
+import { ScalerLoop, scalerBackoff } from './scaler-loop.ts';
 import type { PoolRef } from './vm-pool.ts';
 
 const POOL: PoolRef = { namespace: 'runners', name: 'my-org-my-runner-abc123' };
@@ -17,7 +18,10 @@ const POOL: PoolRef = { namespace: 'runners', name: 'my-org-my-runner-abc123' };
 class FakeQueue implements RunnerQueue {
   unclaimed: number | Error = 0;
   running: number | Error = 0;
+  /** Cycles that asked for the counts. */
+  polls = 0;
   async unclaimedTasks(): Promise<number> {
+    this.polls++;
     if (this.unclaimed instanceof Error) throw this.unclaimed;
     return this.unclaimed;
   }
@@ -197,14 +201,46 @@ describe('ScalerLoop timer', () => {
   });
 });
 
-describe('backoffMs', () => {
+describe('ScalerLoop timer after failures', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("backs off after failed cycles, at least as long as the API's Retry-After, and counts them in its health", async () => {
+    vi.useFakeTimers();
+    const t = setup();
+    t.queue.running = new RunnerQueueError('rate-limited', '429', { status: 429, retryAfterMs: 7000 });
+    t.loop.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.queue.polls).toBe(1);
+    t.queue.running = new RunnerQueueError('status', '503', { status: 503 });
+    await vi.advanceTimersByTimeAsync(6_999); // the first backoff step is 2 s; Retry-After says 7
+    expect(t.queue.polls).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(t.queue.polls).toBe(2);
+    expect(t.loop.health.consecutiveFailures).toBe(2);
+    await vi.advanceTimersByTimeAsync(3_999); // second failure in a row: 4 s
+    expect(t.queue.polls).toBe(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(t.queue.polls).toBe(3);
+    t.queue.running = 0;
+    await vi.advanceTimersByTimeAsync(8_000);
+    expect(t.queue.polls).toBe(4);
+    expect(t.loop.health.consecutiveFailures).toBe(0);
+    await vi.advanceTimersByTimeAsync(1_000); // back on the 1 s interval
+    expect(t.queue.polls).toBe(5);
+    await t.loop.stop();
+  });
+});
+
+describe('scalerBackoff', () => {
   it('doubles from the interval up to the cap, and honours Retry-After', () => {
-    expect([1, 2, 3, 4, 5, 6].map((n) => backoffMs(1000, n, 30_000))).toEqual([
-      2000, 4000, 8000, 16000, 30000, 30000,
-    ]);
-    expect(backoffMs(1000, 1, 30_000, 10_000)).toBe(10_000);
-    expect(backoffMs(60_000, 1, 30_000)).toBe(60_000);
-    expect(backoffMs(1000, 500, 30_000)).toBe(30_000);
+    const after = (intervalMs: number, failures: number, retryAfterMs?: number) =>
+      nextRunDelay(intervalMs, failures, scalerBackoff(intervalMs, 30_000), retryAfterMs);
+    expect([1, 2, 3, 4, 5, 6].map((n) => after(1000, n))).toEqual([2000, 4000, 8000, 16000, 30000, 30000]);
+    expect(after(1000, 1, 10_000)).toBe(10_000);
+    expect(after(60_000, 1)).toBe(60_000);
+    expect(after(1000, 500)).toBe(30_000);
   });
 });
 

@@ -5,6 +5,7 @@
 // On a failure the pool keeps its size (the last good decision) and the loop backs off.
 import type { ScalerDecision } from '@longshore/contracts';
 import type { Logger } from '@longshore/logging';
+import { type Backoff, every, type Periodic, type RunOutcome } from '@longshore/runtime';
 import { desiredReplicas } from './desired-replicas.ts';
 import { errFields } from './log-fields.ts';
 import type { ScalerErrorKind, ScalerMetrics } from './metrics.ts';
@@ -61,8 +62,7 @@ export class ScalerLoop {
   /** Makes message ids unique across this loop's lifetime and across restarts. */
   readonly #idPrefix: string;
   #seq = 0;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<unknown> | undefined;
+  #loop: Periodic | undefined;
   #lastSuccessAt: number | undefined;
   #failures = 0;
   #lastDecision: ScalerDecision | undefined;
@@ -85,14 +85,21 @@ export class ScalerLoop {
 
   /** Runs cycles until stop(); the first one at once. */
   start(): void {
-    this.#schedule(0);
+    if (this.#stop.signal.aborted || this.#loop) return;
+    this.#loop = every(this.#o.intervalMs, () => this.#tick(), {
+      backoff: scalerBackoff(this.#o.intervalMs, this.#o.maxBackoffMs ?? 30_000),
+      // A bug rather than an outage (every expected failure is handled in cycle()); keep going.
+      onError: (err) => {
+        this.#failures++;
+        this.#log.error({ err }, 'scaling cycle failed unexpectedly');
+      },
+    });
   }
 
   /** Stops the loop and waits for a cycle in progress (its requests are aborted). Idempotent. */
   async stop(): Promise<void> {
     this.#stop.abort();
-    clearTimeout(this.#timer);
-    await this.#running;
+    await this.#loop?.stop();
   }
 
   /** One poll-decide-scale cycle. */
@@ -195,45 +202,21 @@ export class ScalerLoop {
     return { ok: false };
   }
 
-  #schedule(delayMs: number): void {
-    if (this.#stop.signal.aborted) return;
-    this.#timer = setTimeout(() => {
-      this.#running = this.#tick().finally(() => {
-        this.#running = undefined;
-      });
-    }, delayMs);
-  }
-
-  async #tick(): Promise<void> {
-    let result: CycleResult;
-    try {
-      result = await this.cycle();
-    } catch (err) {
-      // A bug rather than an outage (every expected failure is handled in cycle()); keep going.
-      this.#log.error({ err }, 'scaling cycle failed unexpectedly');
-      result = { ok: false };
-    }
-    if (this.#stop.signal.aborted) return;
+  /** One cycle as the loop runs it: a failed one is backed off, never below its Retry-After. */
+  async #tick(): Promise<RunOutcome | undefined> {
+    const result = await this.cycle();
+    if (this.#stop.signal.aborted) return undefined;
     if (result.ok) {
       this.#failures = 0;
       this.#lastSuccessAt = Date.now();
-      this.#schedule(this.#o.intervalMs);
-      return;
+      return undefined;
     }
     this.#failures++;
-    this.#schedule(
-      backoffMs(this.#o.intervalMs, this.#failures, this.#o.maxBackoffMs ?? 30_000, result.retryAfterMs),
-    );
+    return { failed: true, waitAtLeastMs: result.retryAfterMs };
   }
 }
 
-/** Pause after `failures` failed cycles in a row: doubling from the interval, capped, never below Retry-After. */
-export function backoffMs(
-  intervalMs: number,
-  failures: number,
-  maxMs: number,
-  retryAfterMs?: number,
-): number {
-  const doubled = intervalMs * 2 ** Math.min(failures, 20);
-  return Math.max(Math.min(doubled, Math.max(maxMs, intervalMs)), retryAfterMs ?? 0);
+/** Pauses after failed cycles in a row: doubling from twice the interval, capped (never below the interval). */
+export function scalerBackoff(intervalMs: number, maxMs: number): Backoff {
+  return { firstMs: 2 * intervalMs, maxMs: Math.max(maxMs, intervalMs), jitter: 0 };
 }

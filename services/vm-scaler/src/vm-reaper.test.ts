@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { finishedVmsOf } from './vm-reaper.ts';
+import { createLogger } from '@longshore/logging';
+import { createMetricsRegistry } from '@longshore/service-kit';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createScalerMetrics } from './metrics.ts';
+import { type FinishedVm, finishedVmsOf, type VmInventory, VmInventoryError, VmReaper } from './vm-reaper.ts';
 
 const vmi = (name: string, phase: string | undefined, extra: Record<string, unknown> = {}) => ({
   metadata: {
@@ -38,5 +41,64 @@ describe('finishedVmsOf', () => {
       null,
     ];
     expect(finishedVmsOf('ns', items)).toEqual([]);
+  });
+});
+
+/** An inventory whose answer the test sets; counts the sweeps that listed it. */
+class FakeInventory implements VmInventory {
+  lists = 0;
+  answer: FinishedVm[] | Error = [];
+  async finishedVms(): Promise<FinishedVm[]> {
+    this.lists++;
+    if (this.answer instanceof Error) throw this.answer;
+    return this.answer;
+  }
+  async deleteVm(): Promise<boolean> {
+    return true;
+  }
+}
+
+describe('VmReaper timer', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  function reaperOver(inventory: VmInventory) {
+    return new VmReaper({
+      inventory,
+      namespace: 'runners',
+      logger: createLogger({ name: 'vm-scaler', level: 'silent' }),
+      metrics: createScalerMetrics(createMetricsRegistry('vm-scaler')),
+      intervalMs: 5_000,
+      missingApiRetryMs: 60_000,
+    });
+  }
+
+  it('sweeps every interval, backs off after failed sweeps, and waits a minute while KubeVirt is missing', async () => {
+    vi.useFakeTimers();
+    const inventory = new FakeInventory();
+    const reaper = reaperOver(inventory);
+    const t0 = Date.now();
+    const sweptAt: number[] = [];
+    const until = async (ms: number) => {
+      while (Date.now() - t0 < ms) {
+        const before = inventory.lists;
+        await vi.advanceTimersByTimeAsync(1_000);
+        if (inventory.lists > before) sweptAt.push(Date.now() - t0);
+      }
+    };
+    reaper.start();
+    await vi.advanceTimersByTimeAsync(0);
+    sweptAt.push(0);
+    await until(10_000); // good sweeps: 5 s, 10 s
+    inventory.answer = new VmInventoryError('api', 'cannot list VirtualMachineInstances: HTTP 500');
+    await until(40_000); // failed sweeps from 15 s: then 5, 10, 20 s later
+    inventory.answer = new VmInventoryError(
+      'api-missing',
+      'the cluster does not serve VirtualMachineInstances',
+    );
+    await until(180_000);
+    await reaper.stop();
+    expect(sweptAt).toEqual([0, 5_000, 10_000, 15_000, 20_000, 30_000, 50_000, 110_000, 170_000]);
   });
 });

@@ -8,6 +8,7 @@ import type { CustomObjectsApi } from '@kubernetes/client-node';
 import { Labels, MANAGED_BY } from '@longshore/contracts';
 import { isNotFound, kubeErrorMessage } from '@longshore/kube';
 import type { Logger } from '@longshore/logging';
+import { every, type Periodic, type RunOutcome } from '@longshore/runtime';
 import { z } from 'zod';
 import { errFields } from './log-fields.ts';
 import type { ScalerMetrics } from './metrics.ts';
@@ -152,7 +153,7 @@ export interface VmReaperOptions {
   readonly namespace: string;
   readonly logger: Logger;
   readonly metrics: ScalerMetrics;
-  /** Pause between sweeps. */
+  /** Pause between sweeps; after failed ones the pause doubles from it, up to 30 s (or the interval). */
   readonly intervalMs: number;
   /** Pause after finding that KubeVirt's API is not served. Default 1 minute. */
   readonly missingApiRetryMs?: number;
@@ -163,8 +164,7 @@ export class VmReaper {
   readonly #o: VmReaperOptions;
   readonly #log: Logger;
   readonly #stop = new AbortController();
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
+  #loop: Periodic | undefined;
   #apiMissingLogged = false;
 
   constructor(options: VmReaperOptions) {
@@ -173,14 +173,17 @@ export class VmReaper {
   }
 
   start(): void {
-    this.#schedule(0);
+    if (this.#stop.signal.aborted || this.#loop) return;
+    this.#loop = every(this.#o.intervalMs, () => this.#tick(), {
+      // #tick says why a sweep failed itself; what reaches here is a bug in it.
+      onError: (err) => this.#log.error({ err }, 'VM sweep failed unexpectedly'),
+    });
   }
 
   /** Stops sweeping; waits for a sweep in progress. Idempotent. */
   async stop(): Promise<void> {
     this.#stop.abort();
-    clearTimeout(this.#timer);
-    await this.#running;
+    await this.#loop?.stop();
   }
 
   /** One sweep; returns the VMs it deleted. */
@@ -201,31 +204,21 @@ export class VmReaper {
     return deleted;
   }
 
-  #schedule(delayMs: number): void {
-    if (this.#stop.signal.aborted) return;
-    this.#timer = setTimeout(() => {
-      this.#running = this.#tick().finally(() => {
-        this.#running = undefined;
-      });
-    }, delayMs);
-  }
-
-  async #tick(): Promise<void> {
-    let next = this.#o.intervalMs;
+  async #tick(): Promise<RunOutcome | undefined> {
     try {
       await this.sweep();
       this.#apiMissingLogged = false;
+      return undefined;
     } catch (err) {
       this.#o.metrics.reapErrors.inc({ namespace: this.#o.namespace });
       if (err instanceof VmInventoryError && err.kind === 'api-missing') {
-        next = this.#o.missingApiRetryMs ?? 60_000;
         if (!this.#apiMissingLogged)
           this.#log.warn(errFields(err), `finished VMs are not removed: ${err.message}`);
         this.#apiMissingLogged = true;
-      } else {
-        this.#log.error(errFields(err), 'failed to remove finished VMs');
+        return { failed: true, waitAtLeastMs: this.#o.missingApiRetryMs ?? 60_000 };
       }
+      this.#log.error(errFields(err), 'failed to remove finished VMs');
+      return { failed: true };
     }
-    this.#schedule(next);
   }
 }

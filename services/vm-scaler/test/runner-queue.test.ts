@@ -45,7 +45,9 @@ describe('HttpRunnerQueue', () => {
       new HttpRunnerQueue({ baseUrl: sim.url, token: 'wrong-token-123' }).unclaimedTasks(RC),
     );
     expect(err).toMatchObject({ kind: 'status', status: 403 });
-    expect(err.message).toBe(`GET /api/v3/runner/tasks?resource-class=${RC}: HTTP 403`);
+    expect(err.message).toBe(
+      `GET /api/v3/runner/tasks?resource-class=${RC}: HTTP 403 (Circle-Token not accepted)`,
+    );
   });
 
   it('reports malformed bodies, whatever they look like', async () => {
@@ -54,7 +56,7 @@ describe('HttpRunnerQueue', () => {
     const kinds = [];
     for (let i = 0; i < 4; i++) kinds.push(await failureOf(queue.unclaimedTasks(RC)));
     expect(kinds.map((e) => [e.kind, e.status])).toEqual(Array(4).fill(['malformed', 200]));
-    expect(kinds[1]?.message).toMatch(/unexpected response \(unclaimed_task_count: /);
+    expect(kinds[1]?.message).toMatch(/is not the expected shape \(unclaimed_task_count: /);
   });
 
   it('gives up on a slow answer after its timeout', async () => {
