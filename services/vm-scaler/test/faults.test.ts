@@ -55,8 +55,8 @@ describe('Runner API failures', () => {
       'malformed',
     ]);
     const messages = failures.map((l) => (l.error as { message: string }).message);
-    expect(messages.filter((m) => m.endsWith('response is not JSON'))).toHaveLength(2);
-    expect(messages.filter((m) => m.includes('unexpected response'))).toHaveLength(2);
+    expect(messages.filter((m) => m.includes('answer is not JSON ('))).toHaveLength(2);
+    expect(messages.filter((m) => m.includes('answer is not the expected shape ('))).toHaveLength(2);
     expect(world.log.withMsg('failed to get unclaimed tasks')).toEqual([]);
 
     await eventually(async () => expect(await world.replicas(rc.name)).toBe(2));
