@@ -169,8 +169,3 @@ export function constraintStatusKey(resourceClass: string): string {
 export function runnerMustReport(reason: EndReason): boolean {
   return reason !== 'reported-in-pod' && reason !== 'cancelled';
 }
-
-/** JetStream message id of a task event: one per task, attempt and event, so retries dedupe. */
-export function taskMsgId(taskId: string, attempt: number, event: string): string {
-  return `${taskId}.${attempt}.${event}`;
-}

@@ -7,4 +7,5 @@ export * from './pod-check.ts';
 export * from './redis-keys.ts';
 export * from './runner-api.ts';
 export * from './subjects.ts';
+export * from './task-events.ts';
 export * from './task-pod.ts';

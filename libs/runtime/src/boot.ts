@@ -20,14 +20,10 @@ import {
   natsServers,
 } from '@longshore/config';
 import { createLogger, type Logger, SecretScrubber } from '@longshore/logging';
-import {
-  createMetricsRegistry,
-  createShutdown,
-  type Shutdown,
-  startHealthServer,
-} from '@longshore/service-kit';
 import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { startHealthServer } from './health.ts';
+import { createMetricsRegistry } from './metrics.ts';
 import { serviceNames } from './names.ts';
 import {
   type Backoff,
@@ -37,6 +33,7 @@ import {
   retryUntilAvailable,
   seconds,
 } from './retry.ts';
+import { createShutdown, type Shutdown } from './shutdown.ts';
 
 export interface Service {
   cfg: LongshoreConfig;
@@ -92,7 +89,16 @@ export interface Service {
 /** Redis reconnects sooner than start-up steps retry: it is on the path of every task. */
 const REDIS_BACKOFF: Backoff = { firstMs: 500, maxMs: 5_000, jitter: 0.2 };
 
-export async function bootService(name: string): Promise<Service> {
+export interface BootOptions {
+  /**
+   * How long the shutdown routine may take, from the configuration (default 25 s, inside
+   * Kubernetes' default grace period). A service that drains its work on shutdown asks
+   * for the grace period it is given.
+   */
+  readonly shutdownTimeoutMs?: (cfg: LongshoreConfig) => number;
+}
+
+export async function bootService(name: string, options: BootOptions = {}): Promise<Service> {
   // The logger first, so even a bad config is reported as one JSON line.
   const scrubber = new SecretScrubber();
   const logger = createLogger({ name, scrubber });
@@ -119,11 +125,7 @@ export async function bootService(name: string): Promise<Service> {
   for (const s of configSecrets(cfg)) scrubber.add(s);
   logger.level = cfg.logging.level;
   for (const w of configWarnings(cfg)) logger.warn(w);
-  const down = createShutdown({
-    logger,
-    // The claimer drains its tasks on shutdown: that may take the whole grace period.
-    timeoutMs: name === 'claimer' ? cfg.agent.terminationGracePeriodSeconds * 1000 : undefined,
-  });
+  const down = createShutdown({ logger, timeoutMs: options.shutdownTimeoutMs?.(cfg) });
   shutdown = down;
   down.installSignalHandlers();
   const registry = createMetricsRegistry(name);

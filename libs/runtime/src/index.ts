@@ -1,8 +1,15 @@
-// Public surface of @longshore/runtime: the start-up every service shares, waiting out the
-// dependencies that are down, and work repeated on a timer (every). Helpers for the
-// Kubernetes apiserver are the separate entry `@longshore/runtime/kube`, so that importing
-// this one does not load client-node.
-export { bootService, type Service } from './boot.ts';
+// Public surface of @longshore/runtime: what every service process needs around its work.
+// The start-up every service shares (bootService), the health and metrics endpoints, the
+// metrics registry and the one shutdown routine it sets up, waiting out the dependencies
+// that are down, work repeated on a timer (every), and the claim ledger as the services
+// open it. Helpers for the Kubernetes apiserver (riding out its outages, the namespace a
+// service works in, reading a Secret) are the separate entry `@longshore/runtime/kube`, so
+// that importing this one does not load client-node.
+export { type BootOptions, bootService, type Service } from './boot.ts';
+export { type HealthServer, type HealthServerOptions, startHealthServer } from './health.ts';
+export { claimLedger } from './ledger.ts';
+export type { KitLogger } from './logger.ts';
+export { createMetricsRegistry } from './metrics.ts';
 export {
   type EveryOptions,
   every,
@@ -21,3 +28,10 @@ export {
   START_BACKOFF,
   type WaitLogger,
 } from './retry.ts';
+export {
+  type Closer,
+  createShutdown,
+  type Shutdown,
+  type ShutdownOptions,
+  type ShutdownResult,
+} from './shutdown.ts';

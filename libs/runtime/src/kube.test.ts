@@ -5,7 +5,9 @@ import {
   isKubeUnavailable,
   keepInformer,
   type RestartableInformer,
+  readSecretData,
   retryKubeCall,
+  secretData,
 } from './kube.ts';
 import type { WaitLogger } from './retry.ts';
 
@@ -239,5 +241,78 @@ describe('keepInformer', () => {
       await until(() => inf.running || inf.stops === 2);
       expect(inf.running).toBe(false);
     });
+  });
+});
+
+describe('secretData', () => {
+  it('decodes the base64 values the apiserver returns under data, as UTF-8', () => {
+    const secret = {
+      data: {
+        token: Buffer.from('tok-123').toString('base64'),
+        'config.yaml': Buffer.from('name: ünïcode\n').toString('base64'),
+      },
+    };
+    expect(secretData(secret)).toEqual({ token: 'tok-123', 'config.yaml': 'name: ünïcode\n' });
+    expect(secretData({})).toEqual({});
+  });
+
+  it('ignores stringData: write-only, folded into data by the apiserver and never read back', () => {
+    const secret = {
+      data: { token: Buffer.from('stored').toString('base64') },
+      stringData: { token: 'not-stored', extra: 'not-stored' },
+    };
+    expect(secretData(secret)).toEqual({ token: 'stored' });
+  });
+});
+
+describe('readSecretData', () => {
+  const secretsOf = (answers: (() => unknown)[]) => {
+    const asked: { name: string; namespace: string }[] = [];
+    return {
+      asked,
+      core: {
+        readNamespacedSecret: async (req: { name: string; namespace: string }) => {
+          asked.push(req);
+          const next = answers.shift();
+          if (!next) throw new Error('no more answers');
+          return next() as never;
+        },
+      },
+    };
+  };
+
+  it('reads the named Secret, waiting out an apiserver that does not answer', async () => {
+    const { logger, msgs } = recordingLogger();
+    const { core, asked } = secretsOf([
+      () => {
+        throw refused();
+      },
+      () => ({ data: { token: Buffer.from('tok').toString('base64') } }),
+    ]);
+    expect(await readSecretData(core, 'ns', 'tokens', { logger, backoff: NO_WAIT })).toEqual({
+      token: 'tok',
+    });
+    expect(asked).toEqual([
+      { name: 'tokens', namespace: 'ns' },
+      { name: 'tokens', namespace: 'ns' },
+    ]);
+    expect(msgs[0]).toMatch(/^waiting for Secret ns\/tokens: connect ECONNREFUSED/);
+  });
+
+  it('is undefined for a Secret that is not there, and throws any other answer', async () => {
+    const { logger } = recordingLogger();
+    const missing = secretsOf([
+      () => {
+        throw status(404, 'NotFound', 'secrets "tokens" not found');
+      },
+    ]);
+    expect(await readSecretData(missing.core, 'ns', 'tokens', { logger })).toBeUndefined();
+    const forbidden = secretsOf([
+      () => {
+        throw status(403, 'Forbidden', 'secrets "tokens" is forbidden');
+      },
+    ]);
+    await expect(readSecretData(forbidden.core, 'ns', 'tokens', { logger })).rejects.toThrow(/forbidden/);
+    expect(forbidden.asked).toHaveLength(1);
   });
 });

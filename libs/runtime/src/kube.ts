@@ -3,8 +3,10 @@
 // 5xx, and give up only on answers that waiting cannot change (403, 404, 422, ...).
 //
 // A separate entry point (`@longshore/runtime/kube`): it loads client-node, which the
-// claimer loads only when agent.customSecret asks for it.
-import { kubeErrorMessage, statusCodeOf } from '@longshore/kube';
+// claimer loads only when agent.customSecret asks for it. The namespace a service works in
+// when the configuration names none is part of this entry for the same reason.
+import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
+import { isNotFound, kubeErrorMessage, statusCodeOf } from '@longshore/kube';
 import {
   type Backoff,
   backoffDelay,
@@ -16,6 +18,8 @@ import {
   seconds,
   type WaitLogger,
 } from './retry.ts';
+
+export { DEFAULT_NAMESPACE, ownNamespace, taskNamespace } from './namespace.ts';
 
 /**
  * The apiserver could not answer: no HTTP answer at all (refused, reset, timed out, TLS torn
@@ -48,6 +52,42 @@ export function retryKubeCall<T>(
     isFatal: (err) => !isKubeUnavailable(err),
     describe: describeKubeError,
   });
+}
+
+/**
+ * A Secret's values as text. The apiserver returns them under `data`, base64-encoded;
+ * `stringData` is write-only (the apiserver folds it into `data` on write and never
+ * returns it), so a Secret read back has none, and one that had would not be what the
+ * apiserver stores: it is not read.
+ */
+export function secretData(secret: V1Secret): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+  );
+}
+
+export interface ReadSecretOptions extends Omit<RetryOptions, 'isFatal' | 'describe'> {
+  /** Names the read in log lines; default "Secret <namespace>/<name>". */
+  readonly what?: string;
+}
+
+/**
+ * Reads a Secret's values (see secretData), or undefined when there is no such Secret. An
+ * unreachable apiserver (or a 5xx) is waited for; any other answer (403, say) is thrown.
+ */
+export async function readSecretData(
+  core: Pick<CoreV1Api, 'readNamespacedSecret'>,
+  namespace: string,
+  name: string,
+  opts: ReadSecretOptions,
+): Promise<Record<string, string> | undefined> {
+  const { what = `Secret ${namespace}/${name}`, ...retry } = opts;
+  try {
+    return secretData(await retryKubeCall(what, () => core.readNamespacedSecret({ name, namespace }), retry));
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
 }
 
 /** What keepInformer needs of a client-node informer (makeInformer's ListWatch). */

@@ -1,7 +1,7 @@
 // The finisher closes a claim once: it frees the slot and lets go of the task token (the
 // scrubber must not grow with every task the claimer has ever run), and it still does both
 // when the ledger lost the claim's record. Fakes stand in for the bus, ledger and Runner API
-// (the end-to-end paths are in services/claimer/test).
+// (the end-to-end paths are in e2e/).
 import type { Bus, ConsumerHandle, HandlerResult } from '@longshore/bus';
 import type { TaskEnded } from '@longshore/contracts';
 import { type ClaimLedger, type ClaimRecord, LedgerCorruptError } from '@longshore/ledger';

@@ -4,7 +4,7 @@
 // claim from the ledger and frees the slot. Every step is safe to repeat, because a crash
 // redelivers the event.
 import type { Bus, ConsumerHandle, HandlerResult } from '@longshore/bus';
-import { runnerMustReport, Subjects, type TaskEnded, taskMsgId } from '@longshore/contracts';
+import { runnerMustReport, Subjects, type TaskEnded, taskReleasedEvent } from '@longshore/contracts';
 import { type ClaimLedger, type ClaimRecord, LedgerCorruptError } from '@longshore/ledger';
 import type { Logger, SecretScrubber } from '@longshore/logging';
 import { isRetryable, type RunnerApi, RunnerApiAuthError, RunnerApiError } from '@longshore/runner-api';
@@ -119,19 +119,11 @@ async function finish(d: FinisherDeps, interrupted: boolean, e: TaskEnded): Prom
         const outcome = await d.api.unclaim(e.task_id, token);
         if (outcome === 'released') {
           how = 'released';
-          await d.bus.publish(
-            Subjects.taskReleased,
-            {
-              task_id: e.task_id,
-              resource_class: e.resource_class,
-              attempt: e.attempt,
-              runner: d.runner,
-              at: new Date().toISOString(),
-              reason: e.reason,
-              retries_used: e.attempt,
-            },
-            { msgId: taskMsgId(e.task_id, e.attempt, 'released') },
+          const ev = taskReleasedEvent(
+            { taskId: e.task_id, resourceClass: e.resource_class, attempt: e.attempt, runner: d.runner },
+            { reason: e.reason, retriesUsed: e.attempt },
           );
+          await d.bus.publish(ev.subject, ev.payload, { msgId: ev.msgId });
         } else if (outcome === 'retries-exhausted') {
           await d.api.fail(token, { allocation: rec.allocation, message: `${message} (retries exhausted)` });
         } else {

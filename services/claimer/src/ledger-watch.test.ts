@@ -1,6 +1,6 @@
 // The watch writes back what the runner holds when the ledger's generation changes, and
 // nothing otherwise. A ledger fake records the writes (the real Redis path, with Redis
-// restarted empty under a running claimer, is in services/claimer/test/hostile.test.ts).
+// restarted empty under a running claimer, is in e2e/hostile.test.ts).
 import type { ClaimLedger, ClaimRecord, LedgerGeneration } from '@longshore/ledger';
 import { createLogger } from '@longshore/logging';
 import { describe, expect, it } from 'vitest';

@@ -3,46 +3,31 @@
 // SIGTERM, then drain: no new claims, in-flight tasks get the grace period to finish.
 import { hostname, networkInterfaces } from 'node:os';
 import { podCheckFingerprint } from '@longshore/contracts';
-import { RedisClaimLedger } from '@longshore/ledger';
 import { HttpRunnerApi } from '@longshore/runner-api';
-import { bootService } from '@longshore/runtime';
+import { bootService, claimLedger } from '@longshore/runtime';
 import { startClaimer } from './claimer.ts';
 import { resolveTokens, TokenConfigError } from './tokens.ts';
 
-const svc = await bootService('claimer');
+// The claimer drains its tasks on shutdown: that may take the whole grace period.
+const svc = await bootService('claimer', {
+  shutdownTimeoutMs: (cfg) => cfg.agent.terminationGracePeriodSeconds * 1000,
+});
 const { cfg, logger, shutdown } = svc;
 try {
   const tokens = await resolveTokens(cfg.agent.resourceClasses, cfg.agent.customSecret, async (name) => {
     // Loaded only here: without agent.customSecret the claimer never talks to Kubernetes.
-    const { contextNamespace, isNotFound, kubeClients } = await import('@longshore/kube');
-    const { retryKubeCall } = await import('@longshore/runtime/kube');
+    const [{ kubeClients }, { readSecretData, taskNamespace }] = await Promise.all([
+      import('@longshore/kube'),
+      import('@longshore/runtime/kube'),
+    ]);
     const kc = await svc.kube();
-    const namespace = cfg.agent.namespace ?? cfg.kube.namespace ?? contextNamespace(kc) ?? 'default';
-    const core = kubeClients(kc).core;
-    try {
-      // An unreachable apiserver (or a 5xx) is waited for; an answer such as 404 or 403 is final.
-      const s = await retryKubeCall(
-        `Secret ${namespace}/${name}`,
-        () => core.readNamespacedSecret({ name, namespace }),
-        {
-          logger,
-          signal: shutdown.signal,
-        },
-      );
-      return Object.fromEntries(
-        Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
-      );
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    return readSecretData(kubeClients(kc).core, taskNamespace(cfg, kc), name, {
+      logger,
+      signal: shutdown.signal,
+    });
   });
   for (const t of Object.values(tokens)) svc.scrubber.add(t);
-  const ledger = new RedisClaimLedger({
-    redis: svc.redis(),
-    keyPrefix: cfg.redis.keyPrefix,
-    tokenTtlMs: cfg.agent.maxRunTime + cfg.agent.gc.threshold,
-  });
+  const ledger = claimLedger(cfg, svc.redis());
   const claimer = await startClaimer({
     // The name CircleCI shows (agent.name, else the Deployment's name), shared by replicas;
     // the replica's own name keys its claims in the ledger and its bus durable.

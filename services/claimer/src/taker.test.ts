@@ -1,7 +1,7 @@
 // How a won claim is taken, and how one that cannot be taken ends: every path frees its
 // slot and its token once, tells the Runner API what it can, and says so on the bus.
 // Hand-written fakes stand in for the ledger, bus and Runner API (the end-to-end paths, with
-// the simulator answering as a hostile API, are in services/claimer/test/hostile.test.ts).
+// the simulator answering as a hostile API, are in e2e/hostile.test.ts).
 import { BusPublishError } from '@longshore/bus';
 import type { ClaimResponse, TaskConfig } from '@longshore/contracts';
 import {

@@ -14,7 +14,8 @@ import {
   type ClaimResponse,
   Subjects,
   type TaskConfig,
-  taskMsgId,
+  TaskEventError,
+  taskClaimedEvent,
 } from '@longshore/contracts';
 import {
   type ClaimLedger,
@@ -84,7 +85,8 @@ export function classifyStepFailure(err: unknown): StepFailure {
   if (err instanceof RunnerApiAuthError) return 'gone';
   if (err instanceof LedgerConflictError) return 'conflict';
   if (err instanceof ClaimRejectedError) return 'permanent';
-  if (err instanceof BusValidationError || err instanceof BusSecretError) return 'permanent';
+  if (err instanceof TaskEventError || err instanceof BusValidationError || err instanceof BusSecretError)
+    return 'permanent';
   // A task config over the size limit will be as large next time.
   if (err instanceof RunnerApiOversizeError) return 'permanent';
   if (err instanceof RunnerApiMalformedResponseError)
@@ -241,18 +243,8 @@ export class ClaimTaker {
   }
 
   async #announce(r: ClaimRecord): Promise<void> {
-    await this.#d.bus.publish(
-      Subjects.taskClaimed,
-      {
-        task_id: r.taskId,
-        resource_class: r.resourceClass,
-        attempt: r.attempt,
-        runner: r.runner,
-        at: r.claimedAt,
-        allocation: r.allocation,
-      },
-      { msgId: taskMsgId(r.taskId, r.attempt, 'claimed') },
-    );
+    const ev = taskClaimedEvent({ ...r, at: r.claimedAt }, r);
+    await this.#d.bus.publish(ev.subject, ev.payload, { msgId: ev.msgId });
     await this.#d.ledger.mark(r.taskId, r.attempt, 'announced');
     r.announced = true;
     this.#d.logger.info(

@@ -4,9 +4,8 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import { configWarnings } from '@longshore/config';
 import { redisKeys } from '@longshore/contracts';
-import { contextNamespace } from '@longshore/kube';
-import { RedisClaimLedger } from '@longshore/ledger';
-import { bootService } from '@longshore/runtime';
+import { bootService, claimLedger } from '@longshore/runtime';
+import { taskNamespace } from '@longshore/runtime/kube';
 import { gcSettings } from './settings.ts';
 import { startGc } from './sweeper.ts';
 
@@ -17,7 +16,7 @@ try {
     logger.info('agent.gc.enabled is false: nothing to do');
   } else {
     const kc = await svc.kube();
-    const namespace = cfg.agent.namespace ?? cfg.kube.namespace ?? contextNamespace(kc) ?? 'default';
+    const namespace = taskNamespace(cfg, kc);
     const settings = gcSettings(cfg, svc.instance, namespace);
     // Seed 000: a threshold within the max run time deletes running task pods.
     if (configWarnings(cfg).some((w) => w.startsWith('agent.gc.threshold')))
@@ -26,15 +25,10 @@ try {
         'gc threshold is not longer than maxRunTime: this GC may delete running task pods',
       );
     const redis = svc.redis();
-    const ledger = new RedisClaimLedger({
-      redis,
-      keyPrefix: cfg.redis.keyPrefix,
-      tokenTtlMs: cfg.agent.maxRunTime + cfg.agent.gc.threshold,
-    });
     const gc = startGc({
       core: kc.makeApiClient(CoreV1Api),
       bus: await svc.bus(),
-      ledger,
+      ledger: claimLedger(cfg, redis),
       redis,
       leaseKey: redisKeys(cfg.redis.keyPrefix).lock('gc-sweep'),
       settings,

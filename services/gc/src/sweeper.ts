@@ -6,7 +6,14 @@
 import { randomBytes } from 'node:crypto';
 import type { CoreV1Api, V1ObjectMeta } from '@kubernetes/client-node';
 import type { Bus } from '@longshore/bus';
-import { type GcSweepReport, MANAGED_SELECTOR, Subjects, taskMsgId } from '@longshore/contracts';
+import {
+  type GcSweepReport,
+  MANAGED_SELECTOR,
+  Subjects,
+  taskClaimedEvent,
+  taskInterruptedEvent,
+  taskMsgId,
+} from '@longshore/contracts';
 import { isConflict, isNotFound, kubeErrorMessage } from '@longshore/kube';
 import type { ClaimLedger, ClaimRecord } from '@longshore/ledger';
 import type { Logger } from '@longshore/logging';
@@ -249,18 +256,9 @@ export class GcSweeper {
   }
 
   async #reannounce(c: ClaimRecord, msgId: string): Promise<boolean> {
-    const sent = await this.#d.bus.publish(
-      Subjects.taskClaimed,
-      {
-        task_id: c.taskId,
-        resource_class: c.resourceClass,
-        attempt: c.attempt,
-        runner: c.runner,
-        at: new Date().toISOString(),
-        allocation: c.allocation,
-      },
-      { msgId },
-    );
+    // The claim's own id is the claimer's announce: a re-announce has one of its own (msgId).
+    const ev = taskClaimedEvent(c, c);
+    const sent = await this.#d.bus.publish(ev.subject, ev.payload, { msgId });
     if (sent.duplicate) {
       // Another gc replica re-announced it in this same sweep interval: one is enough.
       this.#d.logger.debug({ task_id: c.taskId, attempt: c.attempt }, 'claim already re-announced');
@@ -276,22 +274,14 @@ export class GcSweeper {
       this.#d.settings.unsafeRetryClasses.has(c.resourceClass) &&
       (await this.#d.ledger.retriesUsed(c.taskId)) < MAX_RETRIES;
     const error = 'task pod disappeared';
-    await this.#d.bus.publish(
-      Subjects.taskInterrupted,
-      {
-        task_id: c.taskId,
-        resource_class: c.resourceClass,
-        attempt: c.attempt,
-        // The claim's own claimer closes it, so the event names the claim's runner.
-        runner: c.runner,
-        at: new Date().toISOString(),
-        namespace: this.#d.settings.namespace,
-        reason: 'lost',
-        error,
-        to_retry: toRetry,
-      },
-      { msgId: taskMsgId(c.taskId, c.attempt, 'ended') },
-    );
+    // The claim's own claimer closes it, so the event names the claim's runner (c.runner).
+    const ev = taskInterruptedEvent(c, {
+      namespace: this.#d.settings.namespace,
+      reason: 'lost',
+      error,
+      toRetry,
+    });
+    await this.#d.bus.publish(ev.subject, ev.payload, { msgId: ev.msgId });
     this.#metrics.claims.inc({ action: 'interrupted' });
     this.#d.logger.warn(
       { task_id: c.taskId, attempt: c.attempt, error, 'app.to_retry': toRetry },

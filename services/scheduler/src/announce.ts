@@ -2,7 +2,7 @@
 // tracker when it first sees one (whoever created it may have died first). Both use the
 // same message id, so JetStream keeps one.
 import type { Bus } from '@longshore/bus';
-import { Subjects, taskMsgId } from '@longshore/contracts';
+import { taskScheduledEvent } from '@longshore/contracts';
 import type { SchedulerSettings } from './settings.ts';
 
 export interface ScheduledTask {
@@ -19,18 +19,9 @@ export async function announceScheduled(
   settings: SchedulerSettings,
   t: ScheduledTask,
 ): Promise<void> {
-  await bus.publish(
-    Subjects.taskScheduled,
-    {
-      task_id: t.taskId,
-      resource_class: t.resourceClass,
-      attempt: t.attempt,
-      runner: settings.runnerName,
-      at: new Date().toISOString(),
-      pod: t.pod,
-      namespace: settings.namespace,
-      ...(t.warnings !== undefined && t.warnings.length > 0 ? { warnings: [...t.warnings] } : {}),
-    },
-    { msgId: taskMsgId(t.taskId, t.attempt, 'scheduled') },
+  const ev = taskScheduledEvent(
+    { ...t, runner: settings.runnerName },
+    { pod: t.pod, namespace: settings.namespace, warnings: t.warnings },
   );
+  await bus.publish(ev.subject, ev.payload, { msgId: ev.msgId });
 }

@@ -1,7 +1,7 @@
 // The launcher's retry budget: a claim whose pod cannot be created is redelivered until its
 // last delivery, which ends the task as not started instead of dropping the claim unseen.
 // Hand-written fakes stand in for the bus, ledger and apiserver (the pod paths against the
-// real apiserver are in services/claimer/test).
+// real apiserver are in e2e/).
 import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
 import type { Bus } from '@longshore/bus';
 import { LongshoreConfig, parseConfig } from '@longshore/config';

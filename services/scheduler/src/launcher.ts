@@ -3,7 +3,12 @@
 // derive from task id and attempt, so a second create is AlreadyExists, i.e. done.
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Bus, HandlerResult } from '@longshore/bus';
-import { Subjects, type TaskClaimed, taskMsgId, taskObjectName } from '@longshore/contracts';
+import {
+  type TaskClaimed,
+  taskFailedEvent,
+  taskInterruptedEvent,
+  taskObjectName,
+} from '@longshore/contracts';
 import { isAlreadyExists, kubeErrorMessage, statusCodeOf } from '@longshore/kube';
 import { type ClaimLedger, type ClaimRecord, LedgerCorruptError } from '@longshore/ledger';
 import type { Logger, SecretScrubber } from '@longshore/logging';
@@ -244,21 +249,13 @@ export class Launcher {
       { task_id: claim.task_id, attempt: claim.attempt, error, 'app.to_retry': toRetry },
       'giving up on a task pod',
     );
-    await this.#d.bus.publish(
-      Subjects.taskInterrupted,
-      {
-        task_id: claim.task_id,
-        resource_class: claim.resource_class,
-        attempt: claim.attempt,
-        runner: settings.runnerName,
-        at: new Date().toISOString(),
-        namespace: settings.namespace,
-        reason: 'agent-not-started',
-        error,
-        to_retry: toRetry,
-      },
-      { msgId: taskMsgId(claim.task_id, claim.attempt, 'ended') },
-    );
+    const ev = taskInterruptedEvent(this.#ref(claim), {
+      namespace: settings.namespace,
+      reason: 'agent-not-started',
+      error,
+      toRetry,
+    });
+    await this.#d.bus.publish(ev.subject, ev.payload, { msgId: ev.msgId });
     const name = taskObjectName(claim.task_id, claim.attempt);
     const namespace = settings.namespace;
     await Promise.all([
@@ -275,20 +272,8 @@ export class Launcher {
     // The verdict first: if the apiserver took the pod (and refused the Secret), deleting it
     // makes the pod tracker announce an interrupted end under the same msg id, which the
     // stream then drops as a repeat of this one.
-    await this.#d.bus.publish(
-      Subjects.taskFailed,
-      {
-        task_id: claim.task_id,
-        resource_class: claim.resource_class,
-        attempt: claim.attempt,
-        runner: settings.runnerName,
-        at: new Date().toISOString(),
-        reason: 'rejected',
-        error,
-        to_retry: false,
-      },
-      { msgId: taskMsgId(claim.task_id, claim.attempt, 'ended') },
-    );
+    const ev = taskFailedEvent(this.#ref(claim), { reason: 'rejected', error, toRetry: false });
+    await this.#d.bus.publish(ev.subject, ev.payload, { msgId: ev.msgId });
     // Whichever of the two the apiserver took (the other is a 404, ignored). One left by a
     // crash here is the GC's.
     const name = taskObjectName(claim.task_id, claim.attempt);
@@ -299,5 +284,15 @@ export class Launcher {
     ]);
     this.#d.metrics.launched('rejected');
     return 'ack';
+  }
+
+  /** The claim as the events this launcher publishes name it (the scheduler's runner). */
+  #ref(claim: TaskClaimed) {
+    return {
+      taskId: claim.task_id,
+      resourceClass: claim.resource_class,
+      attempt: claim.attempt,
+      runner: this.#d.settings.runnerName,
+    };
   }
 }

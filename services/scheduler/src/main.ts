@@ -3,10 +3,8 @@
 // pod judged by the apiserver (dry run; verdicts in the pod-check bucket, which the claimer
 // reads before it claims) -> ready -> run until SIGTERM/SIGINT.
 import { POD_CHECK_KV_BUCKET, PodCheckResult } from '@longshore/contracts';
-import { contextNamespace } from '@longshore/kube';
-import { RedisClaimLedger } from '@longshore/ledger';
-import { bootService } from '@longshore/runtime';
-import { retryKubeCall } from '@longshore/runtime/kube';
+import { bootService, claimLedger } from '@longshore/runtime';
+import { retryKubeCall, taskNamespace } from '@longshore/runtime/kube';
 import { recordPodChecks } from './pod-check.ts';
 import { startScheduler } from './scheduler.ts';
 import { schedulerSettings } from './settings.ts';
@@ -15,13 +13,9 @@ const svc = await bootService('scheduler');
 const { cfg, logger, shutdown } = svc;
 try {
   const kc = await svc.kube();
-  const namespace = cfg.agent.namespace ?? cfg.kube.namespace ?? contextNamespace(kc) ?? 'default';
+  const namespace = taskNamespace(cfg, kc);
   const settings = schedulerSettings(cfg, svc.instance, namespace);
-  const ledger = new RedisClaimLedger({
-    redis: svc.redis(),
-    keyPrefix: cfg.redis.keyPrefix,
-    tokenTtlMs: cfg.agent.maxRunTime + cfg.agent.gc.threshold,
-  });
+  const ledger = claimLedger(cfg, svc.redis());
   const bus = await svc.bus();
   const scheduler = await startScheduler({
     kc,

@@ -10,9 +10,11 @@ import {
   Annotations,
   Labels,
   MANAGED_SELECTOR,
-  Subjects,
-  type TaskEnded,
-  taskMsgId,
+  type TaskEventRef,
+  taskFailedEvent,
+  taskInterruptedEvent,
+  taskReportedEvent,
+  taskRunningEvent,
   WARNINGS_ANNOTATION,
 } from '@longshore/contracts';
 import { isNotFound } from '@longshore/kube';
@@ -169,16 +171,12 @@ export class PodTracker {
       unschedulableTimeoutMs: unschedulableTimeout,
     });
     if (state.kind === 'running' && this.#published.get(uid) === 'scheduled') {
-      await this.#d.bus.publish(
-        Subjects.taskRunning,
-        {
-          ...this.#base(ref),
-          pod: ref.pod,
-          namespace: this.#d.settings.namespace,
-          ...(state.node ? { node: state.node } : {}),
-        },
-        { msgId: taskMsgId(ref.taskId, ref.attempt, 'running') },
-      );
+      const ev = taskRunningEvent(this.#eventRef(ref), {
+        pod: ref.pod,
+        namespace: this.#d.settings.namespace,
+        node: state.node,
+      });
+      await this.#d.bus.publish(ev.subject, ev.payload, { msgId: ev.msgId });
       this.#published.set(uid, 'running');
     } else if (state.kind === 'ended') {
       await this.#end(uid, ref, state, pod);
@@ -217,22 +215,18 @@ export class PodTracker {
   ) {
     const { bus, settings } = this.#d;
     const toRetry = state.outcome === 'interrupted' && (await this.#retryAllowed(ref));
-    const def =
-      state.outcome === 'reported'
-        ? Subjects.taskReported
-        : state.outcome === 'failed'
-          ? Subjects.taskFailed
-          : Subjects.taskInterrupted;
-    const event: TaskEnded = {
-      ...this.#base(ref),
+    const build = { reported: taskReportedEvent, failed: taskFailedEvent, interrupted: taskInterruptedEvent }[
+      state.outcome
+    ];
+    const ev = build(this.#eventRef(ref), {
       pod: ref.pod,
       namespace: settings.namespace,
       reason: state.reason,
-      ...(state.error ? { error: state.error } : {}),
-      ...(state.exitCode === undefined ? {} : { exit_code: state.exitCode }),
-      to_retry: toRetry,
-    };
-    await bus.publish(def, event, { msgId: taskMsgId(ref.taskId, ref.attempt, 'ended') });
+      error: state.error,
+      exitCode: state.exitCode,
+      toRetry,
+    });
+    await bus.publish(ev.subject, ev.payload, { msgId: ev.msgId });
     this.#published.set(uid, 'ended');
     this.#d.metrics.ended(state.outcome, state.reason);
     this.#d.logger.info(
@@ -270,13 +264,7 @@ export class PodTracker {
     ]);
   }
 
-  #base(ref: TaskRef) {
-    return {
-      task_id: ref.taskId,
-      resource_class: ref.resourceClass,
-      attempt: ref.attempt,
-      runner: this.#d.settings.runnerName,
-      at: new Date().toISOString(),
-    };
+  #eventRef(ref: TaskRef): TaskEventRef {
+    return { ...ref, runner: this.#d.settings.runnerName };
   }
 }

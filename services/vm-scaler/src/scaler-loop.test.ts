@@ -3,8 +3,7 @@
 import { Writable } from 'node:stream';
 import type { ScalerDecision } from '@longshore/contracts';
 import { createLogger } from '@longshore/logging';
-import { nextRunDelay } from '@longshore/runtime';
-import { createMetricsRegistry } from '@longshore/service-kit';
+import { createMetricsRegistry, nextRunDelay } from '@longshore/runtime';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createScalerMetrics } from './metrics.ts';
 import { PoolScaleError, type PoolScaler } from './pool-scaler.ts';

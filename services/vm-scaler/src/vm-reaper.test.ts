@@ -1,5 +1,5 @@
 import { createLogger } from '@longshore/logging';
-import { createMetricsRegistry } from '@longshore/service-kit';
+import { createMetricsRegistry } from '@longshore/runtime';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createScalerMetrics } from './metrics.ts';
 import { type FinishedVm, finishedVmsOf, type VmInventory, VmInventoryError, VmReaper } from './vm-reaper.ts';

@@ -9,7 +9,6 @@
 // replicas, main.ts runs it only on the holder of the `vm-scaler` lease: two scalers would
 // poll the Runner API twice and both set the pools' sizes and publish decisions. The pools'
 // state is the cluster's, so a replica that takes over starts from what is there.
-import type { V1Secret } from '@kubernetes/client-node';
 import type { Bus } from '@longshore/bus';
 import {
   ConfigError,
@@ -18,10 +17,10 @@ import {
   parseProvisionerSecret,
 } from '@longshore/config';
 import { type ScalerDecision, Subjects } from '@longshore/contracts';
-import { contextNamespace, isNotFound, type KubeClients, kubeErrorMessage } from '@longshore/kube';
+import { type KubeClients, kubeErrorMessage } from '@longshore/kube';
 import type { Logger, SecretScrubber } from '@longshore/logging';
 import { retryUntilAvailable } from '@longshore/runtime';
-import { describeKubeError, isKubeUnavailable, retryKubeCall } from '@longshore/runtime/kube';
+import { describeKubeError, isKubeUnavailable, ownNamespace, readSecretData } from '@longshore/runtime/kube';
 import type { Registry } from 'prom-client';
 import { renderRunnerInit } from './cloud-init.ts';
 import { errFields } from './log-fields.ts';
@@ -92,7 +91,7 @@ export async function startVmScaler(deps: VmScalerDeps): Promise<VmScaler> {
   const { config, kube, bus, logger, scrubber, registry, signal } = deps;
   const source = deps.configSource ?? '<configuration>';
   const p = provisionerOf(config, source);
-  const namespace = targetNamespace(config, contextNamespace(kube.kc) ?? 'default');
+  const namespace = targetNamespace(config, ownNamespace(kube.kc));
   const secret =
     p.existingSecret === undefined
       ? undefined
@@ -241,22 +240,24 @@ async function readExistingSecret(
   name: string,
   source: string,
 ): Promise<ProvisionerSecret> {
-  let s: V1Secret;
+  const issue = (message: string) => [{ path: 'provisioner.existingSecret', message }];
+  let data: Record<string, string> | undefined;
   try {
-    s = await retryKubeCall(
-      `Secret ${namespace}/${name} (provisioner.existingSecret)`,
-      () => deps.kube.core.readNamespacedSecret({ name, namespace }),
-      { logger: deps.logger, signal: deps.signal },
-    );
+    data = await readSecretData(deps.kube.core, namespace, name, {
+      what: `Secret ${namespace}/${name} (provisioner.existingSecret)`,
+      logger: deps.logger,
+      signal: deps.signal,
+    });
   } catch (err) {
-    const why = isNotFound(err)
-      ? `Secret ${namespace}/${name} not found`
-      : `cannot read Secret ${namespace}/${name}: ${kubeErrorMessage(err)}`;
-    throw new ConfigError(source, [{ path: 'provisioner.existingSecret', message: why }], { cause: err });
+    throw new ConfigError(
+      source,
+      issue(`cannot read Secret ${namespace}/${name}: ${kubeErrorMessage(err)}`),
+      {
+        cause: err,
+      },
+    );
   }
-  const data: Record<string, string> = {};
-  for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
-  for (const [k, v] of Object.entries(s.stringData ?? {})) data[k] = v;
+  if (data === undefined) throw new ConfigError(source, issue(`Secret ${namespace}/${name} not found`));
   return parseProvisionerSecret(data, `${namespace}/${name}`);
 }
 

@@ -1,4 +1,5 @@
-// Real signals to a real process: a child running a tiny service built on the kit.
+// Real signals to a real process: a child running a tiny service built on the shutdown
+// routine and health server.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -43,7 +44,7 @@ afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-describe('service-kit in a real process', () => {
+describe('shutdown and health in a real process', () => {
   it('SIGTERM: stops the loop, runs every closer in reverse order, exits 0', async () => {
     const s = await startFixture();
     expect((await fetch(`${s.url}/readyz`)).status).toBe(200);
