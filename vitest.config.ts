@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Two projects: `unit` (pure logic, beside the code, no servers) and `integration`
-// (test/ folders, against the real test bed that the global setup brings up or reuses).
+// (test/ folders, and e2e/ where several services run together, against the real test bed
+// that the global setup brings up or reuses).
 export default defineConfig({
   test: {
     projects: [
@@ -23,6 +24,7 @@ export default defineConfig({
             'testbed/test/**/*.test.ts',
             'deploy/test/**/*.test.ts',
             'bench/test/**/*.test.ts',
+            'e2e/**/*.test.ts',
           ],
           exclude: ['**/node_modules/**'],
           globalSetup: ['testbed/src/vitest-global-setup.ts'],

@@ -2,8 +2,8 @@
 // kube-apiserver (RBAC on, v1.34): schema, defaulting and admission, cluster-scoped objects
 // included, without anything being stored.
 import { KubernetesObjectApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { tempNamespace, testKube } from '@longshore/testbed/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempNamespace, testKube } from '../../testbed/test/kube-helpers.ts';
 import { dryRun as dryRunOn } from './chart-dry-run.ts';
 import {
   CONTAINER_AGENT_VALUES,

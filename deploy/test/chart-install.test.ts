@@ -2,9 +2,8 @@
 // apiserver. The test bed runs no controller-manager, so no pod starts: what is checked is
 // what Kubernetes would act on, the stored Deployments, their pod templates and the RBAC.
 import { AppsV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { readTestbedEnv, tempNamespace, testKube } from '@longshore/testbed/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readTestbedEnv } from '../../testbed/src/env.ts';
-import { tempNamespace, testKube } from '../../testbed/test/kube-helpers.ts';
 import { CHART, CONTAINER_AGENT_VALUES, helm, PROVISIONER_VALUES } from './chart-render.ts';
 
 const { kc, core } = testKube();

@@ -3,8 +3,8 @@
 // passes a server-side dry run, gives a config the real loader accepts, and each key with a
 // meaning for Longshore has its effect. Typos inside those keys are still refused.
 import { KubernetesObjectApi } from '@kubernetes/client-node';
+import { tempNamespace, testKube } from '@longshore/testbed/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempNamespace, testKube } from '../../testbed/test/kube-helpers.ts';
 import { dryRun } from './chart-dry-run.ts';
 import {
   configText,

@@ -24,9 +24,9 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { imageNodeOptions, PROGRAMS } from '@longshore/build';
 import { SimAdminClient, type TaskDetail } from '@longshore/runner-api-sim';
 import { freePort, layout, readTestbedEnv } from '@longshore/testbed';
+import { tempNamespace, testKube } from '@longshore/testbed/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { tempNamespace, testKube } from '../../testbed/test/kube-helpers.ts';
 import {
   BUILD_TIMEOUT_MS,
   CONFIG_IN_CONTAINER,
@@ -317,7 +317,7 @@ describe("the image's command line", () => {
   it('prints its usage by default, and validates a config file', async () => {
     const help = await cli();
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/^  status /m);
+    expect(help.stdout).toMatch(/^ {2}status /m);
     const check = await cli('dist/longshore.mjs', 'config', 'check', '/nonexistent.yaml');
     expect(check.code).not.toBe(0);
     expect(check.stderr).toMatch(/nonexistent\.yaml/);

@@ -27,12 +27,12 @@ import {
 import { isNotFound } from '@longshore/kube';
 import { SimAdminClient, startSim } from '@longshore/runner-api-sim';
 import { readTestbedEnv } from '@longshore/testbed';
+import { tempNamespace, testKube, vmWithInstance } from '@longshore/testbed/testing';
 import { poolTargetFor } from '@longshore/vm-scaler';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { tempNamespace, testKube, vmWithInstance } from '../../testbed/test/kube-helpers.ts';
 import { kubeconfigFor, loadKubeconfigText, mintToken, ServiceProcesses } from './rbac-fleet.ts';
 import {
   ACCOUNTS,

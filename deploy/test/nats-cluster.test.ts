@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Lease, openLease } from '@longshore/bus';
 import { natsServers } from '@longshore/config';
+import { freePort, stopChild, waitFor } from '@longshore/testbed/testing';
 import { jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, stopChild, waitFor } from '../../testbed/src/processes.ts';
 import { find, loadRendered, type Manifest, podTemplate, template, templateRaw } from './chart-render.ts';
 
 const CLUSTERED = { values: { nats: { cluster: { enabled: true } } } };

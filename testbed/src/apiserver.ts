@@ -9,7 +9,8 @@ import { binaries } from './binaries.ts';
 import { layout } from './layout.ts';
 import { ensurePki, type Pki } from './pki.ts';
 import { httpsGet } from './probes.ts';
-import { isAlive, readPid, startProcess, TestbedError, waitFor } from './processes.ts';
+import { isAlive, readPid, startProcess, TestbedError } from './processes.ts';
+import { waitFor } from './wait.ts';
 
 export function apiserverArgs(ports: { etcd: number; apiserver: number }, pki: Pki): string[] {
   return [

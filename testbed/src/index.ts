@@ -15,7 +15,7 @@ export {
 export { ScratchServer, TcpProxy } from './outage.ts';
 export { BENCH_USERS, type BenchUser, benchToken } from './pki.ts';
 export { parseRedisInfo, type RedisReply, RedisReplyError, redisCommand } from './probes.ts';
-export { freePort, stopChild, waitFor } from './processes.ts';
+export { freePort, stopChild } from './processes.ts';
 export {
   type FailoverOptions,
   type FailoverResult,
@@ -24,3 +24,5 @@ export {
 } from './redis-failover.ts';
 export { type ServiceName, ServiceProcess, type SpawnServiceOptions } from './service-process.ts';
 export { down, status, type UpOptions, type UpResult, up } from './up.ts';
+// Also in ./testing; kept here for tests that import them from the main entry (libs/runtime).
+export { waitFor } from './wait.ts';

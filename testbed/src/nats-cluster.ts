@@ -8,7 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, stopChild, TestbedError, waitFor } from './processes.ts';
+import { freePort, stopChild, TestbedError } from './processes.ts';
+import { waitFor } from './wait.ts';
 
 export interface NatsNode {
   /** The node's `server_name`, as JetStream names stream leaders and peers. */

@@ -5,7 +5,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { redisPing } from './probes.ts';
-import { stopChild, waitFor } from './processes.ts';
+import { stopChild } from './processes.ts';
+import { waitFor } from './wait.ts';
 
 /** A server process of the test's own, on one port, that can be stopped and started again. */
 export class ScratchServer {

@@ -88,28 +88,3 @@ export function freePort(): Promise<number> {
     });
   });
 }
-
-/** Polls until check() is true; the error names what never became ready and where its log is. */
-export async function waitFor(
-  what: string,
-  check: () => Promise<boolean>,
-  opts: { timeoutMs: number; pid?: number; logFile?: string },
-): Promise<void> {
-  const deadline = Date.now() + opts.timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    if (opts.pid !== undefined && !isAlive(opts.pid)) {
-      throw new TestbedError(`${what} exited during start-up${opts.logFile ? `; see ${opts.logFile}` : ''}`);
-    }
-    try {
-      if (await check()) return;
-    } catch (err) {
-      lastError = err;
-    }
-    await sleep(100);
-  }
-  throw new TestbedError(
-    `${what} not ready after ${opts.timeoutMs} ms${opts.logFile ? `; see ${opts.logFile}` : ''}`,
-    { cause: lastError },
-  );
-}

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScratchServer, TcpProxy } from './outage.ts';
 import { parseRedisInfo, redisCommand } from './probes.ts';
-import { freePort, TestbedError, waitFor } from './processes.ts';
+import { freePort, TestbedError } from './processes.ts';
+import { waitFor } from './wait.ts';
 
 export interface FailoverOptions {
   /**

@@ -17,6 +17,13 @@ export interface SpawnServiceOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Names the process in failure messages; default: the service's name. */
   readonly label?: string;
+  /** Called with each line as it arrives, e.g. to merge several processes' logs in order. */
+  readonly onLine?: (line: string) => void;
+}
+
+/** Starts services/<name>/src/main.ts as its own process. */
+export function spawnService(service: ServiceName, opts: SpawnServiceOptions): ServiceProcess {
+  return ServiceProcess.spawn(service, opts);
 }
 
 export class ServiceProcess {
@@ -27,9 +34,11 @@ export class ServiceProcess {
   /** Resolves with the exit code (null when killed by a signal). */
   readonly exited: Promise<number | null>;
   #healthUrl: string | undefined;
+  readonly #onLine: ((line: string) => void) | undefined;
 
   private constructor(service: ServiceName, opts: SpawnServiceOptions) {
     this.label = opts.label ?? service;
+    this.#onLine = opts.onLine;
     this.child = spawn(process.execPath, [join(REPO_ROOT, 'services', service, 'src', 'main.ts')], {
       env: {
         PATH: process.env.PATH ?? '',
@@ -53,12 +62,14 @@ export class ServiceProcess {
     }
   }
 
+  /** The same as spawnService, for callers written before it (libs/runtime and vm-scaler tests, bench chaos). */
   static spawn(service: ServiceName, opts: SpawnServiceOptions): ServiceProcess {
     return new ServiceProcess(service, opts);
   }
 
   #keep(line: string): void {
     this.lines.push(line);
+    this.#onLine?.(line);
     if (this.#healthUrl === undefined && line.includes('serving /livez')) {
       const url = parse(line)?.url;
       if (typeof url === 'string') this.#healthUrl = url;

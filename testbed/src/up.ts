@@ -12,7 +12,8 @@ import { defaultFleet, KWOK_NODE_ANNOTATION } from './fleet.ts';
 import { COMPONENTS, layout } from './layout.ts';
 import { auditPolicyYaml, ensurePki, kubeconfigYaml } from './pki.ts';
 import { httpOk, httpsGet, redisPing } from './probes.ts';
-import { freePort, isAlive, readPid, startProcess, stopProcess, TestbedError, waitFor } from './processes.ts';
+import { freePort, isAlive, readPid, startProcess, stopProcess, TestbedError } from './processes.ts';
+import { waitFor } from './wait.ts';
 
 interface Ports {
   etcd: number;

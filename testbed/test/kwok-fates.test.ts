@@ -2,7 +2,7 @@
 // the real apiserver and kube-scheduler (testbed/kwok/stages.yaml).
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { simplePod, tempNamespace, testKube, waitForPod } from './kube-helpers.ts';
+import { simplePod, tempNamespace, testKube, waitForPod } from '../src/testing/index.ts';
 
 const { core } = testKube();
 let ns: Awaited<ReturnType<typeof tempNamespace>>;

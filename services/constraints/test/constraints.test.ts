@@ -8,9 +8,9 @@ import type { V1Node } from '@kubernetes/client-node';
 import type { BusKv } from '@longshore/bus';
 import { CONSTRAINTS_KV_BUCKET, ConstraintStatus, constraintStatusKey } from '@longshore/contracts';
 import { isNotFound } from '@longshore/kube';
+import { Fleet } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { Fleet } from '../../claimer/test/harness.ts';
 
 let fleet: Fleet | undefined;
 const ownNodes = new Set<string>();

@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import type { BusKv } from '@longshore/bus';
 import { CONSTRAINTS_KV_BUCKET, ConstraintStatus, constraintStatusKey } from '@longshore/contracts';
+import { Fleet } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Fleet } from '../../claimer/test/harness.ts';
 
 let fleet: Fleet | undefined;
 afterEach(async () => {

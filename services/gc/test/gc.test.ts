@@ -17,10 +17,10 @@ import {
 } from '@longshore/contracts';
 import { type ClaimLedger, RedisClaimLedger } from '@longshore/ledger';
 import { createLogger } from '@longshore/logging';
+import { simplePod, tempNamespace, testKube } from '@longshore/testbed/testing';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { simplePod, tempNamespace, testKube } from '../../../testbed/test/kube-helpers.ts';
 import { type GcSettings, GcSweeper } from '../src/index.ts';
 
 const { kc, core } = testKube();

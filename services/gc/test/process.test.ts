@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Labels, MANAGED_BY, MANAGED_SELECTOR } from '@longshore/contracts';
+import { tempNamespace, testKube } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempNamespace, testKube } from '../../../testbed/test/kube-helpers.ts';
 
 const { core } = testKube();
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -12,8 +12,8 @@ import {
   MANAGED_SELECTOR,
   WARNINGS_ANNOTATION,
 } from '@longshore/contracts';
+import { Fleet } from '@longshore/testbed/testing';
 import { afterEach, expect, it } from 'vitest';
-import { Fleet } from '../../claimer/test/harness.ts';
 import { type FakeAws, startFakeAws } from '../src/fake-aws.test-support.ts';
 
 const RC = 'e2e/jobs';

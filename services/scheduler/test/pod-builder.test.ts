@@ -18,8 +18,8 @@ import {
   TaskConfig,
 } from '@longshore/contracts';
 import { isInvalid, kubeErrorMessage, statusCodeOf } from '@longshore/kube';
+import { tempNamespace, testKube, waitForPod } from '@longshore/testbed/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempNamespace, testKube, waitForPod } from '../../../testbed/test/kube-helpers.ts';
 import type { Platform } from '../src/platform.ts';
 import {
   BIN_VOLUME,

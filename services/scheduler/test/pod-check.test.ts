@@ -11,12 +11,11 @@ import { connectBus } from '@longshore/bus';
 import { LongshoreConfig, parseConfig } from '@longshore/config';
 import { POD_CHECK_KV_BUCKET, PodCheckResult, podCheckFingerprint, podCheckKey } from '@longshore/contracts';
 import { loadKubeConfig } from '@longshore/kube';
-import { readTestbedEnv, ServiceProcess, waitFor } from '@longshore/testbed';
+import { readTestbedEnv, spawnService, tempNamespace, testKube, waitFor } from '@longshore/testbed/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { tempNamespace, testKube } from '../../../testbed/test/kube-helpers.ts';
 import { checkClassPods } from '../src/pod-check.ts';
 import { schedulerSettings } from '../src/settings.ts';
 
@@ -112,7 +111,7 @@ describe('pod check', () => {
     const values = config(ns.name);
     writeFileSync(file, stringify(values));
     const bus = await connectBus({ servers: env.NATS_URL, prefix, name: `${prefix}-test` });
-    const scheduler = ServiceProcess.spawn('scheduler', {
+    const scheduler = spawnService('scheduler', {
       configFile: file,
       kubeconfig: env.KUBECONFIG,
       env: { LONGSHORE_INSTANCE: 'scheduler-under-test' },

@@ -2,13 +2,9 @@
 // VM whose instance ended is deleted (so the pool can replace it), a running one is not.
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { createLogger } from '@longshore/logging';
-import { createMetricsRegistry } from '@longshore/service-kit';
+import { createMetricsRegistry } from '@longshore/runtime';
+import { vmWithInstance as createVmWithInstance, tempNamespace, testKube } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  vmWithInstance as createVmWithInstance,
-  tempNamespace,
-  testKube,
-} from '../../../testbed/test/kube-helpers.ts';
 import { createScalerMetrics, KubeVmInventory, VmReaper } from '../src/index.ts';
 
 const kube = testKube();

@@ -12,11 +12,11 @@ import { ClaimResponse, RunnerApiPaths, streamName } from '@longshore/contracts'
 import { kubeClients } from '@longshore/kube';
 import { createLogger, SecretScrubber } from '@longshore/logging';
 import { type RunningSim, SimAdminClient, startSim } from '@longshore/runner-api-sim';
-import { createMetricsRegistry } from '@longshore/service-kit';
+import { createMetricsRegistry } from '@longshore/runtime';
+import { tempNamespace, testKube } from '@longshore/testbed/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { Registry } from 'prom-client';
-import { tempNamespace, testKube } from '../../../testbed/test/kube-helpers.ts';
 import {
   KubePoolScaler,
   POOL_API,

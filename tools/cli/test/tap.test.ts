@@ -16,6 +16,7 @@ import {
   type TaskReleased,
   taskMsgId,
 } from '@longshore/contracts';
+import { eventually } from '@longshore/testbed/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -75,18 +76,6 @@ function startTap(options: TapOptions) {
   };
   running.push(t);
   return t;
-}
-
-async function eventually<T>(check: () => T, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
 }
 
 const at = () => new Date().toISOString();

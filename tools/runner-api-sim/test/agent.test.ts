@@ -10,8 +10,8 @@ import {
   PRIMARY_CONTAINER,
   TaskConfig,
 } from '@longshore/contracts';
+import { tempNamespace, testKube } from '@longshore/testbed/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { tempNamespace, testKube } from '../../../testbed/test/kube-helpers.ts';
 import { type RunningSim, SimAdminClient, startSim } from '../src/index.ts';
 import { bearer, call, claim } from './runner-calls.ts';
 

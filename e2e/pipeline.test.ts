@@ -2,8 +2,9 @@
 // apiserver, not by our own counters.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Fleet } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Fleet } from './harness.ts';
+import { fleetStatus } from './status.ts';
 
 let fleet: Fleet | undefined;
 afterEach(async () => {
@@ -146,7 +147,7 @@ describe('claimer + scheduler', () => {
     // claimed (it was claimed and failed before), while the other class runs.
     await f.waitForTasksEnded([good]);
     const status = await f.waitFor('the refusal in longshore status', async () => {
-      const row = (await f.status()).classes.find((r) => r.resource_class === 'e2e/bad');
+      const row = (await fleetStatus(f)).classes.find((r) => r.resource_class === 'e2e/bad');
       return row?.pod_check?.outcome === 'refused' ? row : undefined;
     });
     expect(status.enabled).toBe(false);

@@ -1,7 +1,8 @@
 // Runs the container runner end to end for tests: the Runner API simulator (playing the
-// task agent), and the claimer and scheduler as real processes against the test bed, each
-// test isolated by its own namespace, bus prefix and Redis key prefix.
-import { type ChildProcess, spawn } from 'node:child_process';
+// task agent), and the services as real processes against the test bed, each test isolated
+// by its own namespace, bus prefix and Redis key prefix. What `longshore status` says of a
+// fleet is the CLI's to tell (it depends on this package): tests call it with `statusArgs`.
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,17 +10,17 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type V1Pod, Watch } from '@kubernetes/client-node';
 import { type Bus, connectBus } from '@longshore/bus';
-import { type ClassStatus, status } from '@longshore/cli';
 import { natsServers } from '@longshore/config';
-import { type AnySubjectDef, Labels, MANAGED_SELECTOR } from '@longshore/contracts';
+import { Labels, MANAGED_SELECTOR } from '@longshore/contracts';
 import { type RunningSim, SimAdminClient, startSim } from '@longshore/runner-api-sim';
-import { readTestbedEnv } from '@longshore/testbed';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { stringify } from 'yaml';
-import { tempNamespace, testKube } from '../../../testbed/test/kube-helpers.ts';
-
-const REPO = join(import.meta.dirname, '..', '..', '..');
+import { readTestbedEnv } from '../env.ts';
+import { tempNamespace } from '../namespaces.ts';
+import { type ServiceName, spawnService } from '../service-process.ts';
+import { waitFor } from '../wait.ts';
+import { testKube } from './kube.ts';
 
 export interface ClassSpec {
   token: string;
@@ -159,30 +160,20 @@ export class Fleet {
    * Starts a service process under a name; stderr/stdout are captured. `extraEnv` is added
    * to its environment (e.g. the AWS SDK's endpoint settings, pointing at a fake).
    */
-  spawn(
-    service: 'claimer' | 'scheduler' | 'constraints' | 'gc',
-    name: string = service,
-    extraEnv: Record<string, string> = {},
-  ): ChildProcess {
-    const env = readTestbedEnv();
-    const child = spawn(process.execPath, [join(REPO, 'services', service, 'src', 'main.ts')], {
+  spawn(service: ServiceName, name: string = service, extraEnv: Record<string, string> = {}): ChildProcess {
+    const p = spawnService(service, {
+      configFile: this.configFile,
+      kubeconfig: readTestbedEnv().KUBECONFIG,
+      label: name,
       env: {
-        PATH: process.env.PATH,
-        LONGSHORE_CONFIG: this.configFile,
-        KUBECONFIG: env.KUBECONFIG,
         LONGSHORE__agent__name: `${name}-${this.id}`,
         LONGSHORE_INSTANCE: `${name}-${this.id}`,
         ...extraEnv,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      onLine: (line) => this.logs.push(`${name}: ${line}`),
     });
-    const keep = (d: Buffer) => {
-      for (const line of d.toString().split('\n')) if (line) this.logs.push(`${name}: ${line}`);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    this.procs.set(name, child);
-    return child;
+    this.procs.set(name, p.child);
+    return p.child;
   }
 
   /** Enqueues `perClass` tasks with this image on every class of the fleet; their ids, class by class. */
@@ -209,19 +200,17 @@ export class Fleet {
     return this.events.filter((e) => e.name === name);
   }
 
-  async waitFor<T>(
+  /** Polls `probe` (see waitFor); a timeout shows the fleet's last log lines. */
+  waitFor<T>(
     what: string,
-    probe: () => Promise<T | undefined> | T | undefined,
+    probe: () => Promise<T | undefined | false> | T | undefined | false,
     timeoutMs = 60_000,
   ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() > deadline)
-        throw new Error(`timed out waiting for ${what}\n${this.logs.slice(-30).join('\n')}`);
-      await sleep(200);
-    }
+    return waitFor(what, probe, {
+      timeoutMs,
+      intervalMs: 200,
+      detail: () => this.logs.slice(-30).join('\n'),
+    });
   }
 
   async waitForTasksEnded(ids: string[], timeoutMs = 90_000) {
@@ -359,20 +348,9 @@ export class Fleet {
     };
   }
 
-  /**
-   * What `longshore status --json` says of this fleet's classes, and its whole output (to
-   * look for tokens in).
-   */
-  async status(): Promise<{ classes: ClassStatus[]; printed: string }> {
-    const out: string[] = [];
-    const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l) };
-    const code = await status(
-      { json: true, natsUrl: this.natsUrls.join(','), redisUrl: this.redisUrl, prefix: this.prefix },
-      io,
-    );
-    expect(code, out.join('\n')).toBe(0);
-    const printed = out.join('\n');
-    return { classes: (JSON.parse(out[0]!) as { classes: ClassStatus[] }).classes, printed };
+  /** The options of `longshore status --json` that show this fleet's classes (CLI's `status`). */
+  statusArgs(): { json: true; natsUrl: string; redisUrl: string; prefix: string } {
+    return { json: true, natsUrl: this.natsUrls.join(','), redisUrl: this.redisUrl, prefix: this.prefix };
   }
 
   /**
@@ -399,5 +377,3 @@ export class Fleet {
     await this.ns?.cleanup();
   }
 }
-
-export type { AnySubjectDef };

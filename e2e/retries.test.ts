@@ -1,8 +1,9 @@
 // Unsafe retries (the seeds' "Unsafe retries"): an interrupted task is released for another
 // attempt up to 3 times when its class allows it, then failed; without them it fails at
 // once. The simulator's history is the judge; the bus carries each decision.
+
+import { Fleet } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Fleet } from './harness.ts';
 
 let fleet: Fleet | undefined;
 afterEach(async () => {

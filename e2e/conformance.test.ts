@@ -5,8 +5,10 @@
 // carries the task token as bearer (the simulator refuses one without); a task config that
 // never validates is failed after its few tries, and it and a claim answer that cannot be
 // read show on their class in `longshore status`. No token in any log, bus message or status.
+
+import { Fleet } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Fleet } from './harness.ts';
+import { fleetStatus } from './status.ts';
 
 let fleet: Fleet | undefined;
 afterEach(async () => {
@@ -18,7 +20,7 @@ const QUICK = 'fate.test/succeed:300ms';
 
 /** `longshore status` of one class, and all it printed. */
 async function statusOf(f: Fleet, rc: string) {
-  const { classes, printed } = await f.status();
+  const { classes, printed } = await fleetStatus(f);
   return { row: classes.find((c) => c.resource_class === rc), printed };
 }
 

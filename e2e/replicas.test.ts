@@ -6,8 +6,8 @@
 // mid-run (kill -9, never restarted), as when a node goes away.
 import { makeInformer, type V1Pod } from '@kubernetes/client-node';
 import { MANAGED_SELECTOR } from '@longshore/contracts';
+import { Fleet } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Fleet } from './harness.ts';
 
 let fleet: Fleet | undefined;
 afterEach(async () => {

@@ -6,8 +6,8 @@
 import type { ReplayedEvent } from '@longshore/bus';
 import type { AnySubjectDef } from '@longshore/contracts';
 import { NatsCluster } from '@longshore/testbed';
+import { Fleet } from '@longshore/testbed/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Fleet } from './harness.ts';
 
 let cluster: NatsCluster;
 let fleet: Fleet | undefined;

@@ -5,8 +5,9 @@
 // once (the simulator's history), with one pod each (the apiserver) and nothing left: no
 // pod, no Secret, no open claim.
 import { RedisFailover } from '@longshore/testbed';
+import { Fleet } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Fleet } from './harness.ts';
+import { fleetStatus } from './status.ts';
 
 let fleet: Fleet | undefined;
 let redis: RedisFailover | undefined;
@@ -40,12 +41,12 @@ describe('a Redis failover that loses the last writes', () => {
     await f.expectEachRanOnce(ids, pods);
     // No claim left open in the ledger the promoted replica holds (given a while to settle;
     // what is still open then is shown).
-    let seen = await f.status();
+    let seen = await fleetStatus(f);
     await f
       .waitFor(
         'no open claim in the ledger',
         async () => {
-          seen = await f.status();
+          seen = await fleetStatus(f);
           return seen.classes.every((c) => c.in_flight === 0) ? true : undefined;
         },
         30_000,

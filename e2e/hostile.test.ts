@@ -7,9 +7,9 @@
 // per-task history, the apiserver and the bus; no token shows in any log line or message.
 import { randomBytes } from 'node:crypto';
 import { readTestbedEnv } from '@longshore/testbed';
+import { Fleet } from '@longshore/testbed/testing';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Fleet } from './harness.ts';
 
 let fleet: Fleet | undefined;
 afterEach(async () => {

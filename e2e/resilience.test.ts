@@ -3,8 +3,8 @@
 // SIGTERM stops claiming at once and lets in-flight tasks finish. No token ever shows up
 // in a log line or on the bus.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Fleet } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Fleet } from './harness.ts';
 
 let fleet: Fleet | undefined;
 afterEach(async () => {

@@ -6,8 +6,8 @@
 // and print no exit 0 as a success, and report the task of an orchestrator that exited
 // non-zero. The simulator's history is the judge of what the Runner API was told.
 import { formatEvent } from '@longshore/cli';
+import { Fleet } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Fleet } from './harness.ts';
 
 let fleet: Fleet | undefined;
 afterEach(async () => {
