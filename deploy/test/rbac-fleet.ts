@@ -4,9 +4,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { stopChild } from '@longshore/testbed';
+import { stopChild, waitFor } from '@longshore/testbed/testing';
 import { stringify } from 'yaml';
 import type { Service } from './rbac-objects.ts';
 import type { Workload } from './rbac-render.ts';
@@ -118,14 +117,13 @@ export class ServiceProcesses {
       .join('\n');
   }
 
-  async waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${this.tail()}`);
-      await sleep(200);
-    }
+  /** Polls `probe` (the shared waitFor) every 200 ms; the timeout shows every service's last lines. */
+  waitFor<T>(
+    what: string,
+    probe: () => Promise<T | undefined> | T | undefined,
+    timeoutMs = 60_000,
+  ): Promise<T> {
+    return waitFor(what, probe, { timeoutMs, intervalMs: 200, detail: () => this.tail() });
   }
 
   /** SIGTERM, then SIGKILL after graceMs. */

@@ -24,5 +24,5 @@ export {
 } from './redis-failover.ts';
 export { type ServiceName, ServiceProcess, type SpawnServiceOptions } from './service-process.ts';
 export { down, status, type UpOptions, type UpResult, up } from './up.ts';
-// Also in ./testing; kept here for tests that import them from the main entry (libs/runtime).
+// Also in ./testing; kept here for bench/src/chaos.ts, which imports it from the main entry.
 export { waitFor } from './wait.ts';

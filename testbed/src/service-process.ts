@@ -62,7 +62,7 @@ export class ServiceProcess {
     }
   }
 
-  /** The same as spawnService, for callers written before it (libs/runtime and vm-scaler tests, bench chaos). */
+  /** The same as spawnService, for a caller written before it (bench chaos). */
   static spawn(service: ServiceName, opts: SpawnServiceOptions): ServiceProcess {
     return new ServiceProcess(service, opts);
   }

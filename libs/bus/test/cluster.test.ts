@@ -4,9 +4,10 @@
 // what was stored is still there and publishing goes on once a new leader is elected.
 import { ConstraintStatus, Subjects } from '@longshore/contracts';
 import { NatsCluster } from '@longshore/testbed';
+import { eventually } from '@longshore/testbed/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Bus, connectBus } from '../src/index.ts';
-import { captureLogger, claimed, eventually, uniquePrefix } from './support.ts';
+import { captureLogger, claimed, uniquePrefix } from './support.ts';
 
 let cluster: NatsCluster;
 beforeAll(async () => {

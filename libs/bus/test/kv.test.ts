@@ -1,8 +1,9 @@
 // Validated KV buckets for latest-value status (e.g. constraint status per resource class).
 import { ConstraintStatus } from '@longshore/contracts';
+import { eventually } from '@longshore/testbed/testing';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { BusSecretError, BusValidationError, type KvChange } from '../src/index.ts';
-import { eventually, TestWorld } from './support.ts';
+import { TestWorld } from './support.ts';
 
 let world: TestWorld;
 beforeEach(() => {
@@ -41,15 +42,20 @@ it('puts, gets, watches and deletes validated values', async () => {
   const watching = (async () => {
     for await (const c of kv.watch({ signal: stop.signal })) seen.push(c);
   })();
-  await eventually(() => expect(seen.map((c) => [c.key, c.value?.enabled])).toEqual([['org/small', true]]));
+  await eventually(
+    () => expect(seen.map((c) => [c.key, c.value?.enabled])).toEqual([['org/small', true]]),
+    10_000,
+  );
   await kv.put('org/large', status('org/large', false));
   await kv.delete('org/small');
-  await eventually(() =>
-    expect(seen.map((c) => [c.key, c.value?.enabled])).toEqual([
-      ['org/small', true],
-      ['org/large', false],
-      ['org/small', undefined],
-    ]),
+  await eventually(
+    () =>
+      expect(seen.map((c) => [c.key, c.value?.enabled])).toEqual([
+        ['org/small', true],
+        ['org/large', false],
+        ['org/small', undefined],
+      ]),
+    10_000,
   );
   stop.abort();
   await watching;

@@ -6,13 +6,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { freePort, TcpProxy } from '@longshore/testbed';
+import { TcpProxy } from '@longshore/testbed';
+import { eventually, freePort } from '@longshore/testbed/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { afterEach, expect, it } from 'vitest';
 import { type BusLogger, type Lease, openLease } from '../src/index.ts';
-import { eventually, natsUrl } from './support.ts';
+import { natsUrl } from './support.ts';
 
 const TTL = 2_000;
 const prefix = `t${randomBytes(5).toString('hex')}`;
@@ -87,7 +88,7 @@ it('one holder; after a kill -9 of the holder the standby takes over, the other 
 
   const b = await lease('killed', 'b');
   const c = await lease('killed', 'c');
-  await eventually(() => expect(b.reachable() && c.reachable()).toBe(true));
+  await eventually(() => expect(b.reachable() && c.reachable()).toBe(true), 10_000);
   expect([b.held(), c.held()]).toEqual([false, false]);
 
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -104,10 +105,10 @@ it('a holder cut off from NATS lets go before another takes over, and stands by 
   proxies.push(proxy);
   await proxy.listen();
   const a = await lease('cut', 'a', `nats://127.0.0.1:${proxy.port}`);
-  await eventually(() => expect(a.held()).toBe(true));
+  await eventually(() => expect(a.held()).toBe(true), 10_000);
   const b = await lease('cut', 'b');
   const seen = timeline({ a, b });
-  await eventually(() => expect(b.reachable()).toBe(true));
+  await eventually(() => expect(b.reachable()).toBe(true), 10_000);
   expect(b.held()).toBe(false);
 
   await proxy.close();
@@ -124,9 +125,9 @@ it('a holder cut off from NATS lets go before another takes over, and stands by 
 
 it('close() releases the lease: the key is deleted, and the standby takes it', async () => {
   const a = await lease('released', 'a');
-  await eventually(() => expect(a.held()).toBe(true));
+  await eventually(() => expect(a.held()).toBe(true), 10_000);
   const b = await lease('released', 'b');
-  await eventually(() => expect(b.reachable()).toBe(true));
+  await eventually(() => expect(b.reachable()).toBe(true), 10_000);
   await a.close();
   expect(a.held()).toBe(false);
   const op = await keyOperation('released');
@@ -146,5 +147,5 @@ it("brings an existing bucket to the lease's TTL (every replica must count with 
   } finally {
     await nc.close();
   }
-  await eventually(() => expect(again.held()).toBe(true));
+  await eventually(() => expect(again.held()).toBe(true), 10_000);
 });

@@ -2,9 +2,10 @@
 // up where a closed (or crashed) process left off, and handlers slower than the ack wait
 // are not redelivered meanwhile.
 import { Subjects } from '@longshore/contracts';
+import { eventually } from '@longshore/testbed/testing';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { BusClosedError } from '../src/index.ts';
-import { claimed, eventually, gate, sleep, TestWorld } from './support.ts';
+import { claimed, gate, sleep, TestWorld } from './support.ts';
 
 let world: TestWorld;
 beforeEach(() => {
@@ -28,10 +29,10 @@ it('stop() waits for the in-flight handler, whose ack still lands', async () => 
   });
   await bus.publish(Subjects.taskClaimed, claimed('t1'), { msgId: 't1' });
   await bus.publish(Subjects.taskClaimed, claimed('t2'), { msgId: 't2' });
-  await eventually(() => expect(started).toEqual(['t1']));
+  await eventually(() => expect(started).toEqual(['t1']), 10_000);
   // Both are in this client's hands before it stops: t2 buffered behind t1. (One still on
   // its way from the server when the pull is cancelled waits out its ack wait instead.)
-  await eventually(async () => expect((await world.consumerInfo('stopper')).num_ack_pending).toBe(2));
+  await eventually(async () => expect((await world.consumerInfo('stopper')).num_ack_pending).toBe(2), 10_000);
   let stopped = false;
   const stopping = handle.stop().then(() => {
     stopped = true;
@@ -72,7 +73,7 @@ it('a durable consumer resumes after a close: unacked messages go to the next co
     },
   });
   for (const t of ['t1', 't2', 't3']) await first.publish(Subjects.taskClaimed, claimed(t), { msgId: t });
-  await eventually(() => expect(firstSaw).toEqual(['t1', 't2']));
+  await eventually(() => expect(firstSaw).toEqual(['t1', 't2']), 10_000);
   await first.close({ graceMs: 100 });
 
   const second = await world.bus('second');
@@ -85,10 +86,10 @@ it('a durable consumer resumes after a close: unacked messages go to the next co
       return 'ack';
     },
   });
-  await eventually(() => expect(secondSaw.map(([t]) => t).sort()).toEqual(['t2', 't3']));
+  await eventually(() => expect(secondSaw.map(([t]) => t).sort()).toEqual(['t2', 't3']), 10_000);
   expect(secondSaw.find(([t]) => t === 't2')?.[1]).toBeGreaterThanOrEqual(1);
   hold.open(); // the abandoned handler's late ack fails quietly on the closed connection
-  await eventually(async () => expect((await world.consumerInfo('resume')).num_ack_pending).toBe(0));
+  await eventually(async () => expect((await world.consumerInfo('resume')).num_ack_pending).toBe(0), 10_000);
   expect(secondSaw.map(([t]) => t)).not.toContain('t1');
 });
 
@@ -108,7 +109,7 @@ it('keeps a slow handler’s message from being redelivered while it works', asy
   await eventually(async () => {
     expect(seen).toHaveLength(1);
     expect((await world.consumerInfo('slow')).ack_floor.stream_seq).toBe(1);
-  });
+  }, 10_000);
   expect((await world.consumerInfo('slow')).num_redelivered).toBe(0);
 });
 
@@ -131,11 +132,11 @@ it('handles up to `concurrency` messages at once', async () => {
     },
   });
   for (let i = 0; i < 10; i++) await bus.publish(Subjects.taskClaimed, claimed(`t${i}`), { msgId: `t${i}` });
-  await eventually(() => expect(running).toBe(4));
+  await eventually(() => expect(running).toBe(4), 10_000);
   await sleep(200);
   expect(peak).toBe(4);
   hold.open();
-  await eventually(() => expect(done).toBe(10));
+  await eventually(() => expect(done).toBe(10), 10_000);
 });
 
 it('close() is idempotent and the bus refuses use afterwards', async () => {

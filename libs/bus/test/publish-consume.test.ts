@@ -1,9 +1,10 @@
 // Publishing through JetStream and consuming with a durable consumer: dedup, redelivery,
 // malformed messages, and the guards in front of publish.
 import { Subjects } from '@longshore/contracts';
+import { eventually } from '@longshore/testbed/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BusPublishError, BusSecretError, BusValidationError, type Delivery } from '../src/index.ts';
-import { claimed, eventually, interrupted, running, TestWorld } from './support.ts';
+import { claimed, interrupted, running, TestWorld } from './support.ts';
 
 type ClaimDelivery = Delivery<typeof Subjects.taskClaimed>;
 
@@ -33,7 +34,7 @@ describe('publish', () => {
         return 'ack';
       },
     });
-    await eventually(() => expect(got.map((d) => d.payload.task_id)).toEqual(['t1', 't2']));
+    await eventually(() => expect(got.map((d) => d.payload.task_id)).toEqual(['t1', 't2']), 10_000);
     expect(got[0]).toMatchObject({
       name: 'task.claimed',
       subject: `${world.prefix}.task.claimed`,
@@ -41,7 +42,7 @@ describe('publish', () => {
       redelivered: 0,
       msgId: 't1.1.claimed',
     });
-    await eventually(async () => expect((await world.consumerInfo('dedup')).num_ack_pending).toBe(0));
+    await eventually(async () => expect((await world.consumerInfo('dedup')).num_ack_pending).toBe(0), 10_000);
     expect(got).toHaveLength(2);
   });
 
@@ -74,11 +75,11 @@ describe('consume', () => {
       },
     });
     await bus.publish(Subjects.taskClaimed, claimed('t1'), { msgId: 't1.1.claimed' });
-    await eventually(() => expect(seen).toEqual([0, 1]));
+    await eventually(() => expect(seen).toEqual([0, 1]), 10_000);
     await eventually(async () => {
       const info = await world.consumerInfo('nak');
       expect([info.num_ack_pending, info.num_pending]).toEqual([0, 0]);
-    });
+    }, 10_000);
     // Acked on the server: nothing is left to redeliver, even after the ack wait.
     await new Promise((r) => setTimeout(r, 1_500));
     expect(seen).toEqual([0, 1]);
@@ -97,7 +98,7 @@ describe('consume', () => {
       },
     });
     await bus.publish(Subjects.taskClaimed, claimed('t1'), { msgId: 't1.1.claimed' });
-    await eventually(() => expect(seen).toEqual([0, 1]));
+    await eventually(() => expect(seen).toEqual([0, 1]), 10_000);
     const warn = world.logger.lines.find((l) => l.msg === 'handler failed; will retry');
     expect(warn?.fields).toMatchObject({ durable: 'throws', retryInMs: 50, err: 'Error: kube said no' });
   });
@@ -117,7 +118,7 @@ describe('consume', () => {
     await eventually(async () => {
       expect(seen).toEqual([0, 1, 2]);
       expect((await world.consumerInfo('exhaust')).num_ack_pending).toBe(0);
-    });
+    }, 10_000);
     expect(
       world.logger.lines.some((l) => l.level === 'error' && l.msg === 'retries exhausted; giving up'),
     ).toBe(true);
@@ -137,7 +138,7 @@ describe('consume', () => {
     await world.rawPublish('task.claimed', 'not json, task_token=abc123', 'raw-1');
     await world.rawPublish('task.claimed', JSON.stringify({ task_id: 'x', password: 'hunter2' }), 'raw-2');
     await bus.publish(Subjects.taskClaimed, claimed('good'), { msgId: 'good.1.claimed' });
-    await eventually(() => expect(got).toEqual(['good']));
+    await eventually(() => expect(got).toEqual(['good']), 10_000);
     const subject = `${world.prefix}.task.claimed`;
     expect(world.metrics.rejects).toEqual([
       [subject, 'not-json'],
@@ -170,8 +171,8 @@ describe('consume', () => {
     await bus.publish(Subjects.taskClaimed, claimed('t1'), { msgId: '1' });
     await bus.publish(Subjects.taskRunning, running('t1'), { msgId: '2' });
     await bus.publish(Subjects.taskInterrupted, interrupted('t1'), { msgId: '3' });
-    await eventually(() => expect(got).toEqual(['task.claimed', 'task.interrupted:evicted']));
-    await eventually(async () => expect((await world.consumerInfo('multi')).num_ack_pending).toBe(0));
+    await eventually(() => expect(got).toEqual(['task.claimed', 'task.interrupted:evicted']), 10_000);
+    await eventually(async () => expect((await world.consumerInfo('multi')).num_ack_pending).toBe(0), 10_000);
     expect(world.metrics.outcomes).toEqual(['ack', 'skipped', 'ack']);
   });
 });

@@ -1,9 +1,10 @@
 // Live subscriptions (core NATS) and reading the stream back from a time (`tap --since`).
 import { type AnySubjectDef, type SubjectDef, Subjects } from '@longshore/contracts';
+import { eventually } from '@longshore/testbed/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { ReplayedEvent } from '../src/index.ts';
-import { claimed, eventually, interrupted, running, sleep, TestWorld } from './support.ts';
+import { claimed, interrupted, running, sleep, TestWorld } from './support.ts';
 
 let world: TestWorld;
 beforeEach(() => {
@@ -30,7 +31,7 @@ describe('subscribe', () => {
     await bus.publish(heartbeat, { runner: 'a' });
     await world.rawPublish('status.heartbeat', '{"runner": 7}', 'raw');
     await bus.publish(heartbeat, { runner: 'b' });
-    await eventually(() => expect(got).toEqual(['a', 'b']));
+    await eventually(() => expect(got).toEqual(['a', 'b']), 10_000);
     expect(world.metrics.rejects).toEqual([[`${world.prefix}.status.heartbeat`, 'invalid']]);
     await sub.stop();
     await bus.publish(heartbeat, { runner: 'c' });
@@ -47,7 +48,7 @@ describe('subscribe', () => {
     expect(sub.subject).toBe(`${world.prefix}.task.>`);
     await bus.publish(Subjects.taskClaimed, claimed('t1'), { msgId: '1' });
     await bus.publish(Subjects.taskRunning, running('t1'), { msgId: '2' });
-    await eventually(() => expect(got).toEqual(['task.claimed', 'task.running']));
+    await eventually(() => expect(got).toEqual(['task.claimed', 'task.running']), 10_000);
     await sub.stop();
   });
 });
@@ -94,9 +95,9 @@ describe('replay', () => {
         names.push(`${e.name}:${'task_id' in e.payload ? e.payload.task_id : ''}`);
       }
     })();
-    await eventually(() => expect(names).toEqual(['task.claimed:t1']));
+    await eventually(() => expect(names).toEqual(['task.claimed:t1']), 10_000);
     await bus.publish(Subjects.taskInterrupted, interrupted('t1'), { msgId: '2' });
-    await eventually(() => expect(names).toEqual(['task.claimed:t1', 'task.interrupted:t1']));
+    await eventually(() => expect(names).toEqual(['task.claimed:t1', 'task.interrupted:t1']), 10_000);
     stop.abort();
     await reading;
   });

@@ -119,19 +119,6 @@ export class TestWorld {
   }
 }
 
-/** Polls until `check` stops throwing (returning its value) or the time is up. */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(25);
-    }
-  }
-}
-
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** A promise the test resolves by hand, to hold a handler mid-way. */

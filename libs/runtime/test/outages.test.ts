@@ -9,17 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { type RunningSim, SimAdminClient, startSim } from '@longshore/runner-api-sim';
+import { ScratchServer, TcpProxy } from '@longshore/testbed';
 import {
   freePort,
   readTestbedEnv,
-  ScratchServer,
   type ServiceName,
-  ServiceProcess,
-  TcpProxy,
+  type ServiceProcess,
+  spawnService,
   type TempNamespace,
   tempNamespace,
   waitFor,
-} from '@longshore/testbed';
+} from '@longshore/testbed/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -116,7 +116,7 @@ function writeConfig(o: ConfigOptions): string {
 }
 
 function spawn(service: ServiceName, configFile: string, kubeconfig: string, label: string = service) {
-  const p = ServiceProcess.spawn(service, {
+  const p = spawnService(service, {
     configFile,
     kubeconfig,
     label,

@@ -2,7 +2,7 @@
 // that the board writes what changed (and only that), in order, and removes its keys.
 import { ClaimState, claimStateKey, MAX_CLAIM_STATE_TEXT } from '@longshore/contracts';
 import { createLogger } from '@longshore/logging';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ClaimStateBoard, type ClassClaimState, initialClaimState, nextClaimState } from './claim-state.ts';
 
 const t = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
@@ -149,6 +149,40 @@ describe('ClaimStateBoard', () => {
     await board.settled();
     expect(mem.values.get(claimStateKey('r', 'acme/a'))).toMatchObject({ state: 'claiming' });
     await board.stop();
+  });
+
+  describe('refresh', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('rewrites every class each period, unchanged or not (the bucket forgets the rest), until stop', async () => {
+      vi.useFakeTimers();
+      const mem = memoryKv();
+      const board = new ClaimStateBoard({
+        runner: 'r',
+        classes: ['acme/a', 'acme/b'],
+        kv: mem.kv,
+        logger,
+        refreshMs: 1_000,
+      });
+      board.start();
+      await board.settled();
+      expect(mem.puts).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(999);
+      expect(mem.puts).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(1);
+      await board.settled();
+      expect(mem.puts.map((p) => p.resource_class).sort()).toEqual(['acme/a', 'acme/a', 'acme/b', 'acme/b']);
+      await vi.advanceTimersByTimeAsync(1_000);
+      await board.settled();
+      expect(mem.puts).toHaveLength(6);
+      await board.stop();
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(mem.puts).toHaveLength(6);
+      expect(mem.values.size).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+    });
   });
 });
 

@@ -13,6 +13,7 @@ import {
   claimStateText,
 } from '@longshore/contracts';
 import type { Logger } from '@longshore/logging';
+import { every, type Periodic } from '@longshore/runtime';
 
 /** What the claim loop and the taker tell the board about a class. */
 export type ClaimLoopEvent =
@@ -102,7 +103,7 @@ export class ClaimStateBoard {
   /** Classes whose state changed since it was last written. */
   readonly #dirty = new Set<string>();
   #writing: Promise<void> | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #refreshing: Periodic | undefined;
   #failing = false;
   #stopped = false;
 
@@ -114,9 +115,21 @@ export class ClaimStateBoard {
 
   /** Writes every class's state now and every refresh period until stop(). */
   start(): void {
+    if (this.#stopped || this.#refreshing) return;
     this.#refresh();
-    this.#timer = setInterval(() => this.#refresh(), this.#d.refreshMs ?? CLAIM_STATE_REFRESH_MS);
-    this.#timer.unref();
+    const refreshMs = this.#d.refreshMs ?? CLAIM_STATE_REFRESH_MS;
+    // A pass only marks every class to be written: #write keeps to one write at a time and
+    // logs its failures, so a pass neither overlaps the writes nor fails.
+    this.#refreshing = every(
+      refreshMs,
+      async () => {
+        this.#refresh();
+      },
+      {
+        firstDelayMs: refreshMs,
+        onError: (err) => this.#d.logger.error({ err }, 'refreshing the claim state failed'),
+      },
+    );
   }
 
   report(resourceClass: string, e: ClaimLoopEvent): void {
@@ -140,7 +153,7 @@ export class ClaimStateBoard {
   /** Stops writing and removes this runner's keys: a stopped claimer claims for nothing. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearInterval(this.#timer);
+    await this.#refreshing?.stop();
     await this.settled();
     for (const rc of this.#states.keys()) {
       await this.#d.kv

@@ -1,14 +1,19 @@
 // The GC as a process, as deployed: killed (SIGKILL) mid-sweep and restarted, it loses
 // nothing and deletes nothing that is not ours; it warns at start about a threshold within
 // the max run time.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Labels, MANAGED_BY, MANAGED_SELECTOR } from '@longshore/contracts';
-import { tempNamespace, testKube } from '@longshore/testbed/testing';
+import {
+  readTestbedEnv,
+  type ServiceProcess,
+  spawnService,
+  tempNamespace,
+  testKube,
+  waitFor,
+} from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const { core } = testKube();
@@ -17,38 +22,25 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
 });
 
-const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
+function startGcProcess(configFile: string, label: string): ServiceProcess {
+  const gc = spawnService('gc', { configFile, kubeconfig: readTestbedEnv().KUBECONFIG, label });
+  cleanups.push(() => kill(gc));
+  return gc;
+}
 
-function startGcProcess(configFile: string, logs: string[]) {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH, LONGSHORE_CONFIG: configFile, KUBECONFIG: process.env.KUBECONFIG },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const keep = (d: Buffer) => {
-    for (const line of d.toString().split('\n')) if (line) logs.push(line);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const kill = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  };
-  cleanups.push(kill);
-  return { kill };
+/** SIGKILL, as a node losing the pod would: no drain, no last words. */
+async function kill(gc: ServiceProcess): Promise<void> {
+  if (gc.running) gc.child.kill('SIGKILL');
+  await gc.exited;
 }
 
 async function ours(ns: string) {
   return (await core.listNamespacedSecret({ namespace: ns, labelSelector: MANAGED_SELECTOR })).items.length;
 }
 
-async function waitFor(what: string, probe: () => Promise<boolean>, logs: string[], timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}\n${logs.slice(-20).join('\n')}`);
-    await sleep(200);
-  }
+/** Polls every 200 ms for up to 2 minutes; the timeout shows the GC's last lines. */
+async function until(what: string, gc: ServiceProcess, probe: () => Promise<boolean>): Promise<void> {
+  await waitFor(what, probe, { timeoutMs: 120_000, intervalMs: 200, detail: () => gc.tail() });
 }
 
 describe('gc process', () => {
@@ -88,17 +80,16 @@ describe('gc process', () => {
     const configFile = join(mkdtempSync(join(tmpdir(), 'longshore-gc-')), 'config.yaml');
     // JSON is YAML: no yaml dependency needed to write the config.
     writeFileSync(configFile, JSON.stringify(cfg));
-    const logs: string[] = [];
 
-    const first = startGcProcess(configFile, logs);
-    await waitFor('the first GC to delete some', async () => (await ours(ns.name)) < N - 100, logs);
-    await first.kill();
+    const first = startGcProcess(configFile, 'gc-first');
+    await until('the first GC to delete some', first, async () => (await ours(ns.name)) < N - 100);
+    await kill(first);
     const afterKill = await ours(ns.name);
     expect(afterKill).toBeGreaterThan(0);
-    expect(logs.some((l) => l.includes('gc threshold is not longer than maxRunTime'))).toBe(true);
+    expect(first.logged('gc threshold is not longer than maxRunTime')).toBe(true);
 
-    startGcProcess(configFile, logs);
-    await waitFor('the restarted GC to delete the rest', async () => (await ours(ns.name)) === 0, logs);
+    const second = startGcProcess(configFile, 'gc-restarted');
+    await until('the restarted GC to delete the rest', second, async () => (await ours(ns.name)) === 0);
     const left = (await core.listNamespacedSecret({ namespace: ns.name })).items.map(
       (s) => s.metadata!.name!,
     );

@@ -1,7 +1,14 @@
-import type { V1Pod } from '@kubernetes/client-node';
-import { WARNINGS_ANNOTATION } from '@longshore/contracts';
-import { describe, expect, it } from 'vitest';
-import { warningsOf } from './pod-tracker.ts';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { Bus } from '@longshore/bus';
+import { Annotations, Labels, WARNINGS_ANNOTATION } from '@longshore/contracts';
+import { PooledKubeConfig } from '@longshore/kube';
+import type { ClaimLedger } from '@longshore/ledger';
+import { createLogger } from '@longshore/logging';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PodTracker, warningsOf } from './pod-tracker.ts';
+import type { SchedulerSettings } from './settings.ts';
 
 const pod = (annotation?: string): V1Pod => ({
   metadata: { annotations: annotation === undefined ? {} : { [WARNINGS_ANNOTATION]: annotation } },
@@ -19,5 +26,125 @@ describe('warningsOf', () => {
       expect(warningsOf(pod(bad))).toEqual([
         `the pod's ${WARNINGS_ANNOTATION} annotation is not a list of strings`,
       ]);
+  });
+});
+
+describe('PodTracker.stop', () => {
+  let server: Server | undefined;
+  let tracker: PodTracker | undefined;
+  afterEach(async () => {
+    await tracker?.stop();
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r) ?? r(undefined));
+    server = undefined;
+    tracker = undefined;
+  });
+
+  /**
+   * A loopback apiserver for the pod watch: the first list answers 503 (so the watch comes up
+   * after a wait, and says so), the next lists hold `pods`, and watches stay open and silent.
+   */
+  async function fakeApiserver(pods: V1Pod[]): Promise<KubeConfig> {
+    let lists = 0;
+    server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      res.setHeader('content-type', 'application/json');
+      if (url.searchParams.get('watch') === 'true') {
+        res.writeHead(200);
+        res.flushHeaders();
+        return;
+      }
+      if (++lists === 1) {
+        res.writeHead(503);
+        res.end(
+          JSON.stringify({
+            kind: 'Status',
+            code: 503,
+            reason: 'ServiceUnavailable',
+            message: 'etcd is down',
+          }),
+        );
+        return;
+      }
+      res.writeHead(200);
+      res.end(
+        JSON.stringify({
+          kind: 'PodList',
+          apiVersion: 'v1',
+          metadata: { resourceVersion: '1' },
+          items: pods,
+        }),
+      );
+    });
+    await new Promise<void>((r) => server?.listen(0, '127.0.0.1', r));
+    const kc = new PooledKubeConfig();
+    kc.loadFromOptions({
+      clusters: [
+        {
+          name: 'c',
+          server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+          skipTLSVerify: true,
+        },
+      ],
+      users: [{ name: 'u', token: 't' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    return kc;
+  }
+
+  it('leaves nothing running when it comes just as the watch comes up', async () => {
+    const kc = await fakeApiserver([
+      {
+        metadata: {
+          name: 'task-1',
+          namespace: 'tasks',
+          uid: 'uid-1',
+          labels: { [Labels.attempt]: '1' },
+          annotations: { [Annotations.taskId]: 't1', [Annotations.resourceClass]: 'acme/a' },
+        },
+        status: { phase: 'Pending' },
+      },
+    ]);
+    // Redis is away: the first sight of the pod cannot be recorded, so every pass over the
+    // cache tries again, and a pass after stop() shows up as one more try.
+    let marks = 0;
+    const ledger = {
+      mark: async () => {
+        marks++;
+        throw new Error('connect ECONNREFUSED 127.0.0.1:6379');
+      },
+    } as unknown as ClaimLedger;
+    let stopping: Promise<void> | undefined;
+    // The stop comes from the line saying the watch is up, the last moment before start()
+    // goes on: a loop set up after that point is one stop() never saw.
+    const destination = {
+      write: (line: string) => {
+        if (line.includes('is available')) stopping ??= tracker?.stop();
+      },
+    };
+    tracker = new PodTracker({
+      kc,
+      core: kc.makeApiClient(CoreV1Api),
+      bus: {} as Bus,
+      ledger,
+      settings: {
+        runnerName: 'scheduler-0',
+        namespace: 'tasks',
+        taskPod: { imagePullTimeout: 600_000, unschedulableTimeout: 600_000 },
+        resourceClasses: {},
+      } as unknown as SchedulerSettings,
+      logger: createLogger({ name: 'test', level: 'info', destination }),
+      metrics: { ended: () => undefined },
+      tickMs: 1,
+    });
+    await tracker.start();
+    expect(stopping).toBeDefined();
+    await stopping;
+    const seen = marks;
+    expect(seen).toBeGreaterThan(0);
+    // Ample for many passes of a 1 ms loop that stop() missed.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(marks).toBe(seen);
   });
 });

@@ -20,6 +20,7 @@ import {
 import { isNotFound } from '@longshore/kube';
 import type { ClaimLedger } from '@longshore/ledger';
 import type { Logger } from '@longshore/logging';
+import { every, type Periodic } from '@longshore/runtime';
 import { type KeptInformer, keepInformer } from '@longshore/runtime/kube';
 import { announceScheduled } from './announce.ts';
 import { classifyPod, type PodState } from './classify.ts';
@@ -85,7 +86,7 @@ export class PodTracker {
   readonly #seen = new Set<string>();
   readonly #inFlight = new Map<string, Promise<void>>();
   #informer: KeptInformer | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #recheck: Periodic | undefined;
 
   constructor(deps: PodTrackerDeps) {
     this.#d = deps;
@@ -109,15 +110,31 @@ export class PodTracker {
       what: `the pod watch of ${ns} at ${kc.getCurrentCluster()?.server ?? 'the apiserver'}`,
       logger: this.#d.logger,
     });
-    await this.#informer.started;
-    this.#timer = setInterval(() => {
-      for (const p of informer.list(ns)) this.#schedule(p);
-    }, this.#d.tickMs ?? 2_000);
+    // Pending pods are re-examined from the watch's cache (timeouts pass without an event).
+    // The loop starts with the watch, not once it is up: a stop() that came as the watch came
+    // up would otherwise find no loop to stop and leave one running for good. Until the first
+    // list the cache is empty and a pass finds nothing.
+    const tickMs = this.#d.tickMs ?? 2_000;
+    this.#recheck = every(
+      tickMs,
+      async () => {
+        for (const p of informer.list(ns)) this.#schedule(p);
+      },
+      {
+        firstDelayMs: tickMs,
+        onError: (err) => this.#d.logger.error({ err }, 're-examining the task pods failed'),
+      },
+    );
+    try {
+      await this.#informer.started;
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
   }
 
   async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    await this.#informer?.stop();
+    await Promise.all([this.#recheck?.stop(), this.#informer?.stop()]);
     await Promise.allSettled([...this.#inFlight.values()]);
   }
 

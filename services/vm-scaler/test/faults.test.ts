@@ -1,7 +1,9 @@
 // A flaky Runner API: error statuses and malformed bodies are logged with seed 002's exact
 // messages, the pool keeps its last good size meanwhile, and the loop recovers by itself.
+
+import { eventually } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { API_TOKEN, eventually, ScalerWorld, tokenOf } from './support.ts';
+import { API_TOKEN, ScalerWorld, tokenOf } from './support.ts';
 
 let world: ScalerWorld;
 afterEach(async () => {

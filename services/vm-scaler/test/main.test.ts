@@ -1,53 +1,37 @@
 // main.ts as a real process: a bad configuration stops it at start with a message naming
 // the key (exit code 2); a good one runs until SIGTERM, serving /livez and /readyz.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { eventually, readTestbedEnv, type ServiceProcess, spawnService } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventually, ScalerWorld, tokenOf } from './support.ts';
+import { ScalerWorld, tokenOf } from './support.ts';
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const children: ChildProcess[] = [];
+const procs: ServiceProcess[] = [];
 const dirs: string[] = [];
 let world: ScalerWorld | undefined;
 
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await Promise.allSettled(procs.splice(0).map((p) => p.stop(2_000)));
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
   await world?.teardown();
   world = undefined;
 });
 
-interface Run {
-  child: ChildProcess;
-  lines: () => Record<string, unknown>[];
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-async function runMain(configYaml: string, env: Record<string, string> = {}): Promise<Run> {
+/**
+ * Runs main.ts with this config against the test bed: its kubeconfig, NATS and Redis. Some
+ * bad configurations (a VM spec the pool cannot take) are found only when the scaler
+ * starts, after the apiserver and the lease answer.
+ */
+async function runMain(configYaml: string): Promise<ServiceProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'vm-scaler-main-'));
   dirs.push(dir);
-  const file = join(dir, 'values.yaml');
-  await writeFile(file, configYaml);
-  const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, LONGSHORE_CONFIG: file, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.push(child);
-  let err = '';
-  child.stderr?.on('data', (c: Buffer) => {
-    err += c.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const lines = () =>
-    err
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { child, lines, stderr: () => err, exited };
+  const configFile = join(dir, 'values.yaml');
+  await writeFile(configFile, configYaml);
+  const { KUBECONFIG, NATS_URL, REDIS_URL } = readTestbedEnv();
+  const p = spawnService('vm-scaler', { configFile, kubeconfig: KUBECONFIG, env: { NATS_URL, REDIS_URL } });
+  procs.push(p);
+  return p;
 }
 
 describe('vm-scaler main', () => {
@@ -74,11 +58,11 @@ describe('vm-scaler main', () => {
   ])('stops at start on %s, saying which key', async (_what, yaml, expected) => {
     const run = await runMain(yaml);
     expect(await run.exited).toBe(2);
-    const fatal = run.lines().find((l) => l.level === 60);
+    const fatal = run.records().find((l) => l.level === 60);
     expect(fatal?.msg).toContain('invalid config');
     expect(fatal?.msg).toContain(expected);
-    expect(run.stderr()).not.toContain('runner-token-123456');
-    expect(run.stderr()).not.toContain('api-token-123456');
+    expect(run.lines.join('\n')).not.toContain('runner-token-123456');
+    expect(run.lines.join('\n')).not.toContain('api-token-123456');
   });
 
   it('runs against the test bed until SIGTERM, ready once it has polled', async () => {
@@ -87,18 +71,17 @@ describe('vm-scaler main', () => {
     const yaml = `${world.configYaml([rc])}\nhttp: {host: 127.0.0.1, port: 0}\nbus: {prefix: ${world.prefix}}\n`;
     const run = await runMain(yaml);
     const url = await eventually(() => {
-      const listening = run.lines().find((l) => l.msg === 'health server listening');
-      if (!listening) throw new Error(`not listening yet: ${run.stderr()}`);
-      return listening.url as string;
+      if (run.healthUrl === undefined) throw new Error(`not listening yet:\n${run.tail()}`);
+      return run.healthUrl;
     }, 30_000);
     expect((await fetch(`${url}/livez`)).status).toBe(200);
     await eventually(async () => expect((await fetch(`${url}/readyz`)).status).toBe(200), 30_000);
-    expect(run.lines().some((l) => l.msg === 'worker loop scaler' && l.loop_name === 'scaler')).toBe(true);
+    expect(run.records().some((l) => l.msg === 'worker loop scaler' && l.loop_name === 'scaler')).toBe(true);
     expect(await world.replicas(rc.name)).toBe(1);
 
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
-    expect(run.lines().at(-1)).toMatchObject({ msg: 'shutdown complete', failed: [], timedOut: false });
-    expect(run.stderr()).not.toContain(tokenOf(rc.name));
+    expect(run.records().at(-1)).toMatchObject({ msg: 'shutdown complete', failed: [], timedOut: false });
+    expect(run.lines.join('\n')).not.toContain(tokenOf(rc.name));
   });
 });

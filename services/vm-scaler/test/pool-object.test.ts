@@ -1,9 +1,11 @@
 // The VirtualMachinePool and Secret as the apiserver stores them: our cloud-init volume
 // from a Secret holding the runner's settings, updates that reach only the template, the
 // existing-Secret form of the config, and pools that are not ours left alone.
+
+import { eventually } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLOUD_INIT_VOLUME, VmScalerStartError } from '../src/index.ts';
-import { API_TOKEN, eventually, poolApi, ScalerWorld, tokenOf } from './support.ts';
+import { API_TOKEN, poolApi, ScalerWorld, tokenOf } from './support.ts';
 
 let world: ScalerWorld;
 afterEach(async () => {

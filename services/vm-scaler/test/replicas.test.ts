@@ -5,9 +5,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readTestbedEnv, ServiceProcess } from '@longshore/testbed';
+import { eventually, readTestbedEnv, type ServiceProcess, spawnService } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { API_TOKEN, eventually, ScalerWorld, tokenOf } from './support.ts';
+import { API_TOKEN, ScalerWorld, tokenOf } from './support.ts';
 
 let world: ScalerWorld | undefined;
 const procs: ServiceProcess[] = [];
@@ -34,7 +34,7 @@ describe('vm-scaler with two replicas', () => {
       `${w.configYaml([rc])}\nhttp: {host: 127.0.0.1, port: 0}\nbus: {url: "${env.NATS_URL}", prefix: ${w.prefix}}\n`,
     );
     const spawn = (label: string) => {
-      const p = ServiceProcess.spawn('vm-scaler', {
+      const p = spawnService('vm-scaler', {
         configFile,
         kubeconfig: env.KUBECONFIG,
         label,

@@ -2,8 +2,9 @@
 // in the test bed's apiserver, within a poll, clamped both ways, with no scale request
 // when nothing changed, and each class on its own.
 import type { ScalerDecision } from '@longshore/contracts';
+import { eventually } from '@longshore/testbed/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { API_TOKEN, eventually, ScalerWorld, tokenOf } from './support.ts';
+import { API_TOKEN, ScalerWorld, tokenOf } from './support.ts';
 
 let world: ScalerWorld;
 afterEach(async () => {

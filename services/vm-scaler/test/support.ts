@@ -4,7 +4,6 @@
 // namespace's objects are deleted by hand before the namespace is finalized).
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { type Bus, connectBus } from '@longshore/bus';
 import { LongshoreConfig, parseConfig } from '@longshore/config';
@@ -13,7 +12,7 @@ import { kubeClients } from '@longshore/kube';
 import { createLogger, SecretScrubber } from '@longshore/logging';
 import { type RunningSim, SimAdminClient, startSim } from '@longshore/runner-api-sim';
 import { createMetricsRegistry } from '@longshore/runtime';
-import { tempNamespace, testKube } from '@longshore/testbed/testing';
+import { eventually, tempNamespace, testKube } from '@longshore/testbed/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { Registry } from 'prom-client';
@@ -271,17 +270,4 @@ export interface StoredPool {
 export function poolApi() {
   const { group, version, plural } = POOL_API;
   return { group, version, plural };
-}
-
-/** Polls until `check` stops throwing (returning its value) or the time is up. */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(50);
-    }
-  }
 }

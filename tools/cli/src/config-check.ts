@@ -70,7 +70,8 @@ async function checkAgainstCluster(
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<number> {
   // Loaded only here: the Kubernetes client and the pod builder are not needed otherwise.
-  const { contextNamespace, KubeConfigError, loadKubeConfig } = await import('@longshore/kube');
+  const { KubeConfigError, loadKubeConfig } = await import('@longshore/kube');
+  const { taskNamespace } = await import('@longshore/runtime/kube');
   const { checkClassPods, schedulerSettings } = await import('@longshore/scheduler');
   let kc: ReturnType<typeof loadKubeConfig>;
   try {
@@ -80,7 +81,8 @@ async function checkAgainstCluster(
     io.err(`cannot check against a cluster: ${error.message}`);
     return 1;
   }
-  const namespace = cfg.agent.namespace ?? cfg.kube.namespace ?? contextNamespace(kc) ?? 'default';
+  // Where the scheduler would create the pods: the namespace it works in.
+  const namespace = taskNamespace(cfg, kc);
   // The server only: the kubeconfig's user and credentials are not printed.
   const server = kc.getCurrentCluster()?.server ?? '(no server)';
   io.out(`cluster ${server}, namespace ${namespace}: each class's task pod as a server-side dry run`);

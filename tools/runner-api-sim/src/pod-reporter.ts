@@ -31,6 +31,8 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { GOAT_CONFIG_ENV, GoatConfig, MANAGED_SELECTOR, PRIMARY_CONTAINER } from '@longshore/contracts';
+import type { WaitLogger } from '@longshore/runtime';
+import { type KeptInformer, keepInformer } from '@longshore/runtime/kube';
 import type { SimState } from './sim-state.ts';
 
 export interface PodReporterOptions {
@@ -40,7 +42,11 @@ export interface PodReporterOptions {
   namespace?: string;
   /** Reports what it did and what it could not do (never a token). */
   onEvent?: (e: { taskId?: string; pod: string; outcome: string }) => void;
+  /** Says when a watch waits for the apiserver or breaks and restarts; default: not said. */
+  logger?: WaitLogger;
 }
+
+const SILENT: WaitLogger = { info: () => undefined, warn: () => undefined };
 
 /** Exit reasons a kubelet gives when the container was killed rather than finishing. */
 const KILLED_REASONS = new Set(['ContainerStatusUnknown', 'OOMKilled', 'DeadlineExceeded', 'Evicted']);
@@ -116,7 +122,7 @@ export class PodReporter {
    */
   readonly #goat = new Map<string, { goat: GoatConfig; until: number }>();
   readonly #reported = new Set<string>();
-  #informers: { stop(): Promise<void>; start(): Promise<void> }[] = [];
+  readonly #informers: KeptInformer[] = [];
   #stopped = false;
 
   constructor(opts: PodReporterOptions) {
@@ -135,9 +141,7 @@ export class PodReporter {
     const remember = (sec: V1Secret) => this.#remember(sec);
     secrets.on('add', remember);
     secrets.on('update', remember);
-    this.#restartOnError(secrets);
-    this.#informers.push(secrets);
-    await secrets.start();
+    await this.#keep(secrets, `the task Secret watch${ns ? ` of ${ns}` : ''}`);
 
     const path = ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods';
     const list = () =>
@@ -153,9 +157,7 @@ export class PodReporter {
     informer.on('delete', (pod) => {
       if (pod.metadata?.uid) this.#reported.delete(pod.metadata.uid);
     });
-    this.#restartOnError(informer);
-    this.#informers.push(informer);
-    await informer.start();
+    await this.#keep(informer, `the task pod watch${ns ? ` of ${ns}` : ''}`);
   }
 
   async stop(): Promise<void> {
@@ -163,13 +165,19 @@ export class PodReporter {
     await Promise.allSettled(this.#informers.map((i) => i.stop()));
   }
 
-  /** client-node's informers stop on a watch error; a real agent does not give up. */
-  #restartOnError(
+  /**
+   * Starts a watch and keeps it running (client-node's informers stop on a watch error; a
+   * real agent does not give up); resolves once its first list is in.
+   */
+  async #keep(
     informer: ReturnType<typeof makeInformer<V1Pod>> | ReturnType<typeof makeInformer<V1Secret>>,
-  ) {
-    informer.on('error', () => {
-      if (!this.#stopped) setTimeout(() => void informer.start().catch(() => {}), 1_000);
-    });
+    what: string,
+  ): Promise<void> {
+    const kept = keepInformer(informer, { what, logger: this.#opts.logger ?? SILENT });
+    this.#informers.push(kept);
+    // stop() stops the watches kept before it came; one kept after it is stopped here.
+    if (this.#stopped) await kept.stop();
+    await kept.started;
   }
 
   #remember(secret: V1Secret): void {
