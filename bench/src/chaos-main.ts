@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, up } from '@longshore/testbed';
-import { formatChaos, runChaos } from './chaos.ts';
+import { chaosClean, formatChaos, runChaos } from './chaos.ts';
 
 const USAGE = `npm run chaos -- [--tasks N] [--rate R] [--extra-faults N] [--seed S] [--image IMG]
   --tasks         tasks in the run (default 300)
@@ -57,13 +57,7 @@ async function main(): Promise<number> {
   writeFileSync(join(dir, `chaos-${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(dir, `chaos-${stamp}.md`), text);
   process.stdout.write(text);
-  const ok =
-    report.endedOnce === report.tasks &&
-    report.claimedTwice === 0 &&
-    report.duplicatePods === 0 &&
-    report.objectsLeft === 0 &&
-    report.tokensLeaked === 0;
-  return ok ? 0 : 1;
+  return chaosClean(report) ? 0 : 1;
 }
 
 process.exitCode = await main();

@@ -82,6 +82,10 @@ export interface ChaosReport {
   podsCreated: number;
   /** Task pods and Secrets left after every task ended (and a grace to clean up). */
   objectsLeft: number;
+  /** What was left, one line each (kind, name, phase, age): where to start looking. */
+  leftovers: string[];
+  /** Where the services' logs and the bus were kept, when the run was not clean. */
+  logsKept?: string | undefined;
   /** Tokens (class and task) found in any service log line or bus message. */
   tokensLeaked: number;
   tokensWatched: number;
@@ -213,6 +217,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }),
   );
   const procs = new Map<string, ServiceProcess>();
+  // Every process ever spawned, the killed ones too: their lines are judged (tokens) and kept.
+  const spawned: ServiceProcess[] = [];
   const spawnService = (svc: ServiceName, label: string) => {
     const p = ServiceProcess.spawn(svc, {
       configFile,
@@ -221,6 +227,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       env: { LONGSHORE_INSTANCE: label },
     });
     procs.set(label, p);
+    spawned.push(p);
     return p;
   };
   for (const svc of SERVICES) for (const r of ['a', 'b']) spawnService(svc, `${svc}-${r}`);
@@ -341,25 +348,36 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       if (Date.now() > deadline) break;
       await sleep(1_000);
     }
-    let objectsLeft = 0;
+    let left: string[] = [];
     for (const until = Date.now() + 120_000; Date.now() < until; await sleep(1_000)) {
       const [p, s] = await Promise.all([
         core.listNamespacedPod({ namespace: ns.name, labelSelector: MANAGED_SELECTOR }),
         core.listNamespacedSecret({ namespace: ns.name, labelSelector: MANAGED_SELECTOR }),
       ]);
-      objectsLeft = p.items.length + s.items.length;
-      if (objectsLeft === 0) break;
+      const now = Date.now();
+      const ageOf = (t: Date | undefined) =>
+        t ? `${Math.round((now - new Date(t).getTime()) / 1000)} s` : '?';
+      left = [
+        ...p.items.map(
+          (x) =>
+            `pod ${x.metadata?.name} ${x.status?.phase ?? '?'}${x.metadata?.deletionTimestamp ? ' (deleting)' : ''}, age ${ageOf(x.metadata?.creationTimestamp)}`,
+        ),
+        ...s.items.map((x) => `secret ${x.metadata?.name}, age ${ageOf(x.metadata?.creationTimestamp)}`),
+      ];
+      if (left.length === 0) break;
     }
-    return judge(
+    const report = judge(
       o,
       tasks,
       faults,
       podUids,
-      objectsLeft,
+      left,
       [...taskTokens, ...Object.values(CLASSES)],
-      [...[...procs.values()].flatMap((p) => p.lines), ...busLines],
+      [...spawned.flatMap((p) => p.lines), ...busLines],
       t0,
     );
+    if (!chaosClean(report)) report.logsKept = keepLogs(spawned, busLines);
+    return report;
   } finally {
     for (const p of procs.values()) await p.stop().catch(() => undefined);
     await Promise.allSettled(kept.map((k) => k.stop()));
@@ -372,13 +390,34 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
+/** Every task ended once, none claimed twice, no pod twice, nothing left, no token shown. */
+export function chaosClean(r: ChaosReport): boolean {
+  return (
+    r.endedOnce === r.tasks &&
+    r.claimedTwice === 0 &&
+    r.duplicatePods === 0 &&
+    r.objectsLeft === 0 &&
+    r.tokensLeaked === 0
+  );
+}
+
+/** Writes each process's lines and the bus to a directory that outlives the run; returns it. */
+function keepLogs(procs: readonly ServiceProcess[], busLines: readonly string[]): string {
+  const keep = mkdtempSync(join(tmpdir(), 'longshore-chaos-logs-'));
+  procs.forEach((p, i) => {
+    writeFileSync(join(keep, `${String(i).padStart(2, '0')}-${p.label}.log`), `${p.lines.join('\n')}\n`);
+  });
+  writeFileSync(join(keep, 'bus.log'), `${busLines.join('\n')}\n`);
+  return keep;
+}
+
 /** The figures, from what the simulator and the apiserver saw. Pure. */
 export function judge(
   o: ChaosOptions,
   tasks: readonly TaskDetail[],
   faults: FaultRecord[],
   podUids: ReadonlyMap<string, ReadonlySet<string>>,
-  objectsLeft: number,
+  leftovers: readonly string[],
   tokens: readonly string[],
   lines: readonly string[],
   t0: number,
@@ -412,7 +451,8 @@ export function judge(
     claimedTwice: tasks.filter((t) => count(t, 'claimed') - count(t, 'claim-expired') > 1).length,
     duplicatePods: [...podUids.values()].filter((u) => u.size > 1).length,
     podsCreated: podUids.size,
-    objectsLeft,
+    objectsLeft: leftovers.length,
+    leftovers: [...leftovers],
     tokensLeaked: tokens.filter((t) => text.includes(t)).length,
     tokensWatched: tokens.length,
     longestStallMs: longest,
@@ -443,6 +483,8 @@ export function formatChaos(r: ChaosReport): string {
     '| fault | times | longest stall in claiming after it |',
     '|---|---|---|',
     ...kinds,
+    ...(r.leftovers.length > 0 ? ['', 'Left:', '', ...r.leftovers.map((l) => `- ${l}`)] : []),
+    ...(r.logsKept ? ['', `Logs kept in ${r.logsKept}`] : []),
     '',
     'Faults in order:',
     '',
