@@ -44,11 +44,26 @@ describe('PodTracker.stop', () => {
    * A loopback apiserver for the pod watch: the first list answers 503 (so the watch comes up
    * after a wait, and says so), the next lists hold `pods`, and watches stay open and silent.
    */
-  async function fakeApiserver(pods: V1Pod[]): Promise<KubeConfig> {
+  async function fakeApiserver(
+    pods: V1Pod[],
+    onDelete: (path: string) => number = () => 200,
+  ): Promise<KubeConfig> {
     let lists = 0;
     server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       res.setHeader('content-type', 'application/json');
+      if (req.method === 'DELETE') {
+        const code = onDelete(url.pathname);
+        res.writeHead(code);
+        res.end(
+          JSON.stringify(
+            code === 200
+              ? { kind: 'Status', status: 'Success', code }
+              : { kind: 'Status', status: 'Failure', code, reason: 'ServiceUnavailable', message: 'down' },
+          ),
+        );
+        return;
+      }
       if (url.searchParams.get('watch') === 'true') {
         res.writeHead(200);
         res.flushHeaders();
@@ -146,5 +161,60 @@ describe('PodTracker.stop', () => {
     // Ample for many passes of a 1 ms loop that stop() missed.
     await new Promise((r) => setTimeout(r, 200));
     expect(marks).toBe(seen);
+  });
+
+  it('removes an ended pod and its Secret on a later pass when the apiserver refused the first delete', async () => {
+    const deletes: string[] = [];
+    const kc = await fakeApiserver(
+      [
+        {
+          metadata: {
+            name: 'task-2',
+            namespace: 'tasks',
+            uid: 'uid-2',
+            labels: { [Labels.attempt]: '1' },
+            annotations: { [Annotations.taskId]: 't2', [Annotations.resourceClass]: 'acme/a' },
+          },
+          status: { phase: 'Succeeded' },
+        },
+      ],
+      (path) => {
+        deletes.push(path);
+        // The first pod delete meets an apiserver that is away; every later call works.
+        return deletes.filter((d) => d.includes('/pods/')).length === 1 && path.includes('/pods/')
+          ? 503
+          : 200;
+      },
+    );
+    const published: string[] = [];
+    tracker = new PodTracker({
+      kc,
+      core: kc.makeApiClient(CoreV1Api),
+      bus: {
+        publish: async (subject: { name: string }) => {
+          published.push(subject.name);
+          return { duplicate: false };
+        },
+      } as unknown as Bus,
+      ledger: { mark: async () => undefined } as unknown as ClaimLedger,
+      settings: {
+        runnerName: 'scheduler-0',
+        namespace: 'tasks',
+        taskPod: { imagePullTimeout: 600_000, unschedulableTimeout: 600_000, keepFailedPods: false },
+        resourceClasses: {},
+      } as unknown as SchedulerSettings,
+      logger: createLogger({ name: 'test', level: 'fatal' }),
+      metrics: { ended: () => undefined },
+      tickMs: 5,
+    });
+    await tracker.start();
+    const podDeletes = () => deletes.filter((d) => d.endsWith('/pods/task-2')).length;
+    for (let i = 0; i < 400 && podDeletes() < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(podDeletes()).toBe(2);
+    // Once removed, no pass deletes it again; the ending was published once.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(podDeletes()).toBe(2);
+    expect(deletes.filter((d) => d.endsWith('/secrets/task-2')).length).toBeGreaterThanOrEqual(1);
+    expect(published.filter((s) => s === 'task.reported')).toHaveLength(1);
   });
 });

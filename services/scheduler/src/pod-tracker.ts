@@ -85,6 +85,12 @@ export class PodTracker {
   /** Names of task pods this watch has seen, for `hasSeen`: insertion-ordered, bounded. */
   readonly #seen = new Set<string>();
   readonly #inFlight = new Map<string, Promise<void>>();
+  /**
+   * pod uid -> name, for ended pods whose removal has not gone through yet (the apiserver was
+   * away): every pass over the cache tries again. Without it a failed delete left a finished
+   * pod and its Secret for good (the GC leaves finished pods to agent.gc.threshold).
+   */
+  readonly #removeDue = new Map<string, string>();
   #informer: KeptInformer | undefined;
   #recheck: Periodic | undefined;
 
@@ -171,7 +177,11 @@ export class PodTracker {
 
   async #onPod(uid: string, pod: V1Pod): Promise<void> {
     const ref = refOf(pod);
-    if (!ref || this.#published.get(uid) === 'ended') return;
+    if (!ref) return;
+    if (this.#published.get(uid) === 'ended') {
+      if (!pod.metadata?.deletionTimestamp) await this.#removeEnded(uid);
+      return;
+    }
     if (pod.metadata?.deletionTimestamp) return; // the delete event will tell how it ended
     if (this.#published.get(uid) === undefined) {
       // First sight of this pod (in this process): whoever created it may have died before
@@ -204,6 +214,8 @@ export class PodTracker {
     const ref = refOf(pod);
     const wasEnded = this.#published.get(uid) === 'ended';
     this.#published.delete(uid);
+    // The pod is gone; a Secret whose delete failed with it is the GC's (a Secret with no pod).
+    this.#removeDue.delete(uid);
     if (!ref || wasEnded) return;
     // Deleted before it ended, and not by us: someone or something removed the pod.
     const last = classifyPod(pod, {
@@ -258,7 +270,22 @@ export class PodTracker {
     );
     // A pod that reported its own end is not kept: whether its job failed is not known here.
     const keep = settings.taskPod.keepFailedPods && state.outcome !== 'reported' && !toRetry;
-    if (!keep) await this.#remove(ref.pod, gone || pod.metadata?.deletionTimestamp !== undefined);
+    if (!keep) {
+      // A pod on its way out needs only its Secret removed (if that fails, the GC's: no pod).
+      if (gone || pod.metadata?.deletionTimestamp !== undefined) await this.#remove(ref.pod, true);
+      else {
+        this.#removeDue.set(uid, ref.pod);
+        await this.#removeEnded(uid);
+      }
+    }
+  }
+
+  /** Removes an ended task's pod and Secret; a failure leaves them due for the next pass. */
+  async #removeEnded(uid: string): Promise<void> {
+    const name = this.#removeDue.get(uid);
+    if (name === undefined) return;
+    await this.#remove(name, false);
+    this.#removeDue.delete(uid);
   }
 
   /** Unsafe retries: only if the class allows them and the task has retries left (Redis counter). */
