@@ -16,6 +16,10 @@ export const Labels = {
 export const Annotations = {
   taskId: 'longshore.io/task-id',
   resourceClass: 'longshore.io/resource-class',
+  /** When the task was claimed (ISO, ms): the start of the end-to-end stage, for any replica. */
+  claimedAt: 'longshore.io/claimed-at',
+  /** When the scheduler sent the pod's create (ISO, ms): the start of the `running` stage. */
+  launchedAt: 'longshore.io/launched-at',
 } as const;
 
 /** Label selector that matches every object we own, and nothing else. */

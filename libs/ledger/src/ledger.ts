@@ -33,6 +33,11 @@ export interface ClaimRecord {
   allocation: string;
   runner: string;
   claimedAt: string;
+  /**
+   * When the claimer had the task's config (ISO time): where the scheduler's part of a task's
+   * start begins (the stage histograms). Absent on records filed before it was kept.
+   */
+  configFetchedAt?: string | undefined;
   task: TaskConfig;
 }
 
@@ -52,7 +57,12 @@ export interface ClaimLedger {
    * LedgerConflictError when another claim of the same task is open and was not released for
    * a retry: two claims must never share one record.
    */
-  commit(runner: string, pending: PendingClaim, task: TaskConfig): Promise<ClaimRecord>;
+  commit(
+    runner: string,
+    pending: PendingClaim,
+    task: TaskConfig,
+    opts?: { configFetchedAt?: string },
+  ): Promise<ClaimRecord>;
   /**
    * Writes a claim back as it was (attempt, steps done, token) after the ledger lost its
    * data; the retry counter is raised to what the attempt implies.
@@ -163,6 +173,7 @@ const Stored = z.object({
   allocation: Allocation,
   runner: z.string(),
   claimed_at: z.string(),
+  fetched_at: z.string().optional(),
   task: z.string(),
   announced: z.literal('1').optional(),
   launched: z.literal('1').optional(),
@@ -205,6 +216,7 @@ end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'task_id', ARGV[2], 'resource_class', ARGV[3], 'attempt', attempt,
   'allocation', ARGV[1], 'runner', ARGV[4], 'claimed_at', ARGV[5], 'task', ARGV[6])
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'fetched_at', ARGV[10]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
 redis.call('ZADD', KEYS[3], ARGV[9], ARGV[2])
@@ -300,6 +312,7 @@ function readClaim(h: Record<string, string>): ClaimRecord | undefined {
     allocation: s.data.allocation,
     runner: s.data.runner,
     claimedAt: s.data.claimed_at,
+    ...(s.data.fetched_at === undefined ? {} : { configFetchedAt: s.data.fetched_at }),
     task: task.data,
   };
 }
@@ -363,7 +376,12 @@ export class RedisClaimLedger implements ClaimLedger {
     await this.#redis.hdel(this.#pendingKey(runner), allocation);
   }
 
-  async commit(runner: string, p: PendingClaim, task: TaskConfig): Promise<ClaimRecord> {
+  async commit(
+    runner: string,
+    p: PendingClaim,
+    task: TaskConfig,
+    opts: { configFetchedAt?: string } = {},
+  ): Promise<ClaimRecord> {
     const claimKey = this.#keys.claim(task.task_id);
     const claimedAtMs = Date.parse(p.claimedAt);
     const [result, attempt, seq] = (await this.#redis.eval(
@@ -384,6 +402,7 @@ export class RedisClaimLedger implements ClaimLedger {
       String(this.#ttlMs),
       p.token,
       String(Number.isNaN(claimedAtMs) ? Date.now() : claimedAtMs),
+      opts.configFetchedAt ?? '',
     )) as [number, number, number | undefined];
     if (result === -1) {
       throw new LedgerConflictError(
@@ -405,6 +424,7 @@ export class RedisClaimLedger implements ClaimLedger {
       allocation: p.allocation,
       runner,
       claimedAt: p.claimedAt,
+      ...(opts.configFetchedAt === undefined ? {} : { configFetchedAt: opts.configFetchedAt }),
       task,
     };
   }
@@ -444,6 +464,7 @@ export class RedisClaimLedger implements ClaimLedger {
         allocation: r.allocation,
         runner: r.runner,
         claimed_at: r.claimedAt,
+        ...(r.configFetchedAt === undefined ? {} : { fetched_at: r.configFetchedAt }),
         task: JSON.stringify(r.task),
         ...(r.announced ? { announced: '1' } : {}),
         ...(r.launched ? { launched: '1' } : {}),

@@ -55,6 +55,20 @@ describe('RedisClaimLedger', () => {
     expect(await ledger.claimsOf('runner-a')).toEqual(['task-1']);
   });
 
+  it('keeps when the task config was fetched, when given, through a restore too', async () => {
+    const configFetchedAt = '2026-12-05T04:00:00.123Z';
+    const rec = await ledger.commit('r', pending('a9'), task('t9'), { configFetchedAt });
+    expect(rec.configFetchedAt).toBe(configFetchedAt);
+    expect(await ledger.get('t9')).toEqual(rec);
+    await ledger.forget('t9', 'r');
+    await ledger.restore(rec, 'token-a9');
+    expect((await ledger.get('t9'))?.configFetchedAt).toBe(configFetchedAt);
+    // Without it (a record filed before it was kept), the field is absent, not empty.
+    const old = await ledger.commit('r', pending('a10'), task('t10'));
+    expect(old).not.toHaveProperty('configFetchedAt');
+    expect(await ledger.get('t10')).not.toHaveProperty('configFetchedAt');
+  });
+
   it('commits idempotently: a second commit after a crash returns the same record', async () => {
     await ledger.begin('r', pending('a1'));
     const first = await ledger.commit('r', pending('a1'), task('t1'));

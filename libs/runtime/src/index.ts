@@ -9,7 +9,14 @@ export { type BootOptions, bootService, type Service } from './boot.ts';
 export { type HealthServer, type HealthServerOptions, startHealthServer } from './health.ts';
 export { claimLedger } from './ledger.ts';
 export type { KitLogger } from './logger.ts';
-export { createMetricsRegistry } from './metrics.ts';
+export {
+  createMetricsRegistry,
+  stageSeconds,
+  TASK_STAGE_BUCKETS,
+  type TaskStage,
+  type TaskStageRecorder,
+  taskStageHistogram,
+} from './metrics.ts';
 export {
   type EveryOptions,
   every,

@@ -21,6 +21,7 @@ import {
 import { type ClaimLedger, LedgerCorruptError } from '@longshore/ledger';
 import type { Logger, SecretScrubber } from '@longshore/logging';
 import type { RunnerApi, RunnerIdentity } from '@longshore/runner-api';
+import { taskStageHistogram } from '@longshore/runtime';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { Adopter } from './adopter.ts';
 import { type BackoffPolicy, DEFAULT_BACKOFF, type StepBudget } from './backoff.ts';
@@ -101,6 +102,29 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
       this.set(capacity.inFlight);
     },
   });
+  new Gauge({
+    name: 'longshore_claimer_max_in_flight',
+    help: 'Tasks this runner may hold at once (agent.maxConcurrentTasks)',
+    registers: [d.registry],
+  }).set(d.maxConcurrentTasks);
+  const classes = Object.keys(d.tokens);
+  new Gauge({
+    name: 'longshore_claimer_class_in_flight',
+    help: 'Tasks claimed by this runner and not yet ended, by resource class',
+    labelNames: ['resource_class'],
+    registers: [d.registry],
+    collect() {
+      for (const rc of classes) this.set({ resource_class: rc }, capacity.heldBy(rc));
+    },
+  });
+  const classMax = new Gauge({
+    name: 'longshore_claimer_class_max_in_flight',
+    help: "Tasks this runner may hold at once of a resource class (its maxConcurrentTasks, else the runner's)",
+    labelNames: ['resource_class'],
+    registers: [d.registry],
+  });
+  for (const rc of classes)
+    classMax.set({ resource_class: rc }, Math.min(d.perClassMax?.[rc] ?? Infinity, d.maxConcurrentTasks));
   const dropped = new Counter({
     name: 'longshore_claimer_claims_dropped_total',
     help: 'Claims given up before their task reached the scheduler, by class, stage and what the Runner API was told',
@@ -139,7 +163,7 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
     scrubber: d.scrubber,
     logger: d.logger,
     ...(d.stepBudget ? { budget: d.stepBudget } : {}),
-    metrics: { dropped: recordDrop },
+    metrics: { dropped: recordDrop, stages: taskStageHistogram(d.registry, 'claimer') },
   });
   // An unreadable record of a previous life may not say its class: counted on none.
   await recover(d, taker, (stage) => dropped.inc({ resource_class: '', stage, outcome: 'unreported' }));
@@ -192,7 +216,6 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
   // the pod check has accepted a pod built from this config, it waits.
   const gates = new ClassGates(d.logger);
   const watching = new AbortController();
-  const classes = Object.keys(d.tokens);
   const statusKv = await retry('the constraint status bucket', () =>
     d.bus.kv(CONSTRAINTS_KV_BUCKET, ConstraintStatus),
   );

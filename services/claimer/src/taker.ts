@@ -32,6 +32,7 @@ import {
   RunnerApiMalformedResponseError,
   RunnerApiOversizeError,
 } from '@longshore/runner-api';
+import type { TaskStageRecorder } from '@longshore/runtime';
 import { DEFAULT_STEP_BUDGET, type StepBudget, stepDelay, UNREADABLE_STEP_BUDGET } from './backoff.ts';
 import type { ClaimBook } from './claim-book.ts';
 
@@ -51,6 +52,8 @@ export interface ClaimTakerDeps {
   /** Counts a dropped claim, on its class (metric and claim state); `error` names no token. */
   metrics: {
     dropped: (resourceClass: string, stage: Stage, outcome: ClaimDropped['outcome'], error: string) => void;
+    /** The claimer's stage (claimed -> config fetched), once per claim filed. */
+    stages?: TaskStageRecorder;
   };
 }
 
@@ -214,10 +217,14 @@ export class ClaimTaker {
       if (record === undefined) {
         stage = 'config';
         const task = await this.#d.api.taskConfig(p.token);
+        const fetchedAt = Date.now();
         checkTask(task, p);
         stage = 'commit';
-        record = await this.#d.ledger.commit(this.#d.runner, p, task);
+        record = await this.#d.ledger.commit(this.#d.runner, p, task, {
+          configFetchedAt: new Date(fetchedAt).toISOString(),
+        });
         book.filed(record);
+        this.#d.metrics.stages?.observe('config_fetched', p.resourceClass, p.claimedAt, fetchedAt);
       }
       stage = 'announce';
       await this.#announce(record);

@@ -4,6 +4,7 @@
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Bus, HandlerResult } from '@longshore/bus';
 import {
+  Annotations,
   type TaskClaimed,
   taskFailedEvent,
   taskInterruptedEvent,
@@ -12,6 +13,7 @@ import {
 import { isAlreadyExists, kubeErrorMessage, statusCodeOf } from '@longshore/kube';
 import { type ClaimLedger, type ClaimRecord, LedgerCorruptError } from '@longshore/ledger';
 import type { Logger, SecretScrubber } from '@longshore/logging';
+import type { TaskStageRecorder } from '@longshore/runtime';
 import { announceScheduled } from './announce.ts';
 import type { ImagePlatforms } from './image-platforms.ts';
 import { buildTaskPod, TaskPodError, type TaskPodObjects } from './pod-builder.ts';
@@ -46,7 +48,11 @@ export interface LauncherDeps {
   ledger: ClaimLedger;
   settings: SchedulerSettings;
   logger: Logger;
-  metrics: { launched: (outcome: string) => void };
+  metrics: {
+    launched: (outcome: string) => void;
+    /** The `pod_created` stage (config fetched -> this create returned), once per pod created. */
+    stages?: TaskStageRecorder;
+  };
   /**
    * Whether this process's pod watch has seen the task pod of that name (alive, or ended and
    * gone): such a pod is never created again, whatever the ledger says. The ledger can lose
@@ -182,6 +188,12 @@ export class Launcher {
       // refused, #reject deletes both; if either fails otherwise, the claim is redelivered and
       // whichever exists already answers AlreadyExists.
       const namespace = settings.namespace;
+      // Times for the stages, readable by every replica's pod watch (pod-tracker.ts).
+      objects.pod.metadata!.annotations = {
+        ...objects.pod.metadata!.annotations,
+        [Annotations.claimedAt]: rec.claimedAt,
+        [Annotations.launchedAt]: new Date().toISOString(),
+      };
       const [secret, pod] = await Promise.allSettled([
         this.#d.core.createNamespacedSecret({ namespace, body: objects.secret }),
         this.#d.core.createNamespacedPod({ namespace, body: objects.pod }),
@@ -192,6 +204,9 @@ export class Launcher {
       if (pod.status === 'rejected' && !isAlreadyExists(pod.reason)) {
         return this.#kubeFailure(claim, pod.reason, 'task pod');
       }
+      // Created here (not found there already, by a redelivery or the other replica).
+      if (pod.status === 'fulfilled')
+        this.#d.metrics.stages?.observe('pod_created', rec.resourceClass, rec.configFetchedAt);
     } finally {
       for (const x of secrets) this.#d.scrubber?.delete(x);
     }

@@ -217,4 +217,80 @@ describe('PodTracker.stop', () => {
     expect(deletes.filter((d) => d.endsWith('/secrets/task-2')).length).toBeGreaterThanOrEqual(1);
     expect(published.filter((s) => s === 'task.reported')).toHaveLength(1);
   });
+
+  it('times the stages from the annotations, once per task across replicas: the replica whose event the stream kept', async () => {
+    const meta = (name: string, uid: string) => ({
+      name,
+      namespace: 'tasks',
+      uid,
+      labels: { [Labels.attempt]: '1' },
+      annotations: {
+        [Annotations.taskId]: name,
+        [Annotations.resourceClass]: 'acme/a',
+        [Annotations.claimedAt]: new Date(Date.now() - 10_000).toISOString(),
+        [Annotations.launchedAt]: new Date(Date.now() - 8_000).toISOString(),
+      },
+    });
+    const kc = await fakeApiserver([
+      { metadata: meta('run-1', 'u-run'), status: { phase: 'Running' } },
+      {
+        metadata: meta('done-1', 'u-done'),
+        status: {
+          phase: 'Succeeded',
+          containerStatuses: [
+            {
+              name: 'primary',
+              image: 'x',
+              imageID: '',
+              ready: false,
+              restartCount: 0,
+              state: { terminated: { exitCode: 0, startedAt: new Date(Date.now() - 5_000) } },
+            },
+          ],
+        },
+      },
+      // Another replica's event was kept for this one: nothing is timed here.
+      { metadata: meta('dup-1', 'u-dup'), status: { phase: 'Succeeded' } },
+    ]);
+    const seen: [string, string, number][] = [];
+    tracker = new PodTracker({
+      kc,
+      core: kc.makeApiClient(CoreV1Api),
+      bus: {
+        publish: async (_s: unknown, payload: { task_id: string }) => ({
+          duplicate: payload.task_id === 'dup-1',
+        }),
+      } as unknown as Bus,
+      ledger: { mark: async () => undefined } as unknown as ClaimLedger,
+      settings: {
+        runnerName: 'scheduler-0',
+        namespace: 'tasks',
+        taskPod: { imagePullTimeout: 600_000, unschedulableTimeout: 600_000, keepFailedPods: false },
+        resourceClasses: {},
+      } as unknown as SchedulerSettings,
+      logger: createLogger({ name: 'test', level: 'fatal' }),
+      metrics: {
+        ended: () => undefined,
+        stages: {
+          observe: (stage, rc, from, to = Date.now()) => {
+            const f = typeof from === 'string' ? Date.parse(from) : (from ?? Number.NaN);
+            seen.push([stage, rc, (to - f) / 1000]);
+          },
+        },
+      },
+      tickMs: 5,
+    });
+    await tracker.start();
+    for (let i = 0; i < 400 && seen.length < 4; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    // The first list waits out a 503 (about a second): each stage is its offset plus that wait.
+    const got = Object.fromEntries(seen.map(([stage, rc, sec]) => [stage, { rc, sec }]));
+    expect(Object.keys(got).sort()).toEqual(['cleaned_up', 'end_to_end', 'ended', 'running']);
+    expect(seen.every(([, rc]) => rc === 'acme/a')).toBe(true);
+    const wait = got.end_to_end!.sec - 10; // claimed -> cleaned up
+    expect(wait).toBeGreaterThanOrEqual(0);
+    expect(got.running!.sec - wait).toBeCloseTo(8, 0); // launched -> seen running
+    expect(got.ended!.sec - wait).toBeCloseTo(5, 0); // never seen running here: from the container's start
+    expect(got.cleaned_up!.sec).toBeCloseTo(0, 0);
+  });
 });

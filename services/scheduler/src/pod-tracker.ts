@@ -20,7 +20,7 @@ import {
 import { isNotFound } from '@longshore/kube';
 import type { ClaimLedger } from '@longshore/ledger';
 import type { Logger } from '@longshore/logging';
-import { every, type Periodic } from '@longshore/runtime';
+import { every, type Periodic, type TaskStageRecorder } from '@longshore/runtime';
 import { type KeptInformer, keepInformer } from '@longshore/runtime/kube';
 import { announceScheduled } from './announce.ts';
 import { classifyPod, type PodState } from './classify.ts';
@@ -39,7 +39,13 @@ export interface PodTrackerDeps {
   ledger: ClaimLedger;
   settings: SchedulerSettings;
   logger: Logger;
-  metrics: { ended: (outcome: string, reason: string) => void };
+  metrics: {
+    ended: (outcome: string, reason: string, resourceClass: string) => void;
+    /** A task ended to be retried (an unsafe retry), by class and the ending's reason. */
+    retried?: (resourceClass: string, reason: string) => void;
+    /** The stages from pod created on; observed by the replica whose event the stream kept. */
+    stages?: TaskStageRecorder;
+  };
   /** How often pending pods are re-examined for timeouts. */
   tickMs?: number;
 }
@@ -50,6 +56,9 @@ interface TaskRef {
   resourceClass: string;
   pod: string;
   warnings?: string[];
+  /** Annotations.claimedAt and .launchedAt, when the launcher set them. */
+  claimedAt?: string;
+  launchedAt?: string;
 }
 
 function refOf(pod: V1Pod): TaskRef | undefined {
@@ -59,13 +68,30 @@ function refOf(pod: V1Pod): TaskRef | undefined {
   const name = pod.metadata?.name;
   if (!taskId || !resourceClass || !name || !Number.isInteger(attempt) || attempt < 1) return undefined;
   const warnings = warningsOf(pod);
-  return { taskId, attempt, resourceClass, pod: name, ...(warnings ? { warnings } : {}) };
+  const claimedAt = pod.metadata?.annotations?.[Annotations.claimedAt];
+  const launchedAt = pod.metadata?.annotations?.[Annotations.launchedAt];
+  return {
+    taskId,
+    attempt,
+    resourceClass,
+    pod: name,
+    ...(warnings ? { warnings } : {}),
+    ...(claimedAt ? { claimedAt } : {}),
+    ...(launchedAt ? { launchedAt } : {}),
+  };
 }
 
 /**
  * The builder's warnings, from the pod's annotation: this tracker may announce a pod before
  * the launcher that created it does, and the first announcement is the one the stream keeps.
  */
+/** When the task's first container started (the kubelet's time, to the second), if it did. */
+function containerStartedAt(pod: V1Pod): string | undefined {
+  const c = pod.status?.containerStatuses?.[0]?.state;
+  const at = c?.running?.startedAt ?? c?.terminated?.startedAt;
+  return at === undefined ? undefined : new Date(at).toISOString();
+}
+
 export function warningsOf(pod: V1Pod): string[] | undefined {
   const text = pod.metadata?.annotations?.[WARNINGS_ANNOTATION];
   if (text === undefined) return undefined;
@@ -91,6 +117,13 @@ export class PodTracker {
    * pod and its Secret for good (the GC leaves finished pods to agent.gc.threshold).
    */
   readonly #removeDue = new Map<string, string>();
+  /** pod uid -> when this process first saw it running (ms): the start of the `ended` stage. */
+  readonly #runningSince = new Map<string, number>();
+  /**
+   * pod uid -> when its ending was published by this replica (the stream kept ours), with
+   * what the `cleaned_up` and `end_to_end` stages need once its objects are gone.
+   */
+  readonly #endedAt = new Map<string, { at: number; ref: TaskRef }>();
   #informer: KeptInformer | undefined;
   #recheck: Periodic | undefined;
 
@@ -198,13 +231,17 @@ export class PodTracker {
       unschedulableTimeoutMs: unschedulableTimeout,
     });
     if (state.kind === 'running' && this.#published.get(uid) === 'scheduled') {
+      const seenAt = Date.now();
+      if (!this.#runningSince.has(uid)) this.#runningSince.set(uid, seenAt);
       const ev = taskRunningEvent(this.#eventRef(ref), {
         pod: ref.pod,
         namespace: this.#d.settings.namespace,
         node: state.node,
       });
-      await this.#d.bus.publish(ev.subject, ev.payload, { msgId: ev.msgId });
+      const sent = await this.#d.bus.publish(ev.subject, ev.payload, { msgId: ev.msgId });
       this.#published.set(uid, 'running');
+      if (!sent.duplicate)
+        this.#d.metrics.stages?.observe('running', ref.resourceClass, ref.launchedAt, seenAt);
     } else if (state.kind === 'ended') {
       await this.#end(uid, ref, state, pod);
     }
@@ -214,6 +251,8 @@ export class PodTracker {
     const ref = refOf(pod);
     const wasEnded = this.#published.get(uid) === 'ended';
     this.#published.delete(uid);
+    this.#runningSince.delete(uid);
+    this.#endedAt.delete(uid);
     // The pod is gone; a Secret whose delete failed with it is the GC's (a Secret with no pod).
     this.#removeDue.delete(uid);
     if (!ref || wasEnded) return;
@@ -255,9 +294,18 @@ export class PodTracker {
       exitCode: state.exitCode,
       toRetry,
     });
-    await bus.publish(ev.subject, ev.payload, { msgId: ev.msgId });
+    const endedAt = Date.now();
+    const sent = await bus.publish(ev.subject, ev.payload, { msgId: ev.msgId });
     this.#published.set(uid, 'ended');
-    this.#d.metrics.ended(state.outcome, state.reason);
+    // Every replica watches every pod: the one whose ending the stream kept counts it.
+    if (!sent.duplicate) {
+      this.#d.metrics.ended(state.outcome, state.reason, ref.resourceClass);
+      if (toRetry) this.#d.metrics.retried?.(ref.resourceClass, state.reason);
+      // Running -> ended; a task that never ran is measured from its pod's creation.
+      const from = this.#runningSince.get(uid) ?? containerStartedAt(pod) ?? ref.launchedAt;
+      this.#d.metrics.stages?.observe('ended', ref.resourceClass, from, endedAt);
+    }
+    this.#runningSince.delete(uid);
     this.#d.logger.info(
       {
         task_id: ref.taskId,
@@ -271,9 +319,12 @@ export class PodTracker {
     // A pod that reported its own end is not kept: whether its job failed is not known here.
     const keep = settings.taskPod.keepFailedPods && state.outcome !== 'reported' && !toRetry;
     if (!keep) {
+      if (!sent.duplicate) this.#endedAt.set(uid, { at: endedAt, ref });
       // A pod on its way out needs only its Secret removed (if that fails, the GC's: no pod).
-      if (gone || pod.metadata?.deletionTimestamp !== undefined) await this.#remove(ref.pod, true);
-      else {
+      if (gone || pod.metadata?.deletionTimestamp !== undefined) {
+        await this.#remove(ref.pod, true);
+        this.#cleanedUp(uid);
+      } else {
         this.#removeDue.set(uid, ref.pod);
         await this.#removeEnded(uid);
       }
@@ -286,6 +337,17 @@ export class PodTracker {
     if (name === undefined) return;
     await this.#remove(name, false);
     this.#removeDue.delete(uid);
+    this.#cleanedUp(uid);
+  }
+
+  /** The last stages of a task whose ending this replica published: its objects are gone. */
+  #cleanedUp(uid: string): void {
+    const ended = this.#endedAt.get(uid);
+    if (ended === undefined) return;
+    this.#endedAt.delete(uid);
+    const now = Date.now();
+    this.#d.metrics.stages?.observe('cleaned_up', ended.ref.resourceClass, ended.at, now);
+    this.#d.metrics.stages?.observe('end_to_end', ended.ref.resourceClass, ended.ref.claimedAt, now);
   }
 
   /** Unsafe retries: only if the class allows them and the task has retries left (Redis counter). */

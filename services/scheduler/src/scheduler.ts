@@ -5,6 +5,7 @@ import type { Bus, ConsumerHandle } from '@longshore/bus';
 import { Subjects } from '@longshore/contracts';
 import type { ClaimLedger } from '@longshore/ledger';
 import type { Logger, SecretScrubber } from '@longshore/logging';
+import { taskStageHistogram } from '@longshore/runtime';
 import { Counter, type Registry } from 'prom-client';
 import { AwsEcrLogins } from './ecr.ts';
 import { type ImagePlatforms, RegistryImagePlatforms } from './image-platforms.ts';
@@ -48,10 +49,17 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
   });
   const ended = new Counter({
     name: 'longshore_scheduler_tasks_ended_total',
-    help: 'Task endings observed, by outcome and reason',
-    labelNames: ['outcome', 'reason'],
+    help: 'Task endings published, by resource class, outcome and reason (each counted by one replica)',
+    labelNames: ['resource_class', 'outcome', 'reason'],
     registers: [deps.registry],
   });
+  const retried = new Counter({
+    name: 'longshore_scheduler_task_retries_total',
+    help: "Tasks ended to be retried (the class's enableUnsafeRetries), by resource class and the ending's reason",
+    labelNames: ['resource_class', 'reason'],
+    registers: [deps.registry],
+  });
+  const stages = taskStageHistogram(deps.registry, 'scheduler');
   const tracker = new PodTracker({
     kc: deps.kc,
     core,
@@ -59,7 +67,11 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
     ledger: deps.ledger,
     settings: deps.settings,
     logger: deps.logger.child({ unit: 'pod-tracker' }),
-    metrics: { ended: (o, r) => ended.inc({ outcome: o, reason: r }) },
+    metrics: {
+      ended: (o, r, rc) => ended.inc({ resource_class: rc, outcome: o, reason: r }),
+      retried: (rc, r) => retried.inc({ resource_class: rc, reason: r }),
+      stages,
+    },
   });
   await tracker.start();
   const lookups = new Counter({
@@ -91,7 +103,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
     ledger: deps.ledger,
     settings: deps.settings,
     logger: deps.logger.child({ unit: 'launcher' }),
-    metrics: { launched: (o) => launched.inc({ outcome: o }) },
+    metrics: { launched: (o) => launched.inc({ outcome: o }), stages },
     seenPod: (name) => tracker.hasSeen(name),
   });
   let consumer: ConsumerHandle | undefined;
