@@ -18,7 +18,7 @@ import { expect } from 'vitest';
 import { stringify } from 'yaml';
 import { readTestbedEnv } from '../env.ts';
 import { tempNamespace } from '../namespaces.ts';
-import { type ServiceName, spawnService } from '../service-process.ts';
+import { type ServiceName, type ServiceProcess, spawnService } from '../service-process.ts';
 import { waitFor } from '../wait.ts';
 import { testKube } from './kube.ts';
 
@@ -65,6 +65,8 @@ export class Fleet {
   readonly events: CapturedEvent[] = [];
   readonly logs: string[] = [];
   readonly procs = new Map<string, ChildProcess>();
+  /** The same processes with what they said (their health URL among it), by name. */
+  readonly services = new Map<string, ServiceProcess>();
   sim!: RunningSim;
   admin!: SimAdminClient;
   ns!: Awaited<ReturnType<typeof tempNamespace>>;
@@ -173,6 +175,7 @@ export class Fleet {
       onLine: (line) => this.logs.push(`${name}: ${line}`),
     });
     this.procs.set(name, p.child);
+    this.services.set(name, p);
     return p.child;
   }
 

@@ -6,6 +6,7 @@
 export { readTestbedEnv, type TestbedEnv } from '../env.ts';
 export { type TempNamespace, tempNamespace } from '../namespaces.ts';
 export { freePort, stopChild } from '../processes.ts';
+export { type PrometheusOptions, PrometheusServer, PromQueryError, type PromSample } from '../prometheus.ts';
 export {
   type ServiceName,
   ServiceProcess,
