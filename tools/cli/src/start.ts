@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { connectBus } from '@longshore/bus';
 import { SimAdminClient, startSim } from '@longshore/runner-api-sim';
-import { REPO_ROOT, stopChild, up } from '@longshore/testbed';
+import { formatStageFigures, stageFigures } from '@longshore/runtime/stages';
+import { freePort, REPO_ROOT, stopChild, up } from '@longshore/testbed';
 import { stringify } from 'yaml';
 import type { Io } from './config-check.ts';
 import { DEMO_CLASSES, demoTasks, MACHINE_POOL, MACHINE_QUEUE } from './demo.ts';
@@ -120,10 +121,17 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
     stopTap.signal,
   );
   try {
-    for (const svc of SERVICES) procs.set(svc, spawnService(svc, configFile, bed.env.KUBECONFIG, io));
+    // Each service on a port of its own, so that its /metrics can be named (and read at the end).
+    const ports = new Map<string, number>();
+    for (const svc of SERVICES) {
+      ports.set(svc, await freePort());
+      procs.set(svc, spawnService(svc, configFile, bed.env.KUBECONFIG, io, ports.get(svc)!));
+    }
+    const metricsUrl = (svc: string) => `http://127.0.0.1:${ports.get(svc)}/metrics`;
     io.err(
       `start: Runner API simulator at ${sim.url} (admin API under /sim); services: ${SERVICES.join(', ')}`,
     );
+    io.err(`start: metrics (Prometheus text): ${SERVICES.map((s) => `${s} ${metricsUrl(s)}`).join(', ')}`);
     io.err(`start: service logs in ${join(REPO_ROOT, '.testbed', 'logs')}`);
 
     const demo = demoTasks(registryPassword);
@@ -200,6 +208,20 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
     io.out(
       `  ok    ${DEMO_CLASSES.machine.padEnd(12)} ${'VM pool'.padEnd(32)} grew to ${peak} for ${MACHINE_QUEUE} queued, back to ${vmSizes.at(-1)} (warm minimum)`,
     );
+    // The stage histograms as a dashboard would show them, read from the services' /metrics.
+    const texts = await Promise.all(
+      ['claimer', 'scheduler'].map((s) =>
+        fetch(metricsUrl(s), { signal: AbortSignal.timeout(5_000) })
+          .then((r) => r.text())
+          .catch(() => ''),
+      ),
+    );
+    const stages = stageFigures(texts);
+    if (stages.length > 0) {
+      io.out('');
+      io.out("stage latencies (from the services' /metrics histograms: p50/p99 interpolated within buckets)");
+      for (const line of formatStageFigures(stages)) io.out(line);
+    }
     io.out(
       `demo ${ok ? 'ended as expected' : 'did NOT end as expected'} in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`,
     );
@@ -219,10 +241,21 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
   }
 }
 
-function spawnService(svc: string, configFile: string, kubeconfig: string, io: Io): ChildProcess {
+function spawnService(
+  svc: string,
+  configFile: string,
+  kubeconfig: string,
+  io: Io,
+  port: number,
+): ChildProcess {
   const log = openSync(join(REPO_ROOT, '.testbed', 'logs', `${svc}.log`), 'a');
   const child = spawn(process.execPath, [join(REPO_ROOT, 'services', svc, 'src', 'main.ts')], {
-    env: { PATH: process.env.PATH, LONGSHORE_CONFIG: configFile, KUBECONFIG: kubeconfig },
+    env: {
+      PATH: process.env.PATH,
+      LONGSHORE_CONFIG: configFile,
+      KUBECONFIG: kubeconfig,
+      LONGSHORE__http__port: String(port),
+    },
     stdio: ['ignore', log, log],
   });
   child.on('exit', (code, sig) => {

@@ -9,7 +9,7 @@ const run = promisify(execFile);
 
 it('runs the demo once and exits 0 with a summary', async () => {
   const cli = join(import.meta.dirname, '..', 'src', 'cli.ts');
-  const { stdout } = await run(
+  const { stdout, stderr } = await run(
     process.execPath,
     [cli, 'start', '--once', '--namespace', 'longshore-demo-test'],
     {
@@ -18,7 +18,12 @@ it('runs the demo once and exits 0 with a summary', async () => {
     },
   );
   expect(stdout).toContain('demo ended as expected');
+  expect(stderr).toMatch(/metrics \(Prometheus text\): scheduler http:\/\/127\.0\.0\.1:\d+\/metrics/);
   expect(stdout).toMatch(/claimed\s+demo\/small/);
+  // The stage latencies from the services' own histograms, every stage of the small class.
+  expect(stdout).toContain('stage latencies');
+  for (const stage of ['config_fetched', 'pod_created', 'running', 'ended', 'cleaned_up', 'end_to_end'])
+    expect(stdout).toMatch(new RegExp(`demo/small\\s+${stage}\\s+\\d+\\s+\\S+ m?s\\s+\\S+ m?s`));
   // Container 0 exiting 0 is never shown as a success (a failed job ends so too); a
   // non-zero exit is an interruption the runner reports.
   expect(stdout).toMatch(/reported\s+demo\/small\s+exit_code=0/);
