@@ -56,6 +56,7 @@ export const STAGES = [
   ['scheduled', 'running'],
   ['running', 'ended'],
   ['ended', 'cleaned'],
+  ['claimed', 'cleaned'],
   ['queued', 'cleaned'],
 ] as const;
 export const STAGE_LABEL: Record<string, string> = {

@@ -8,12 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDist, imageNodeOptions } from '@longshore/build';
 import { loadLongshoreConfig } from '@longshore/config';
+import { stageFigures } from '@longshore/runtime/stages';
 import { schedulerSettings } from '@longshore/scheduler';
 import { layout, REPO_ROOT, up } from '@longshore/testbed';
 import { stringify } from 'yaml';
 import { AuditLog, auditEnabled, countByUser, countRequests } from './audit.ts';
 import { runBaseline } from './baseline.ts';
 import { addNodes, adminKube, benchKubeconfig, benchNamespace, loadKube, removeNodes } from './cluster.ts';
+import { compareStages, phaseBuckets } from './histograms.ts';
 import { LongshoreFleet } from './longshore.ts';
 import { type BenchOptions, parseOptions, USAGE } from './options.ts';
 import { SERVICES, type ServiceName } from './procs.ts';
@@ -149,9 +151,16 @@ async function main(): Promise<number> {
         if (has('fixed-load')) {
           const n = Math.round(opts.rate * opts.rateSeconds);
           log(`fixed load: ${opts.rate} tasks/s for ${opts.rateSeconds} s`);
+          // The services' own histograms over the same phase, to set beside the bench's figures.
+          const scrape = async () =>
+            stageFigures(
+              await Promise.all(['claimer', 'scheduler'].map((s) => fleet.procs.metrics(s as ServiceName))),
+            );
+          const before = await scrape();
           const r = await fleet.runLoad({ tasks: n, image: opts.image, rate: opts.rate, audit: undefined });
+          const histograms = compareStages(phaseBuckets(before, await scrape()), r.stages);
           const { tasks, completed, duplicated, lost, stages } = r;
-          results.fixedLoad = { rate: opts.rate, tasks, completed, duplicated, lost, stages };
+          results.fixedLoad = { rate: opts.rate, tasks, completed, duplicated, lost, stages, histograms };
         }
         if (has('scaler')) {
           log(`vm-scaler: ${opts.scalerChanges} queue changes`);

@@ -101,6 +101,15 @@ export class ServiceProcs {
     }
   }
 
+  /** A service's /metrics text ('' when it cannot be read). */
+  async metrics(svc: ServiceName): Promise<string> {
+    const url = this.#urls.get(svc);
+    if (!url) return '';
+    return fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })
+      .then((r) => r.text())
+      .catch(() => '');
+  }
+
   stats(): Partial<Record<ServiceName, ProcStats>> {
     const out: Partial<Record<ServiceName, ProcStats>> = {};
     for (const [svc, child] of this.procs) {

@@ -2,6 +2,7 @@
 // Markdown table (also printed).
 import { cpus, loadavg, totalmem } from 'node:os';
 import type { RequestCounts } from './audit.ts';
+import type { StageAgreement } from './histograms.ts';
 import { type LoadResult, STAGE_LABEL, STAGES } from './longshore.ts';
 import type { ProcStats } from './procs.ts';
 import { type Percentiles, round } from './stats.ts';
@@ -47,7 +48,11 @@ export interface Results {
     kubeByService: Record<string, RequestCounts>;
     services: Record<string, ProcStats & { cpuSecondsInRun: number }>;
   };
-  fixedLoad?: Pick<LoadResult, 'tasks' | 'completed' | 'duplicated' | 'lost' | 'stages'> & { rate: number };
+  fixedLoad?: Pick<LoadResult, 'tasks' | 'completed' | 'duplicated' | 'lost' | 'stages'> & {
+    rate: number;
+    /** The services' stage histograms over the phase, beside the bench's own figures. */
+    histograms?: StageAgreement[];
+  };
   scaler?: ScalerResult;
   ratio?: number | undefined;
 }
@@ -134,6 +139,21 @@ function stageTable(stages: Record<string, Percentiles | undefined>): string[] {
   return out;
 }
 
+function histogramTable(rows: readonly StageAgreement[]): string[] {
+  const ms = (v: number | undefined) => fmt(v, ' ms', 0);
+  return [
+    "The same phase from the services' own histograms (`longshore_*_task_stage_seconds`, all classes, p50/p99 interpolated within buckets as `histogram_quantile` does), beside the bench's figures:",
+    '',
+    '| histogram stage | n | histograms p50 / p99 | bench p50 / p99 | within one bucket |',
+    '|---|---|---|---|---|',
+    ...rows.map(
+      (h) =>
+        `| ${h.stage} | ${h.count} | ${ms(h.p50)} / ${ms(h.p99)} | ${ms(h.benchP50)} / ${ms(h.benchP99)} | ${h.withinOneBucket ? 'yes' : 'NO'} |`,
+    ),
+    '',
+  ];
+}
+
 export function markdown(r: Results): string {
   const m = r.machine;
   const o = r.options;
@@ -188,6 +208,7 @@ export function markdown(r: Results): string {
       '',
       ...stageTable(f.stages),
       '',
+      ...(f.histograms && f.histograms.length > 0 ? histogramTable(f.histograms) : []),
     );
   }
   if (r.baseline) {
