@@ -2,6 +2,8 @@
 // services on the test bed while a small workload runs (tasks that succeed, one that fails,
 // one evicted and retried until it fails), and PromQL must find every stage of every task,
 // each counted once, the retries, and the outside calls (RED) behind them.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Fleet, PrometheusServer } from '@longshore/testbed/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -39,6 +41,10 @@ beforeAll(async () => {
     await enqueue(PLAIN, 'exit-1:300ms'),
     await enqueue(SPOT, 'evict:300ms'),
   ];
+  await f.waitFor('every target scraped', async () => {
+    const t = await prom!.targets();
+    return t.length === SERVICES.length && t.every((x) => x.health === 'up') ? true : undefined;
+  });
   await f.waitForTasksEnded(ids, 150_000);
   await f.waitFor('no task pod or Secret left', async () => {
     const o = await f.taskObjects();
@@ -116,5 +122,24 @@ describe('metrics through a real Prometheus', () => {
     expect(await prom!.value('sum(longshore_claimer_max_in_flight)')).toBe(6);
     expect(await prom!.value('sum(longshore_claimer_in_flight)')).toBe(0);
     expect(await prom!.value(`longshore_claimer_class_max_in_flight{resource_class="${SPOT}"}`)).toBe(6);
+  });
+
+  it('documents every longshore_ metric in docs/metrics.md, named by the conventions', async () => {
+    const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'metrics.md'), 'utf8');
+    const families = Object.entries(await prom!.metadata()).filter(([n]) => n.startsWith('longshore_'));
+    expect(families.length).toBeGreaterThan(20);
+    const problems: string[] = [];
+    for (const [name, type] of families) {
+      if (!doc.includes(`\`${name}\``)) problems.push(`${name}: not in docs/metrics.md`);
+      const service = name.split('_')[1];
+      if (!['claimer', 'scheduler', 'gc', 'constraints', 'vm'].includes(service ?? ''))
+        problems.push(`${name}: not longshore_<service>_...`);
+      if (type === 'counter' && !name.endsWith('_total'))
+        problems.push(`${name}: a counter not ending in _total`);
+      if (type === 'histogram' && !name.endsWith('_seconds'))
+        problems.push(`${name}: a histogram not in _seconds`);
+      if (type !== 'counter' && name.endsWith('_total')) problems.push(`${name}: a ${type} ending in _total`);
+    }
+    expect(problems).toEqual([]);
   });
 });

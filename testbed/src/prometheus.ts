@@ -119,6 +119,13 @@ export class PrometheusServer {
     return r[0]?.value ?? 0;
   }
 
+  /** Every metric family Prometheus has scraped: name -> type (counter, gauge, histogram, ...). */
+  async metadata(): Promise<Record<string, string>> {
+    const res = await fetch(`${this.url}/api/v1/metadata`);
+    const body = (await res.json()) as { data: Record<string, { type: string }[]> };
+    return Object.fromEntries(Object.entries(body.data).map(([name, m]) => [name, m[0]?.type ?? 'unknown']));
+  }
+
   /** Health of every scrape target, by job. */
   async targets(): Promise<{ job: string; health: string; lastError: string }[]> {
     const res = await fetch(`${this.url}/api/v1/targets`);
