@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const PLAIN = 'e2e/prom';
 const SPOT = 'e2e/promspot';
-const SERVICES = ['claimer', 'scheduler', 'gc', 'constraints'] as const;
+const MACHINE = 'e2e/prommachine';
+const SERVICES = ['claimer', 'scheduler', 'gc', 'constraints', 'vm-scaler'] as const;
 
 let fleet: Fleet | undefined;
 let prom: PrometheusServer | undefined;
@@ -22,6 +23,7 @@ beforeAll(async () => {
       [SPOT]: { token: 'tok-prom-spot-00001', enableUnsafeRetries: true },
     },
     maxConcurrentTasks: 6,
+    machineClass: { name: MACHINE, token: 'tok-prom-machine-01', minReplicas: 1, maxReplicas: 3 },
   });
   const f = fleet;
   for (const s of SERVICES) f.spawn(s);
@@ -41,6 +43,9 @@ beforeAll(async () => {
     await enqueue(PLAIN, 'exit-1:300ms'),
     await enqueue(SPOT, 'evict:300ms'),
   ];
+  // Two machine jobs: the vm-scaler sizes the pool to them (no machine runner claims them here).
+  await f.admin.enqueue({ resource_class: MACHINE, image: 'machine' });
+  await f.admin.enqueue({ resource_class: MACHINE, image: 'machine' });
   await f.waitFor('every target scraped', async () => {
     const t = await prom!.targets();
     return t.length === SERVICES.length && t.every((x) => x.health === 'up') ? true : undefined;
@@ -107,6 +112,11 @@ describe('metrics through a real Prometheus', () => {
       'histogram_quantile(0.99, sum by (le) (longshore_scheduler_task_stage_seconds_bucket{stage="end_to_end"}))',
     );
     expect(p99).toBeGreaterThan(0);
+  });
+
+  it("has the VM pool's desired size from the queue", async () => {
+    await settled(`longshore_vm_scaler_desired_vms{resource_class="${MACHINE}"}`, 2);
+    expect(await prom!.value(`longshore_vm_scaler_unclaimed_tasks{resource_class="${MACHINE}"}`)).toBe(2);
   });
 
   it('counts endings by class and reason once, and the retries', async () => {

@@ -44,6 +44,11 @@ export interface FleetOptions {
   busReplicas?: number;
   /** A Redis instead of the test bed's (e.g. a RedisFailover's endpoint). */
   redisUrl?: string;
+  /**
+   * A machine class for the vm-scaler (the config's `provisioner` block): the simulator
+   * knows it and the API token, the claimer does not claim from it.
+   */
+  machineClass?: { name: string; token: string; minReplicas: number; maxReplicas: number };
 }
 
 /** Every pod the apiserver held for the fleet's tasks while a pod watch ran. */
@@ -103,6 +108,8 @@ export class Fleet {
     );
     this.classTokens = Object.values(opts.classes).map((c) => c.token);
     this.classNames = Object.keys(opts.classes);
+    const machine = opts.machineClass;
+    if (machine) tokens[machine.name] = [machine.token];
     this.sim = await startSim({
       classes: tokens,
       apiToken: 'api-token-e2e',
@@ -137,6 +144,21 @@ export class Fleet {
       redis: { url: this.redisUrl, keyPrefix: this.prefix },
       http: { host: '127.0.0.1', port: 0 },
       logging: { level: 'info' },
+      ...(machine
+        ? {
+            provisioner: {
+              circleciAPIAddr: this.sim.url,
+              circleToken: 'api-token-e2e',
+              namespace: this.ns.name,
+              resourceClass: {
+                name: machine.name,
+                token: machine.token,
+                minReplicas: machine.minReplicas,
+                maxReplicas: machine.maxReplicas,
+              },
+            },
+          }
+        : {}),
     };
     const dir = mkdtempSync(join(tmpdir(), 'longshore-e2e-'));
     this.configFile = join(dir, 'config.yaml');
@@ -254,13 +276,12 @@ export class Fleet {
     expect(ids.map((id) => pods.byTask.get(id)?.size ?? 0)).toEqual(ids.map(() => 1));
   }
 
+  /** The task pods and Secrets in the fleet's namespace (not a VM pool's cloud-init Secret). */
   async taskObjects(): Promise<{ pods: string[]; secrets: string[] }> {
     const { core } = this.kube;
-    const pods = await core.listNamespacedPod({ namespace: this.ns.name, labelSelector: MANAGED_SELECTOR });
-    const secrets = await core.listNamespacedSecret({
-      namespace: this.ns.name,
-      labelSelector: MANAGED_SELECTOR,
-    });
+    const labelSelector = `${MANAGED_SELECTOR},${Labels.taskId}`;
+    const pods = await core.listNamespacedPod({ namespace: this.ns.name, labelSelector });
+    const secrets = await core.listNamespacedSecret({ namespace: this.ns.name, labelSelector });
     return {
       pods: pods.items.map((p) => p.metadata!.name!),
       secrets: secrets.items.map((s) => s.metadata!.name!),
