@@ -185,6 +185,25 @@ class NatsBus implements Bus {
   ): Promise<PublishResult> {
     this.#assertOpen();
     const subject = subjectFor(this.prefix, def);
+    const started = performance.now();
+    let result: PublishResult;
+    try {
+      result = await this.#send(def, subject, payload, opts);
+    } catch (err) {
+      this.#metrics.published?.(subject, 'error', performance.now() - started);
+      throw err;
+    }
+    this.#metrics.published?.(subject, 'ok', performance.now() - started);
+    return result;
+  }
+
+  /** Validates and sends one publish (see publish). */
+  async #send<D extends SubjectDef>(
+    def: D,
+    subject: string,
+    payload: z.input<D['schema']>,
+    opts: PublishOptions,
+  ): Promise<PublishResult> {
     const data = encodePayload(def.schema, subject, payload);
     if (!def.durable) {
       try {

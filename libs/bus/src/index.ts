@@ -36,7 +36,13 @@ export {
   runWhileHeld,
   startLease,
 } from './lease.ts';
-export type { BusLogger, BusMetrics, HandledOutcome } from './observe.ts';
+export {
+  type BusLogger,
+  type BusMetrics,
+  busSubjectLabel,
+  type HandledOutcome,
+  type PublishOutcome,
+} from './observe.ts';
 export type { ReplayOptions } from './replay.ts';
 export { isSecretKey } from './secrets.ts';
 export type { StreamOptions } from './stream.ts';

@@ -5,7 +5,14 @@ import { randomBytes } from 'node:crypto';
 import { streamName, type TaskClaimed, type TaskEnded, type TaskLifecycle } from '@longshore/contracts';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { type Bus, type BusLogger, type BusMetrics, connectBus, type RejectReason } from '../src/index.ts';
+import {
+  type Bus,
+  type BusLogger,
+  type BusMetrics,
+  connectBus,
+  type PublishOutcome,
+  type RejectReason,
+} from '../src/index.ts';
 
 export function natsUrl(): string {
   const url = process.env.NATS_URL;
@@ -34,17 +41,23 @@ export function captureLogger(): BusLogger & { lines: LogLine[] } {
 export function countingMetrics(): BusMetrics & {
   rejects: Array<[string, RejectReason]>;
   outcomes: string[];
+  publishes: Array<[string, PublishOutcome]>;
 } {
   const rejects: Array<[string, RejectReason]> = [];
   const outcomes: string[] = [];
+  const publishes: Array<[string, PublishOutcome]> = [];
   return {
     rejects,
     outcomes,
+    publishes,
     rejected: (subject, reason) => {
       rejects.push([subject, reason]);
     },
     handled: (_subject, outcome) => {
       outcomes.push(outcome);
+    },
+    published: (subject, outcome) => {
+      publishes.push([subject, outcome]);
     },
   };
 }

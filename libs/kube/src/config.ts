@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeRequestObserver } from './observe.ts';
 import { PooledKubeConfig } from './pooled.ts';
 
 /** No usable Kubernetes configuration. The message says what was tried. */
@@ -21,18 +22,21 @@ export interface LoadKubeConfigOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Where the service account's token, ca.crt and namespace are mounted (tests change it). */
   readonly serviceAccountDir?: string;
+  /** Told of every apiserver request made with the configuration (see observe.ts). */
+  readonly observer?: KubeRequestObserver;
 }
 
 export function loadKubeConfig(options: LoadKubeConfigOptions = {}): KubeConfig {
   const env = options.env ?? process.env;
-  if (options.kubeconfig) return fromFiles([options.kubeconfig], 'the kubeconfig option');
+  const pooled = () => new PooledKubeConfig({ observer: options.observer });
+  if (options.kubeconfig) return fromFiles(pooled(), [options.kubeconfig], 'the kubeconfig option');
   const fromEnv = env.KUBECONFIG?.split(delimiter).filter(Boolean) ?? [];
-  if (fromEnv.length > 0) return fromFiles(fromEnv, 'KUBECONFIG');
+  if (fromEnv.length > 0) return fromFiles(pooled(), fromEnv, 'KUBECONFIG');
   const saDir = options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
   const tokenFile = join(saDir, 'token');
-  if (host && port && existsSync(tokenFile)) return inCluster(host, port, saDir);
+  if (host && port && existsSync(tokenFile)) return inCluster(pooled(), host, port, saDir);
   const why = !host || !port ? 'KUBERNETES_SERVICE_HOST/PORT are not set' : `${tokenFile} does not exist`;
   throw new KubeConfigError(
     `no Kubernetes configuration: no kubeconfig path was configured (kube.kubeconfig), KUBECONFIG is not set, ` +
@@ -40,9 +44,8 @@ export function loadKubeConfig(options: LoadKubeConfigOptions = {}): KubeConfig 
   );
 }
 
-/** Loads one file, or several merged as kubectl merges $KUBECONFIG (first file's context wins). */
-function fromFiles(files: readonly string[], origin: string): KubeConfig {
-  const kc = new PooledKubeConfig();
+/** Loads one file, or several merged as kubectl merges $KUBECONFIG (first file's context wins), into `kc`. */
+function fromFiles(kc: PooledKubeConfig, files: readonly string[], origin: string): KubeConfig {
   for (const [i, file] of files.entries()) {
     if (!existsSync(file)) throw new KubeConfigError(`kubeconfig ${file} (from ${origin}) does not exist`);
     try {
@@ -74,12 +77,11 @@ function fromFiles(files: readonly string[], origin: string): KubeConfig {
  * the given env and directory. The token is read from its file on use, so rotated
  * (projected) tokens keep working.
  */
-function inCluster(host: string, port: string, saDir: string): KubeConfig {
+function inCluster(kc: PooledKubeConfig, host: string, port: string, saDir: string): KubeConfig {
   const scheme = ['80', '8080', '8001'].includes(port) ? 'http' : 'https';
   const server = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const nsFile = join(saDir, 'namespace');
   const namespace = existsSync(nsFile) ? readTrimmed(nsFile) : undefined;
-  const kc = new PooledKubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: 'inCluster', server, caFile: join(saDir, 'ca.crt'), skipTLSVerify: false }],
     users: [

@@ -1,6 +1,6 @@
 // Public surface of @longshore/kube: loading credentials, the API clients we use, a raw
-// request for objects that must reach the apiserver as written, and reading the errors the
-// apiserver returns.
+// request for objects that must reach the apiserver as written, reading the errors the
+// apiserver returns, and observing every request (for metrics).
 export { type KubeClients, kubeClients } from './clients.ts';
 export {
   contextNamespace,
@@ -20,5 +20,6 @@ export {
   kubeStatusOf,
   statusCodeOf,
 } from './errors.ts';
-export { PooledKubeConfig } from './pooled.ts';
+export type { KubeOutcome, KubeRequestObserver, KubeVerb } from './observe.ts';
+export { PooledKubeConfig, type PooledKubeConfigOptions } from './pooled.ts';
 export { type KubeRequest, KubeRequestError, kubeRequest } from './raw-request.ts';

@@ -11,7 +11,12 @@ import {
   RunnerApiMalformedResponseError,
   RunnerApiOversizeError,
 } from './errors.ts';
-import { HttpRunnerApi, type HttpRunnerApiOptions } from './http-runner-api.ts';
+import {
+  HttpRunnerApi,
+  type HttpRunnerApiOptions,
+  type RunnerApiOperation,
+  type RunnerApiOutcome,
+} from './http-runner-api.ts';
 import { closed, dribbling, type Loopback, loopback, type Sent, streaming } from './loopback.test-support.ts';
 import type { HttpBodyTooLargeError } from './transport.ts';
 
@@ -391,6 +396,93 @@ describe('HttpRunnerApi (real HTTP on loopback)', () => {
     expectNoSecret(err);
     await closed(server.sockets[0]);
     expect(sent.finished).toBe(false);
+  });
+});
+
+describe('HttpRunnerApi observe (real HTTP on loopback)', () => {
+  let server: Loopback | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  /** A server answering each path with a status and body, and a client that records what it observes. */
+  async function observed(answers: Record<string, [number, unknown]>, options: { timeoutMs?: number } = {}) {
+    server = await loopback((req, res) => {
+      req.resume();
+      const [status, body] = answers[(req.url ?? '').split('?')[0]!] ?? [500, {}];
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(status === 204 ? undefined : JSON.stringify(body));
+    });
+    const seen: [RunnerApiOperation, RunnerApiOutcome][] = [];
+    const api = new HttpRunnerApi({
+      baseUrl: server.url,
+      ...options,
+      observe: (operation, outcome, ms) => {
+        expect(ms).toBeGreaterThanOrEqual(0);
+        seen.push([operation, outcome]);
+      },
+    });
+    return { api, seen };
+  }
+
+  it('reports each call once, by operation and status class, whether the answer is a success or not', async () => {
+    const { api, seen } = await observed({
+      '/api/v3/runner/claim': [204, undefined],
+      '/api/v2/task/config': [404, { message: 'gone' }],
+      '/api/v3/runner/unclaim': [409, {}],
+      '/api/v2/task/event/fail': [500, {}],
+      '/api/v3/runner/tasks': [200, { unclaimed_task_count: 3 }],
+      '/api/v3/runner/tasks/running': [503, {}],
+    });
+    await api.claim(TOKEN, RUNNER);
+    await failure(api.taskConfig(TOKEN));
+    await api.unclaim('task-1', TOKEN);
+    await failure(api.fail(TOKEN, { allocation: 'al', message: 'x' }));
+    await api.unclaimedTaskCount(TOKEN, 'a/b');
+    await failure(api.runningTaskCount(TOKEN, 'a/b'));
+    expect(seen).toEqual([
+      ['claim', '2xx'],
+      ['task_config', '4xx'],
+      ['unclaim', '4xx'],
+      ['fail', '5xx'],
+      ['unclaimed_count', '2xx'],
+      ['running_count', '5xx'],
+    ]);
+  });
+
+  it('reports no answer as error, a slow one as timeout, and a 2xx answer too large to read as error', async () => {
+    const { api, seen } = await observed({
+      '/api/v3/runner/claim': [200, { pad: 'x'.repeat(5 * 1024 * 1024) }],
+    });
+    await failure(api.claim(TOKEN, RUNNER));
+    await server?.close();
+    server = undefined;
+    await failure(api.taskConfig(TOKEN));
+    server = await loopback(dribbling);
+    const slow = new HttpRunnerApi({
+      baseUrl: server.url,
+      timeoutMs: 200,
+      observe: (operation, outcome) => seen.push([operation, outcome]),
+    });
+    await failure(slow.taskConfig(TOKEN));
+    expect(seen).toEqual([
+      ['claim', 'error'],
+      ['task_config', 'error'],
+      ['task_config', 'timeout'],
+    ]);
+  });
+
+  it('reports neither a call the caller aborted nor one refused before sending', async () => {
+    server = await loopback(dribbling);
+    const seen: string[] = [];
+    const api = new HttpRunnerApi({ baseUrl: server.url, observe: (operation) => seen.push(operation) });
+    const stop = new AbortController();
+    const call = failure(api.taskConfig(TOKEN, { signal: stop.signal }));
+    stop.abort(new Error('shutting down'));
+    expect((await call).message).toBe('shutting down');
+    await failure(api.taskConfig('has space'));
+    expect(seen).toEqual([]);
   });
 });
 

@@ -17,6 +17,9 @@
 //
 // Answers are hostile until parsed: a body is read only up to maxAnswerBytes, and a call
 // that does not finish within timeoutMs (headers and body) fails as a timeout.
+//
+// Every request sent is reported to the `observe` option once (for metrics): by operation,
+// and by how the exchange ended (see RunnerApiOutcome).
 import { inspect } from 'node:util';
 import {
   type ClaimRequest,
@@ -65,7 +68,35 @@ export interface HttpRunnerApiOptions {
   userAgent?: string;
   /** How to send requests (a fetch fits). Default: node:http(s) with keep-alive (transport.ts). */
   fetch?: HttpTransport;
+  /**
+   * Told of every request sent, once it ended. A call refused before sending (a token no
+   * header can carry) is not one; neither is one the caller aborted (shutdown), which says
+   * nothing about the API.
+   */
+  observe?: RunnerApiObserver;
 }
+
+/** A Runner API call, as a metric label. */
+export type RunnerApiOperation =
+  | 'claim'
+  | 'task_config'
+  | 'unclaim'
+  | 'fail'
+  | 'unclaimed_count'
+  | 'running_count';
+
+/**
+ * How an exchange ended: the status class of a whole answer (a 404 is an answer), `timeout`
+ * when timeoutMs ran out first, `error` for no answer or one that could not be read whole
+ * (connection refused or reset, a 2xx body over maxAnswerBytes).
+ */
+export type RunnerApiOutcome = '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'timeout' | 'error';
+
+export type RunnerApiObserver = (
+  operation: RunnerApiOperation,
+  outcome: RunnerApiOutcome,
+  durationMs: number,
+) => void;
 
 /**
  * The largest legitimate answer is a task config: the job's containers, steps and whole
@@ -78,6 +109,15 @@ const DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 
 /** unclaim and fail answer `{}`; an empty body is accepted too. */
 const Ack = z.object({});
+
+const OPERATION: Record<RunnerApiEndpoint, RunnerApiOperation> = {
+  claim: 'claim',
+  unclaim: 'unclaim',
+  taskConfig: 'task_config',
+  fail: 'fail',
+  unclaimedCount: 'unclaimed_count',
+  runningCount: 'running_count',
+};
 
 const METHOD: Record<RunnerApiEndpoint, 'GET' | 'POST'> = {
   claim: 'POST',
@@ -131,6 +171,7 @@ export class HttpRunnerApi implements RunnerApi {
   readonly #maxAnswerBytes: number;
   readonly #userAgent: string;
   readonly #fetch: HttpTransport;
+  readonly #observe: RunnerApiObserver | undefined;
 
   constructor(options: HttpRunnerApiOptions) {
     this.#baseUrl = checkBaseUrl(options.baseUrl);
@@ -138,6 +179,7 @@ export class HttpRunnerApi implements RunnerApi {
     this.#maxAnswerBytes = options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
     this.#userAgent = options.userAgent ?? 'longshore';
     this.#fetch = options.fetch ?? nodeHttpTransport;
+    this.#observe = options.observe;
   }
 
   async claim(
@@ -252,6 +294,9 @@ export class HttpRunnerApi implements RunnerApi {
     if (body !== undefined) headers['content-type'] = 'application/json';
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const signal = opts.signal === undefined ? timeout : AbortSignal.any([opts.signal, timeout]);
+    const started = performance.now();
+    const ended = (outcome: RunnerApiOutcome) =>
+      this.#observe?.(OPERATION[endpoint], outcome, performance.now() - started);
     let response: HttpAnswer | undefined;
     try {
       response = await this.#fetch(`${this.#baseUrl}${RunnerApiPaths[endpoint]}${query?.sent ?? ''}`, {
@@ -262,14 +307,17 @@ export class HttpRunnerApi implements RunnerApi {
       });
       // Under the same signal, so a server that stalls mid-body also times out.
       const text = await readBody(response, this.#maxAnswerBytes);
+      ended(statusClass(response.status));
       return { call: what, status: response.status, headers: response.headers, text };
     } catch (err) {
       if (err instanceof HttpBodyTooLargeError && response !== undefined) {
         // A refusal's status is what the caller acts on; its body would only have been
         // quoted in the message, so an oversized one is dropped and the status kept.
         if (response.status < 200 || response.status > 299) {
+          ended(statusClass(response.status));
           return { call: what, status: response.status, headers: response.headers, text: '' };
         }
+        ended('error');
         throw new RunnerApiOversizeError(`${what}: HTTP ${response.status} answer ${err.message}`, {
           endpoint,
           status: response.status,
@@ -279,6 +327,7 @@ export class HttpRunnerApi implements RunnerApi {
       }
       // The caller's own abort (shutdown) is not an API failure: rethrow its reason.
       if (opts.signal?.aborted) throw opts.signal.reason;
+      ended(timeout.aborted ? 'timeout' : 'error');
       const cause = withoutSecrets(err, creds.secrets);
       if (timeout.aborted) {
         throw new RunnerApiError(`${what}: no answer within ${this.#timeoutMs} ms`, {
@@ -295,6 +344,12 @@ export class HttpRunnerApi implements RunnerApi {
       });
     }
   }
+}
+
+/** `2xx` for 200 to 299, and so on; `error` for what is not an HTTP status. */
+function statusClass(status: number): RunnerApiOutcome {
+  const c = Math.floor(status / 100);
+  return c >= 1 && c <= 5 ? (`${c}xx` as RunnerApiOutcome) : 'error';
 }
 
 /**

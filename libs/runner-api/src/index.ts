@@ -9,7 +9,13 @@ export {
   RunnerApiMalformedResponseError,
   RunnerApiOversizeError,
 } from './errors.ts';
-export { HttpRunnerApi, type HttpRunnerApiOptions } from './http-runner-api.ts';
+export {
+  HttpRunnerApi,
+  type HttpRunnerApiOptions,
+  type RunnerApiObserver,
+  type RunnerApiOperation,
+  type RunnerApiOutcome,
+} from './http-runner-api.ts';
 export { parseRetryAfter } from './retry-after.ts';
 export type {
   CallOptions,

@@ -7,7 +7,8 @@
 // Clients are made on request: not every service needs Redis or Kubernetes. The Kubernetes
 // client is even loaded on request: client-node with its models and undici costs a process
 // about 20 MB resident just to load, and the claimer needs it only to read
-// agent.customSecret.
+// agent.customSecret. The bus and the Kubernetes client come with their calls counted and
+// timed on the service's registry (red-metrics.ts).
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type Bus, connectBus, type Lease, openLease } from '@longshore/bus';
@@ -25,6 +26,7 @@ import type { Registry } from 'prom-client';
 import { startHealthServer } from './health.ts';
 import { createMetricsRegistry } from './metrics.ts';
 import { serviceNames } from './names.ts';
+import { busMetrics, kubeMetrics } from './red-metrics.ts';
 import {
   type Backoff,
   backoffDelay,
@@ -36,6 +38,8 @@ import {
 import { createShutdown, type Shutdown } from './shutdown.ts';
 
 export interface Service {
+  /** The service's name as booted (`vm-scaler`): its logger's name and its metrics' prefix. */
+  name: string;
   cfg: LongshoreConfig;
   logger: Logger;
   scrubber: SecretScrubber;
@@ -163,6 +167,7 @@ export async function bootService(name: string, options: BootOptions = {}): Prom
   }
 
   return {
+    name,
     cfg,
     logger,
     scrubber,
@@ -176,6 +181,7 @@ export async function bootService(name: string, options: BootOptions = {}): Prom
     },
     bus: () => {
       bus ??= (async () => {
+        const metrics = busMetrics(registry, name, cfg.bus.prefix);
         const b = await retry(`NATS at ${natsServers(cfg.bus.url).map(redactUrl).join(',')}`, () =>
           connectBus({
             servers: natsServers(cfg.bus.url),
@@ -183,6 +189,7 @@ export async function bootService(name: string, options: BootOptions = {}): Prom
             name: `${name}-${instance}`,
             replicas: cfg.bus.replicas,
             logger,
+            metrics,
           }),
         );
         down.add('bus', () => b.close());
@@ -208,7 +215,10 @@ export async function bootService(name: string, options: BootOptions = {}): Prom
     },
     kube: () => {
       kc ??= import('@longshore/kube').then(({ loadKubeConfig }) =>
-        loadKubeConfig(cfg.kube.kubeconfig ? { kubeconfig: cfg.kube.kubeconfig } : {}),
+        loadKubeConfig({
+          ...(cfg.kube.kubeconfig ? { kubeconfig: cfg.kube.kubeconfig } : {}),
+          observer: kubeMetrics(registry, name),
+        }),
       );
       return kc;
     },

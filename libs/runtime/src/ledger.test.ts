@@ -2,6 +2,7 @@ import { LongshoreConfig } from '@longshore/config';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { claimLedger } from './ledger.ts';
+import { createMetricsRegistry } from './metrics.ts';
 
 /** Records what a pending claim's write sends: the key and the expiry of the MULTI. */
 function recordingRedis() {
@@ -27,7 +28,8 @@ describe('claimLedger', () => {
       agent: { maxRunTime: '1h', gc: { threshold: '10m' } },
     });
     const { redis, sent } = recordingRedis();
-    await claimLedger(cfg, redis).begin('runner-1', {
+    const registry = createMetricsRegistry('scheduler');
+    await claimLedger(cfg, redis, { name: 'scheduler', registry }).begin('runner-1', {
       allocation: 'alloc-1',
       resourceClass: 'org/class',
       token: 'tok',
@@ -35,5 +37,7 @@ describe('claimLedger', () => {
     });
     expect(sent.key).toBe('tenant-a:runner:runner-1:pending');
     expect(sent.ttlMs).toBe(70 * 60_000);
+    const counted = await registry.getSingleMetric('longshore_scheduler_ledger_operations_total')?.get();
+    expect(counted?.values).toEqual([{ labels: { operation: 'begin', outcome: 'ok' }, value: 1 }]);
   });
 });

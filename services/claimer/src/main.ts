@@ -4,7 +4,7 @@
 import { hostname, networkInterfaces } from 'node:os';
 import { podCheckFingerprint } from '@longshore/contracts';
 import { HttpRunnerApi } from '@longshore/runner-api';
-import { bootService, claimLedger } from '@longshore/runtime';
+import { bootService, claimLedger, runnerApiMetrics } from '@longshore/runtime';
 import { startClaimer } from './claimer.ts';
 import { resolveTokens, TokenConfigError } from './tokens.ts';
 
@@ -27,7 +27,7 @@ try {
     });
   });
   for (const t of Object.values(tokens)) svc.scrubber.add(t);
-  const ledger = claimLedger(cfg, svc.redis());
+  const ledger = claimLedger(cfg, svc.redis(), svc);
   const claimer = await startClaimer({
     // The name CircleCI shows (agent.name, else the Deployment's name), shared by replicas;
     // the replica's own name keys its claims in the ledger and its bus durable.
@@ -41,7 +41,10 @@ try {
     perClassMax: Object.fromEntries(
       Object.entries(cfg.agent.resourceClasses).map(([rc, c]) => [rc, c.maxConcurrentTasks]),
     ),
-    api: new HttpRunnerApi({ baseUrl: cfg.agent.runnerAPI }),
+    api: new HttpRunnerApi({
+      baseUrl: cfg.agent.runnerAPI,
+      observe: runnerApiMetrics(svc.registry, svc.name),
+    }),
     ledger,
     bus: await svc.bus(),
     logger,

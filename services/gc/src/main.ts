@@ -28,7 +28,7 @@ try {
     const gc = startGc({
       core: kc.makeApiClient(CoreV1Api),
       bus: await svc.bus(),
-      ledger: claimLedger(cfg, redis),
+      ledger: claimLedger(cfg, redis, svc),
       redis,
       leaseKey: redisKeys(cfg.redis.keyPrefix).lock('gc-sweep'),
       settings,

@@ -1,11 +1,12 @@
-// The GC's metrics, on the registry it is given.
+// The GC's metrics, on the registry it is given. Its Kubernetes requests are counted with
+// every service's (longshore_gc_kube_requests_total{verb,resource,outcome}, by
+// @longshore/runtime), as are its ledger operations and bus publishes.
 import { Counter, Histogram, type Registry } from 'prom-client';
 
 export class GcMetrics {
   readonly sweeps: Counter<'outcome'>;
   readonly deleted: Counter<'kind' | 'reason'>;
   readonly claims: Counter<'action'>;
-  readonly requests: Counter<'verb'>;
   readonly duration: Histogram;
   readonly ledgerLosses: Counter;
 
@@ -23,16 +24,13 @@ export class GcMetrics {
       labelNames: ['kind', 'reason'],
       registers,
     });
+    // From 0, so that the first deletion is an increase to rate() and increase().
+    for (const kind of ['pod', 'secret'])
+      for (const reason of ['expired', 'orphaned']) this.deleted.inc({ kind, reason }, 0);
     this.claims = new Counter({
       name: 'longshore_gc_claims_total',
       help: 'Claims without a pod the GC re-announced or interrupted',
       labelNames: ['action'],
-      registers,
-    });
-    this.requests = new Counter({
-      name: 'longshore_gc_kube_requests_total',
-      help: 'Kubernetes requests the GC sent, by verb (rate-limited by agent.gc.maxRequestsPerSecond)',
-      labelNames: ['verb'],
       registers,
     });
     this.ledgerLosses = new Counter({

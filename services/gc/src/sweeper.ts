@@ -181,7 +181,6 @@ export class GcSweeper {
     let cont: string | undefined;
     do {
       await limiter.take();
-      this.#metrics.requests.inc({ verb: 'list' });
       const req = {
         namespace: settings.namespace,
         labelSelector: MANAGED_SELECTOR,
@@ -217,7 +216,6 @@ export class GcSweeper {
       const results = await Promise.all(
         batch.map(async (o) => {
           await limiter.take();
-          this.#metrics.requests.inc({ verb: 'delete' });
           // The uid precondition makes the apiserver refuse to delete a same-named object
           // that is not the one we listed (and checked the label of).
           const body = { preconditions: { uid: o.uid } };

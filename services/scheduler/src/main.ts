@@ -15,7 +15,7 @@ try {
   const kc = await svc.kube();
   const namespace = taskNamespace(cfg, kc);
   const settings = schedulerSettings(cfg, svc.instance, namespace);
-  const ledger = claimLedger(cfg, svc.redis());
+  const ledger = claimLedger(cfg, svc.redis(), svc);
   const bus = await svc.bus();
   const scheduler = await startScheduler({
     kc,

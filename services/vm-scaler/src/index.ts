@@ -10,7 +10,7 @@ export {
 export { type DemandAndBounds, desiredReplicas } from './desired-replicas.ts';
 export { createScalerMetrics, type ScalerErrorKind, type ScalerMetrics } from './metrics.ts';
 export { type Applied, KubePoolApplier, type PoolApplier, PoolApplyError } from './pool-applier.ts';
-export { KubePoolScaler, PoolScaleError, type PoolScaler } from './pool-scaler.ts';
+export { KubePoolScaler, PoolScaleError, type PoolScaler, type PoolSize } from './pool-scaler.ts';
 export {
   HttpRunnerQueue,
   type HttpRunnerQueueOptions,

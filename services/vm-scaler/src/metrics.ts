@@ -14,6 +14,7 @@ export interface ScalerMetrics {
   readonly errors: Counter<'resource_class' | 'kind'>;
   readonly scaleRequests: Counter<'resource_class'>;
   readonly desiredVms: Gauge<'resource_class'>;
+  readonly readyVms: Gauge<'resource_class'>;
   readonly unclaimedTasks: Gauge<'resource_class'>;
   readonly runningTasks: Gauge<'resource_class'>;
   readonly vmsReaped: Counter<'pool'>;
@@ -50,6 +51,12 @@ export function createScalerMetrics(registry: Registry): ScalerMetrics {
     desiredVms: new Gauge({
       name: 'longshore_vm_scaler_desired_vms',
       help: 'Replicas last decided for the class: unclaimed + running tasks, clamped to [minReplicas, maxReplicas]',
+      labelNames: ['resource_class'],
+      registers,
+    }),
+    readyVms: new Gauge({
+      name: 'longshore_vm_scaler_ready_vms',
+      help: "VMs of the class's pool that KubeVirt reports ready (the pool's status.readyReplicas), read each cycle; compare with desired_vms",
       labelNames: ['resource_class'],
       registers,
     }),

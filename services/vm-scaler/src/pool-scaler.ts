@@ -1,14 +1,24 @@
 // Reading and setting a pool's size: the port the scaling loop acts through, and its adapter
-// for KubeVirt VirtualMachinePools' scale subresource (what `kubectl scale` and an HPA use),
-// so the scaler never rewrites the pool object just to change its size.
+// for KubeVirt VirtualMachinePools. The size is set through the scale subresource (what
+// `kubectl scale` and an HPA use), so the scaler never rewrites the pool object just to
+// change its size; it is read from the pool itself, whose status also says how many of its
+// VMs are ready (the scale subresource carries only the replicas).
 import type { CustomObjectsApi } from '@kubernetes/client-node';
 import { isNotFound, kubeErrorMessage } from '@longshore/kube';
 import { z } from 'zod';
 import { type PoolRef, poolParams } from './vm-pool.ts';
 
+/** A pool's size as the cluster has it. */
+export interface PoolSize {
+  /** The desired replicas (`.spec.replicas`). */
+  readonly replicas: number;
+  /** VMs KubeVirt reports ready (`.status.readyReplicas`; 0 before its controller wrote a status). */
+  readonly readyReplicas: number;
+}
+
 export interface PoolScaler {
-  /** The pool's desired replicas (`.spec.replicas`). Throws PoolScaleError. */
-  replicas(pool: PoolRef): Promise<number>;
+  /** The pool's desired and ready replicas. Throws PoolScaleError. */
+  size(pool: PoolRef): Promise<PoolSize>;
   /** Sets the pool's desired replicas. Throws PoolScaleError. */
   setReplicas(pool: PoolRef, replicas: number): Promise<void>;
 }
@@ -24,9 +34,10 @@ export class PoolScaleError extends Error {
   }
 }
 
-/** autoscaling/v1 Scale. `spec.replicas` is left out when 0 (Go's omitempty). */
-const Scale = z.object({
+/** The parts of a VirtualMachinePool read here. Counts are left out when 0 (Go's omitempty). */
+const PoolCounts = z.object({
   spec: z.object({ replicas: z.int().nonnegative().optional() }).optional(),
+  status: z.object({ readyReplicas: z.int().nonnegative().optional() }).optional(),
 });
 
 export class KubePoolScaler implements PoolScaler {
@@ -36,20 +47,23 @@ export class KubePoolScaler implements PoolScaler {
     this.#custom = custom;
   }
 
-  async replicas(pool: PoolRef): Promise<number> {
+  async size(pool: PoolRef): Promise<PoolSize> {
     let body: unknown;
     try {
-      body = await this.#custom.getNamespacedCustomObjectScale(poolParams(pool));
+      body = await this.#custom.getNamespacedCustomObject(poolParams(pool));
     } catch (err) {
-      throw this.#error('read the scale of', pool, err);
+      throw this.#error('read', pool, err);
     }
-    const parsed = Scale.safeParse(body);
+    const parsed = PoolCounts.safeParse(body);
     if (!parsed.success) {
-      throw new PoolScaleError('api', `the scale of ${describe(pool)} is not an autoscaling/v1 Scale`, {
+      throw new PoolScaleError('api', `${describe(pool)} has no readable replica counts`, {
         cause: parsed.error,
       });
     }
-    return parsed.data.spec?.replicas ?? 0;
+    return {
+      replicas: parsed.data.spec?.replicas ?? 0,
+      readyReplicas: parsed.data.status?.readyReplicas ?? 0,
+    };
   }
 
   async setReplicas(pool: PoolRef, replicas: number): Promise<void> {

@@ -8,6 +8,7 @@ import {
   RunnerApiAuthError,
   RunnerApiError,
   RunnerApiMalformedResponseError,
+  type RunnerApiObserver,
 } from '@longshore/runner-api';
 
 /** Task counts of one resource class. */
@@ -53,6 +54,8 @@ export interface HttpRunnerQueueOptions {
    * answer is a few dozen bytes, and the rest leaves room for a proxy's error page.
    */
   readonly maxAnswerBytes?: number;
+  /** Told of every count request (for metrics; see HttpRunnerApi's option). */
+  readonly observe?: RunnerApiObserver;
 }
 
 export class HttpRunnerQueue implements RunnerQueue {
@@ -64,6 +67,7 @@ export class HttpRunnerQueue implements RunnerQueue {
       baseUrl: options.baseUrl,
       timeoutMs: options.timeoutMs ?? 5_000,
       maxAnswerBytes: options.maxAnswerBytes ?? 64 * 1024,
+      ...(options.observe === undefined ? {} : { observe: options.observe }),
     });
     this.#token = options.token;
   }

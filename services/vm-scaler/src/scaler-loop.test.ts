@@ -6,7 +6,7 @@ import { createLogger } from '@longshore/logging';
 import { createMetricsRegistry, nextRunDelay } from '@longshore/runtime';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createScalerMetrics } from './metrics.ts';
-import { PoolScaleError, type PoolScaler } from './pool-scaler.ts';
+import { PoolScaleError, type PoolScaler, type PoolSize } from './pool-scaler.ts';
 import { type RunnerQueue, RunnerQueueError } from './runner-queue.ts';
 import { ScalerLoop, scalerBackoff } from './scaler-loop.ts';
 import type { PoolRef } from './vm-pool.ts';
@@ -32,16 +32,17 @@ class FakeQueue implements RunnerQueue {
 
 /** A pool that remembers its size and counts the scale requests it got. */
 class FakePool implements PoolScaler {
-  size = 0;
+  replicas = 0;
+  ready = 0;
   scaleRequests: number[] = [];
   missing = false;
-  async replicas(): Promise<number> {
+  async size(): Promise<PoolSize> {
     if (this.missing) throw new PoolScaleError('not-found', 'VirtualMachinePool runners/x not found');
-    return this.size;
+    return { replicas: this.replicas, readyReplicas: this.ready };
   }
   async setReplicas(_pool: PoolRef, n: number): Promise<void> {
     this.scaleRequests.push(n);
-    this.size = n;
+    this.replicas = n;
   }
 }
 
@@ -131,9 +132,23 @@ describe('ScalerLoop.cycle', () => {
     expect(t.pool.scaleRequests).toEqual([5, 1]);
   });
 
+  it("sets the ready VMs from the pool's status beside the desired ones, each cycle", async () => {
+    const t = setup({ min: 1, max: 10 });
+    t.queue.unclaimed = 4;
+    t.pool.ready = 2;
+    await t.loop.cycle();
+    const gauge = async (name: string) =>
+      (await t.registry.getSingleMetric(name)?.get())?.values.map((v) => [v.labels.resource_class, v.value]);
+    expect(await gauge('longshore_vm_scaler_ready_vms')).toEqual([['my-org/my-runner', 2]]);
+    expect(await gauge('longshore_vm_scaler_desired_vms')).toEqual([['my-org/my-runner', 4]]);
+    t.pool.ready = 4;
+    await t.loop.cycle();
+    expect(await gauge('longshore_vm_scaler_ready_vms')).toEqual([['my-org/my-runner', 4]]);
+  });
+
   it("keeps the pool's size and logs seed 002's messages when a count cannot be read", async () => {
     const t = setup();
-    t.pool.size = 6;
+    t.pool.replicas = 6;
     t.queue.unclaimed = new RunnerQueueError(
       'status',
       'GET /api/v3/runner/tasks?resource-class=my-org/my-runner: HTTP 503',

@@ -143,7 +143,9 @@ export class ScalerLoop {
     });
     let previous: number;
     try {
-      previous = await scaler.replicas(cls.pool);
+      const size = await scaler.size(cls.pool);
+      previous = size.replicas;
+      metrics.readyVms.set(this.#labels, size.readyReplicas);
     } catch (err) {
       return this.#poolFailed('read-replicas', 'failed to read the pool size', err);
     }

@@ -19,7 +19,7 @@ import {
 import { type ScalerDecision, Subjects } from '@longshore/contracts';
 import { type KubeClients, kubeErrorMessage } from '@longshore/kube';
 import type { Logger, SecretScrubber } from '@longshore/logging';
-import { retryUntilAvailable } from '@longshore/runtime';
+import { retryUntilAvailable, runnerApiMetrics } from '@longshore/runtime';
 import { describeKubeError, isKubeUnavailable, ownNamespace, readSecretData } from '@longshore/runtime/kube';
 import type { Registry } from 'prom-client';
 import { renderRunnerInit } from './cloud-init.ts';
@@ -101,7 +101,13 @@ export async function startVmScaler(deps: VmScalerDeps): Promise<VmScaler> {
 
   const metrics = createScalerMetrics(registry);
   const applier = new KubePoolApplier(kube);
-  const queue = deps.runnerQueue ?? new HttpRunnerQueue({ baseUrl: plan.apiUrl, token: plan.circleToken });
+  const queue =
+    deps.runnerQueue ??
+    new HttpRunnerQueue({
+      baseUrl: plan.apiUrl,
+      token: plan.circleToken,
+      observe: runnerApiMetrics(registry, 'vm-scaler'),
+    });
   const scaler = deps.poolScaler ?? new KubePoolScaler(kube.custom);
   const inventory = deps.vmInventory ?? new KubeVmInventory(kube.custom);
   const publisher = new DecisionPublisher(bus, logger, metrics);

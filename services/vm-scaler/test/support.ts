@@ -21,6 +21,7 @@ import {
   POOL_API,
   type PoolRef,
   type PoolScaler,
+  type PoolSize,
   type PoolTarget,
   poolTargetFor,
   startVmScaler,
@@ -60,9 +61,9 @@ export class CountingPoolScaler implements PoolScaler {
     this.#inner = inner;
   }
 
-  replicas(pool: PoolRef): Promise<number> {
+  size(pool: PoolRef): Promise<PoolSize> {
     this.reads++;
-    return this.#inner.replicas(pool);
+    return this.#inner.size(pool);
   }
 
   setReplicas(pool: PoolRef, replicas: number): Promise<void> {
