@@ -2,8 +2,9 @@
 # Installs what the project needs on a fresh machine, and nothing when it is all there:
 # Debian packages for the servers, Node 24, the npm workspace, the Go-built binaries.
 #
-#   ensure-deps.sh [all]    everything `npm test` uses: also shellcheck (the lint), and helm
-#                           and deploycheck (the deploy tests)
+#   ensure-deps.sh [all]    everything `npm test` uses: also shellcheck (the lint), helm
+#                           and deploycheck (the deploy tests), and Debian's prometheus
+#                           (prometheus and promtool: the metrics and alert tests)
 #   ensure-deps.sh testbed  what the test bed's servers need: `npm start` and the other
 #                           commands (scripts/run-ts.sh); a cold Go build of helm and
 #                           deploycheck is minutes they do not need
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 what="${1:-all}"
 case "$what" in
-  all) debian="nats-server redis-server shellcheck" ;;
+  all) debian="nats-server redis-server shellcheck prometheus" ;;
   testbed) debian="nats-server redis-server" ;;
   *) echo "usage: $0 [all|testbed]" >&2; exit 2 ;;
 esac

@@ -691,7 +691,7 @@ describe('Services and helm test', () => {
       };
       expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
       expect(service.spec.selector['app.kubernetes.io/component']).toBe(svc);
-      expect(service.spec.ports).toEqual([{ name: 'http', port: 8080, targetPort: 'http' }]);
+      expect(service.spec.ports).toEqual([{ name: 'metrics', port: 8080, targetPort: 'metrics' }]);
     }
   });
 

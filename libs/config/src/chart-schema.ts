@@ -229,7 +229,41 @@ const TOP_LEVEL_CHART_PROPS: Props = {
   }),
 };
 
-/** Longshore's chart: its services, the simulator and the bundled NATS. */
+/**
+ * A scrape interval or timeout as prometheus-operator's CRDs take it (their Duration
+ * pattern, which "" also meets: unset, Prometheus's default).
+ */
+const promDuration: JsonSchema = {
+  type: 'string',
+  pattern: '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$',
+};
+const monitorLabels = scalarMap('labels of the object, for the Prometheus or Grafana that selects it');
+
+/** metrics.*: the opt-in ServiceMonitor, PodMonitor, PrometheusRule and dashboard ConfigMap. */
+const METRICS_PROPS: Props = {
+  serviceMonitor: strict({
+    enabled: boolean,
+    interval: promDuration,
+    scrapeTimeout: promDuration,
+    labels: monitorLabels,
+  }),
+  podMonitor: strict({
+    enabled: boolean,
+    interval: promDuration,
+    scrapeTimeout: promDuration,
+    labels: monitorLabels,
+  }),
+  prometheusRule: strict({ enabled: boolean, labels: monitorLabels }),
+  grafanaDashboard: strict({
+    enabled: boolean,
+    // "" is the release's namespace.
+    namespace: { type: 'string', pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$', maxLength: 63 },
+    labels: monitorLabels,
+    annotations: scalarMap('annotations of the ConfigMap (grafana_folder, for the sidecar)'),
+  }),
+};
+
+/** Longshore's chart: its services, the simulator, the bundled NATS, and the monitoring objects. */
 const LONGSHORE_CHART_PROPS: Props = {
   claimer: service({ replicas: false }),
   scheduler: service({ replicas: true }),
@@ -247,6 +281,7 @@ const LONGSHORE_CHART_PROPS: Props = {
   }),
   'longshore-lib': mapping,
   nats: store({ cluster: strict({ enabled: boolean, replicas: { type: 'integer', enum: [3, 5] } }) }),
+  metrics: strict(METRICS_PROPS),
 };
 
 /** The bundled Redis's keys beside the config's redis.keyPrefix. */

@@ -203,18 +203,21 @@ spec:
             {{- . | trim | nindent 12 }}
             {{- end }}
           ports:
-            - name: http
+            # One port (http.port) serves /livez, /readyz and /metrics. It is named for what
+            # a scraper looks for: the chart's ServiceMonitor and PodMonitor (metrics.*)
+            # address it by this name.
+            - name: metrics
               containerPort: {{ $v.http.port }}
           livenessProbe:
             httpGet:
               path: /livez
-              port: http
+              port: metrics
             periodSeconds: 10
             failureThreshold: 6
           readinessProbe:
             httpGet:
               path: /readyz
-              port: http
+              port: metrics
             periodSeconds: 5
           securityContext:
             {{- toYaml (merge (dict) ($side.containerSecurityContext | default dict) $v.global.containerSecurityContext) | nindent 12 }}
@@ -254,7 +257,8 @@ spec:
       {{- end }}
 ---
 # The service's HTTP port (/livez, /readyz, /metrics) under a stable name: `helm test`
-# checks readiness through it, and it is what a scraper or a port-forward addresses.
+# checks readiness through it, the chart's ServiceMonitor scrapes it by its name, and it is
+# what a port-forward addresses.
 apiVersion: v1
 kind: Service
 metadata:
@@ -266,9 +270,9 @@ spec:
   selector:
     {{- include "longshore.selectorLabels" . | nindent 4 }}
   ports:
-    - name: http
+    - name: metrics
       port: {{ $v.http.port }}
-      targetPort: http
+      targetPort: metrics
 {{- end -}}
 
 {{/* The grace period of the services that drain tasks: agent.terminationGracePeriodSeconds (seed 000). */}}
