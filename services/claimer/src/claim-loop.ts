@@ -21,6 +21,10 @@ import type { Capacity } from './capacity.ts';
 import type { ClaimLoopEvent } from './claim-state.ts';
 import type { ClaimTaker } from './taker.ts';
 
+/** What a claim try came to (longshore_claimer_claims_total's outcome). */
+export const CLAIM_TRY_OUTCOMES = ['claimed', 'no-work', 'error', 'token-refused', 'disabled'] as const;
+export type ClaimTryOutcome = (typeof CLAIM_TRY_OUTCOMES)[number];
+
 export interface ClaimLoopDeps {
   resourceClass: string;
   token: string;
@@ -35,7 +39,7 @@ export interface ClaimLoopDeps {
   policy: BackoffPolicy;
   logger: Logger;
   metrics: {
-    claim: (outcome: string) => void;
+    claim: (outcome: ClaimTryOutcome) => void;
     dropped: (stage: 'claim', outcome: ClaimDropped['outcome'], error: string) => void;
   };
   /** What the loop is doing, for the class's claim state (claim-state.ts). */

@@ -27,7 +27,7 @@ import { Adopter } from './adopter.ts';
 import { type BackoffPolicy, DEFAULT_BACKOFF, type StepBudget } from './backoff.ts';
 import { Capacity } from './capacity.ts';
 import { ClaimBook } from './claim-book.ts';
-import { runClaimLoop } from './claim-loop.ts';
+import { CLAIM_TRY_OUTCOMES, runClaimLoop } from './claim-loop.ts';
 import { ClaimStateBoard } from './claim-state.ts';
 import { ClassGates } from './class-gates.ts';
 import { startFinisher } from './finisher.ts';
@@ -88,6 +88,10 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
     labelNames: ['resource_class', 'outcome'],
     registers: [d.registry],
   });
+  // Every class and outcome from 0: the first refusal or error is an increase (a series that
+  // appears at 1 is none to increase() and rate()), and the alerts on them can fire.
+  for (const rc of Object.keys(d.tokens))
+    for (const outcome of CLAIM_TRY_OUTCOMES) claims.inc({ resource_class: rc, outcome }, 0);
   const finished = new Counter({
     name: 'longshore_claimer_claims_closed_total',
     help: 'Claims closed, by how (reported-in-pod, failed, released, gone, unreported)',
