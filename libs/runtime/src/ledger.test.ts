@@ -38,6 +38,9 @@ describe('claimLedger', () => {
     expect(sent.key).toBe('tenant-a:runner:runner-1:pending');
     expect(sent.ttlMs).toBe(70 * 60_000);
     const counted = await registry.getSingleMetric('longshore_scheduler_ledger_operations_total')?.get();
-    expect(counted?.values).toEqual([{ labels: { operation: 'begin', outcome: 'ok' }, value: 1 }]);
+    expect(counted?.values).toEqual([
+      { labels: { operation: 'begin', outcome: 'ok' }, value: 1 },
+      { labels: { operation: 'begin', outcome: 'error' }, value: 0 },
+    ]);
   });
 });
