@@ -608,7 +608,7 @@ describe('RBAC per service', () => {
         apiGroups: ['pool.kubevirt.io'],
         resources: ['virtualmachinepools/scale'],
         resourceNames: [pool],
-        verbs: ['get', 'patch'],
+        verbs: ['patch'],
       },
     ]);
     // Each Role is bound to its own service's account, and no other.

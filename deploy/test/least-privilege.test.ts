@@ -322,8 +322,9 @@ const ALLOWED: Access[] = [
   { who: 'vm-scaler', verb: 'create', resource: 'secrets' },
   { who: 'vm-scaler', verb: 'create', resource: 'pool.kubevirt.io/virtualmachinepools' },
   ...each('vm-scaler', ['get', 'update'], 'pool.kubevirt.io/virtualmachinepools', { name: '$pool' }),
-  // vm-scaler pool-scaler.ts: get/patchNamespacedCustomObjectScale
-  ...each('vm-scaler', ['get', 'patch'], 'pool.kubevirt.io/virtualmachinepools/scale', { name: '$pool' }),
+  // vm-scaler pool-scaler.ts: the size (and ready VMs) read from the pool above, set with
+  // patchNamespacedCustomObjectScale
+  { who: 'vm-scaler', verb: 'patch', resource: 'pool.kubevirt.io/virtualmachinepools/scale', name: '$pool' },
   // vm-scaler vm-reaper.ts: list VirtualMachineInstances, delete VirtualMachines
   { who: 'vm-scaler', verb: 'list', resource: 'kubevirt.io/virtualmachineinstances' },
   { who: 'vm-scaler', verb: 'delete', resource: 'kubevirt.io/virtualmachines' },
@@ -410,6 +411,8 @@ const DENIED: Access[] = [
     resource: 'pool.kubevirt.io/virtualmachinepools/scale',
     name: 'someone-elses-pool',
   },
+  // The size is read from the pool (with its ready VMs), never from the scale subresource.
+  { who: 'vm-scaler', verb: 'get', resource: 'pool.kubevirt.io/virtualmachinepools/scale', name: '$pool' },
   { who: 'vm-scaler', verb: 'create', resource: 'kubevirt.io/virtualmachines' },
   { who: 'vm-scaler', verb: 'list', resource: 'nodes', namespace: '-' },
   // logging: its pods' logs, nothing else

@@ -31,12 +31,12 @@ KV) polls and scales; the others stand by, ready, to take over.
 {{- if $named -}}
 {{- $rules = append $rules (dict "apiGroups" (list "") "resources" (list "secrets") "resourceNames" $initSecrets "verbs" (list "update")) -}}
 {{- $rules = append $rules (dict "apiGroups" (list "pool.kubevirt.io") "resources" (list "virtualmachinepools") "resourceNames" $pools "verbs" (list "get" "update")) -}}
-{{- $rules = append $rules (dict "apiGroups" (list "pool.kubevirt.io") "resources" (list "virtualmachinepools/scale") "resourceNames" $pools "verbs" (list "get" "patch")) -}}
+{{- $rules = append $rules (dict "apiGroups" (list "pool.kubevirt.io") "resources" (list "virtualmachinepools/scale") "resourceNames" $pools "verbs" (list "patch")) -}}
 {{- else -}}
 {{- /* existingSecret without the classes in the values: their names are unknown here. */ -}}
 {{- $rules = append $rules (dict "apiGroups" (list "") "resources" (list "secrets") "verbs" (list "get" "update")) -}}
 {{- $rules = append $rules (dict "apiGroups" (list "pool.kubevirt.io") "resources" (list "virtualmachinepools") "verbs" (list "get" "update")) -}}
-{{- $rules = append $rules (dict "apiGroups" (list "pool.kubevirt.io") "resources" (list "virtualmachinepools/scale") "verbs" (list "get" "patch")) -}}
+{{- $rules = append $rules (dict "apiGroups" (list "pool.kubevirt.io") "resources" (list "virtualmachinepools/scale") "verbs" (list "patch")) -}}
 {{- end -}}
 {{- $replicas := include "longshore.ownReplicas" $ctx | int -}}
 {{- include "longshore.serviceAccount" $ctx }}
