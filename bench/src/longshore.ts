@@ -50,6 +50,7 @@ interface TaskTimes {
 
 export const STAGES = [
   ['queued', 'claimed'],
+  ['queued', 'running'],
   ['claimed', 'scheduled'],
   ['claimed', 'configFetched'],
   ['configFetched', 'scheduled'],
@@ -237,6 +238,8 @@ export class LongshoreFleet {
     tasks: number;
     image: string;
     rate?: number;
+    /** Arrivals apart by this many ms each (a sparse load) instead of at `rate`. */
+    gapMs?: () => number;
     audit: AuditLog | undefined;
   }): Promise<LoadResult> {
     const { classes } = this.o;
@@ -244,7 +247,14 @@ export class LongshoreFleet {
     const before = await this.admin.stats();
     const start = Date.now();
     const ids: string[] = [];
-    if (opts.rate === undefined) {
+    if (opts.gapMs !== undefined) {
+      for (let i = 0; i < opts.tasks; i++) {
+        if (i > 0) await sleep(opts.gapMs());
+        ids.push(
+          await this.admin.enqueue({ resource_class: classes[i % classes.length]!, image: opts.image }),
+        );
+      }
+    } else if (opts.rate === undefined) {
       const per = classes.map(
         (_, i) => Math.floor(opts.tasks / classes.length) + (i < opts.tasks % classes.length ? 1 : 0),
       );

@@ -104,7 +104,7 @@ async function main(): Promise<number> {
       }
     }
 
-    if (has('longshore') || has('fixed-load') || has('scaler')) {
+    if (has('longshore') || has('fixed-load') || has('scaler') || has('sparse')) {
       await buildDist();
       results.servicesRun = { programs: 'bundles (npm run build)', nodeOptions: imageNodeOptions() };
       log(`bundles built in dist/; NODE_OPTIONS=${results.servicesRun.nodeOptions}`);
@@ -161,6 +161,28 @@ async function main(): Promise<number> {
           const histograms = compareStages(phaseBuckets(before, await scrape()), r.stages);
           const { tasks, completed, duplicated, lost, stages } = r;
           results.fixedLoad = { rate: opts.rate, tasks, completed, duplicated, lost, stages, histograms };
+        }
+        if (has('sparse')) {
+          log(`sparse load: ${opts.sparseTasks} tasks, one every 5-20 s`);
+          const r = await fleet.runLoad({
+            tasks: opts.sparseTasks,
+            image: opts.image,
+            gapMs: () => 5_000 + Math.random() * 15_000,
+            audit: undefined,
+          });
+          // Claim requests the API answered with no work, per class and minute of the phase:
+          // the cost of waiting for work while there is almost none.
+          const claims = r.runnerApi.byEndpoint.claim ?? 0;
+          const minutes = r.elapsedMs / 60_000;
+          results.sparse = {
+            tasks: r.tasks,
+            completed: r.completed,
+            duplicated: r.duplicated,
+            lost: r.lost,
+            stages: r.stages,
+            idleClaimsPerClassMinute: Math.max(0, claims - r.tasks) / fleet.o.classes.length / minutes,
+            minutes,
+          };
         }
         if (has('scaler')) {
           log(`vm-scaler: ${opts.scalerChanges} queue changes`);

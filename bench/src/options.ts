@@ -1,8 +1,10 @@
 // Command-line options of `npm run bench`. The defaults are the run issue 7 asks for.
 import { parseArgs } from 'node:util';
 
-export const PHASES = ['baseline', 'longshore', 'fixed-load', 'scaler'] as const;
+export const PHASES = ['baseline', 'longshore', 'fixed-load', 'scaler', 'sparse'] as const;
 export type Phase = (typeof PHASES)[number];
+/** What runs without --only: the sparse load takes 12 minutes at its default size. */
+export const DEFAULT_PHASES: readonly Phase[] = ['baseline', 'longshore', 'fixed-load', 'scaler'];
 
 export interface BenchOptions {
   tasks: number;
@@ -14,6 +16,8 @@ export interface BenchOptions {
   rate: number;
   rateSeconds: number;
   scalerChanges: number;
+  /** Tasks of the sparse load: one every 5-20 s at random. */
+  sparseTasks: number;
   phases: Phase[];
   /** Where results go; `false` with --no-write. */
   write: boolean;
@@ -29,7 +33,8 @@ export const USAGE = `npm run bench -- [options]
   --rate R             offered load of the fixed-load run, tasks/s (10)
   --rate-seconds S     length of the fixed-load run (30)
   --scaler-changes N   queue changes for the vm-scaler (30)
-  --only a,b           phases to run: ${PHASES.join(', ')} (all)
+  --sparse-tasks N     tasks of the sparse load, one every 5-20 s at random (60: about 12 min)
+  --only a,b           phases to run: ${PHASES.join(', ')} (all but sparse)
   --quick              a short run: 200 tasks, 30 nodes, 10 s fixed load, 10 changes
   --no-write           print only; write nothing to bench/results/`;
 
@@ -45,6 +50,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       rate: { type: 'string' },
       'rate-seconds': { type: 'string' },
       'scaler-changes': { type: 'string' },
+      'sparse-tasks': { type: 'string' },
       only: { type: 'string' },
       quick: { type: 'boolean' },
       'no-write': { type: 'boolean' },
@@ -59,7 +65,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min}, not ${v}`);
     return n;
   };
-  const phases = (values.only?.split(',').map((s) => s.trim()) ?? [...PHASES]) as Phase[];
+  const phases = (values.only?.split(',').map((s) => s.trim()) ?? [...DEFAULT_PHASES]) as Phase[];
   for (const p of phases)
     if (!PHASES.includes(p)) throw new Error(`--only: unknown phase ${p} (${PHASES.join(', ')})`);
   return {
@@ -71,6 +77,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     rate: int('rate', values.rate, 10),
     rateSeconds: int('rate-seconds', values['rate-seconds'], quick ? 10 : 30),
     scalerChanges: int('scaler-changes', values['scaler-changes'], quick ? 10 : 30),
+    sparseTasks: int('sparse-tasks', values['sparse-tasks'], quick ? 10 : 60),
     phases,
     write: values['no-write'] !== true,
   };

@@ -54,6 +54,11 @@ export interface Results {
     histograms?: StageAgreement[];
   };
   scaler?: ScalerResult;
+  /** One task every 5-20 s: the user's wait when work is rare, and what waiting for it costs. */
+  sparse?: Pick<LoadResult, 'tasks' | 'completed' | 'duplicated' | 'lost' | 'stages'> & {
+    idleClaimsPerClassMinute: number;
+    minutes: number;
+  };
   ratio?: number | undefined;
 }
 
@@ -80,6 +85,29 @@ export function targetRows(r: Results): [string, string, string, Verdict | ''][]
     fmt(p99, ' ms', 0),
     '< 100 ms',
     verdict(p99 === undefined ? undefined : p99 < 100),
+  ]);
+  // The user's wait (issue 18): queued -> claimed under load and when work is rare, and the
+  // claim requests an idle class costs.
+  const qc = r.fixedLoad?.stages['queued->claimed']?.p99;
+  rows.push([
+    `queued → claimed p99 at ${r.fixedLoad?.rate ?? 10} tasks/s`,
+    fmt(qc, ' ms', 0),
+    '≤ 500 ms',
+    verdict(qc === undefined ? undefined : qc <= 500),
+  ]);
+  const sp = r.sparse;
+  const sq = sp?.stages['queued->claimed']?.p99;
+  rows.push([
+    'queued → claimed p99, one task every 5-20 s',
+    fmt(sq, ' ms', 0),
+    '≤ 1000 ms',
+    verdict(sq === undefined ? undefined : sq <= 1000),
+  ]);
+  rows.push([
+    'idle claim requests per class per minute (sparse load)',
+    fmt(sp?.idleClaimsPerClassMinute, '', 1),
+    '≤ 60',
+    verdict(sp === undefined ? undefined : sp.idleClaimsPerClassMinute <= 60),
   ]);
   const k = l?.kubePerTask;
   rows.push([
@@ -209,6 +237,15 @@ export function markdown(r: Results): string {
       ...stageTable(f.stages),
       '',
       ...(f.histograms && f.histograms.length > 0 ? histogramTable(f.histograms) : []),
+    );
+  }
+  if (r.sparse) {
+    const sp = r.sparse;
+    lines.push(
+      `Longshore at a sparse load, ${sp.tasks} tasks one every 5-20 s over ${fmt(sp.minutes, ' min', 1)}: ${sp.completed} completed, ${sp.duplicated} claimed twice, ${sp.lost} not cleaned up; ${fmt(sp.idleClaimsPerClassMinute, '', 1)} claim requests answered with no work per class per minute.`,
+      '',
+      ...stageTable(sp.stages),
+      '',
     );
   }
   if (r.baseline) {

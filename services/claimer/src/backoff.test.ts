@@ -3,9 +3,24 @@ import { DEFAULT_BACKOFF, nextDelay, stepDelay } from './backoff.ts';
 
 describe('nextDelay', () => {
   it('grows while the queue stays empty, up to the idle cap', () => {
-    expect([1, 2, 3, 4, 5].map((n) => nextDelay('idle', n, DEFAULT_BACKOFF))).toEqual([
-      1000, 2000, 4000, 5000, 5000,
+    expect([1, 2, 3, 4, 5, 6].map((n) => nextDelay('idle', n, DEFAULT_BACKOFF))).toEqual([
+      100, 200, 400, 800, 1000, 1000,
     ]);
+  });
+  it('asks an idle class at most once a second: 60 requests a minute at the cap, jitter or not', () => {
+    const waits = Array.from({ length: 80 }, (_, i) =>
+      nextDelay('idle', i + 1, DEFAULT_BACKOFF, undefined, 1),
+    );
+    // The first minute of an idle class: the growing waits, then one a second.
+    let t = 0;
+    let n = 0;
+    for (const w of waits) {
+      if (t >= 60_000) break;
+      t += w;
+      n++;
+    }
+    expect(waits.slice(4).every((w) => w === 1000)).toBe(true);
+    expect(n).toBeLessThanOrEqual(64);
   });
   it('doubles after errors up to the error cap', () => {
     expect(nextDelay('error', 1, DEFAULT_BACKOFF)).toBe(1000);
@@ -20,8 +35,10 @@ describe('nextDelay', () => {
     expect(nextDelay('error', 1, DEFAULT_BACKOFF, 30_000)).toBe(30_000);
     expect(nextDelay('error', 3, DEFAULT_BACKOFF, 10)).toBe(4000);
   });
-  it('jitters downwards only, by at most a fifth', () => {
-    expect(nextDelay('idle', 1, DEFAULT_BACKOFF, undefined, 1)).toBe(800);
+  it('jitters downwards only, by at most a fifth, and never at the cap', () => {
+    expect(nextDelay('idle', 1, DEFAULT_BACKOFF, undefined, 1)).toBe(80);
+    expect(nextDelay('error', 2, DEFAULT_BACKOFF, undefined, 1)).toBe(1600);
+    expect(nextDelay('idle', 9, DEFAULT_BACKOFF, undefined, 1)).toBe(1000);
   });
 });
 
