@@ -274,7 +274,8 @@ export class LongshoreFleet {
         );
       }
     }
-    const deadline = start + 120_000 + opts.tasks * 1_000;
+    // From the last arrival: a sparse load's arrivals alone take longer than the grace.
+    const deadline = Date.now() + 120_000 + (opts.gapMs === undefined ? opts.tasks * 1_000 : 0);
     const settled = (id: string) => {
       const t = this.times.get(id);
       return t?.ended !== undefined && t.podGone !== undefined && t.secretGone !== undefined;
