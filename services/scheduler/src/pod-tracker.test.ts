@@ -7,7 +7,7 @@ import { PooledKubeConfig } from '@longshore/kube';
 import type { ClaimLedger } from '@longshore/ledger';
 import { createLogger } from '@longshore/logging';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PodTracker, warningsOf } from './pod-tracker.ts';
+import { PodTracker, type PodTrackerDeps, warningsOf } from './pod-tracker.ts';
 import type { SchedulerSettings } from './settings.ts';
 
 const pod = (annotation?: string): V1Pod => ({
@@ -108,6 +108,26 @@ describe('PodTracker.stop', () => {
     return kc;
   }
 
+  /** A tracker of the namespace `tasks` on `kc`, with what a test changes in `deps`. */
+  function trackerOn(kc: KubeConfig, deps: Partial<PodTrackerDeps>): PodTracker {
+    return new PodTracker({
+      kc,
+      core: kc.makeApiClient(CoreV1Api),
+      bus: {} as Bus,
+      ledger: { mark: async () => undefined } as unknown as ClaimLedger,
+      settings: {
+        runnerName: 'scheduler-0',
+        namespace: 'tasks',
+        taskPod: { imagePullTimeout: 600_000, unschedulableTimeout: 600_000, keepFailedPods: false },
+        resourceClasses: {},
+      } as unknown as SchedulerSettings,
+      logger: createLogger({ name: 'test', level: 'fatal' }),
+      metrics: { ended: () => undefined },
+      tickMs: 5,
+      ...deps,
+    });
+  }
+
   it('leaves nothing running when it comes just as the watch comes up', async () => {
     const kc = await fakeApiserver([
       {
@@ -138,19 +158,9 @@ describe('PodTracker.stop', () => {
         if (line.includes('is available')) stopping ??= tracker?.stop();
       },
     };
-    tracker = new PodTracker({
-      kc,
-      core: kc.makeApiClient(CoreV1Api),
-      bus: {} as Bus,
+    tracker = trackerOn(kc, {
       ledger,
-      settings: {
-        runnerName: 'scheduler-0',
-        namespace: 'tasks',
-        taskPod: { imagePullTimeout: 600_000, unschedulableTimeout: 600_000 },
-        resourceClasses: {},
-      } as unknown as SchedulerSettings,
       logger: createLogger({ name: 'test', level: 'info', destination }),
-      metrics: { ended: () => undefined },
       tickMs: 1,
     });
     await tracker.start();
@@ -187,25 +197,13 @@ describe('PodTracker.stop', () => {
       },
     );
     const published: string[] = [];
-    tracker = new PodTracker({
-      kc,
-      core: kc.makeApiClient(CoreV1Api),
+    tracker = trackerOn(kc, {
       bus: {
         publish: async (subject: { name: string }) => {
           published.push(subject.name);
           return { duplicate: false };
         },
       } as unknown as Bus,
-      ledger: { mark: async () => undefined } as unknown as ClaimLedger,
-      settings: {
-        runnerName: 'scheduler-0',
-        namespace: 'tasks',
-        taskPod: { imagePullTimeout: 600_000, unschedulableTimeout: 600_000, keepFailedPods: false },
-        resourceClasses: {},
-      } as unknown as SchedulerSettings,
-      logger: createLogger({ name: 'test', level: 'fatal' }),
-      metrics: { ended: () => undefined },
-      tickMs: 5,
     });
     await tracker.start();
     const podDeletes = () => deletes.filter((d) => d.endsWith('/pods/task-2')).length;
@@ -253,22 +251,12 @@ describe('PodTracker.stop', () => {
       { metadata: meta('dup-1', 'u-dup'), status: { phase: 'Succeeded' } },
     ]);
     const seen: [string, string, number][] = [];
-    tracker = new PodTracker({
-      kc,
-      core: kc.makeApiClient(CoreV1Api),
+    tracker = trackerOn(kc, {
       bus: {
         publish: async (_s: unknown, payload: { task_id: string }) => ({
           duplicate: payload.task_id === 'dup-1',
         }),
       } as unknown as Bus,
-      ledger: { mark: async () => undefined } as unknown as ClaimLedger,
-      settings: {
-        runnerName: 'scheduler-0',
-        namespace: 'tasks',
-        taskPod: { imagePullTimeout: 600_000, unschedulableTimeout: 600_000, keepFailedPods: false },
-        resourceClasses: {},
-      } as unknown as SchedulerSettings,
-      logger: createLogger({ name: 'test', level: 'fatal' }),
       metrics: {
         ended: () => undefined,
         stages: {
@@ -278,7 +266,6 @@ describe('PodTracker.stop', () => {
           },
         },
       },
-      tickMs: 5,
     });
     await tracker.start();
     for (let i = 0; i < 400 && seen.length < 4; i++) await new Promise((r) => setTimeout(r, 5));
