@@ -27,7 +27,7 @@ const TABLES: readonly TableSpec[] = [
     id: 'agent',
     at: ['agent'],
     prefix: 'agent.',
-    expand: ['gc', 'constraintChecker', 'taskPod'],
+    expand: ['gc', 'constraintChecker', 'idleWait', 'taskPod'],
     lastColumn: 'source',
   },
   { id: 'agent-resource-class', at: ['agent', 'resourceClasses', '*'], prefix: '', lastColumn: 'source' },

@@ -45,6 +45,7 @@ export {
   defaultVmSpec,
   type GcConfig,
   type HttpConfig,
+  type IdleWaitConfig,
   type KubeSettings,
   LOG_LEVELS,
   LONGSHORE_ENV_ALIASES,

@@ -95,6 +95,18 @@ describe('env overrides', () => {
     expect(parse(file, { NATS_URL: '' }).bus.url).toBe('nats://file:4222');
   });
 
+  it('sets the idle waits of the claim loop, checked against the file', () => {
+    expect(
+      parse('agent: {idleWait: {first: 50ms}}', { LONGSHORE__agent__idleWait__max: '250ms' }).agent.idleWait,
+    ).toEqual({ first: 50, max: 250 });
+    expect(
+      errorOf(() => parse('agent: {idleWait: {first: 2s}}', { LONGSHORE__agent__idleWait__max: '1500ms' }))
+        .message,
+    ).toBe(
+      'invalid config /etc/longshore/config.yaml: agent.idleWait.first: must not exceed agent.idleWait.max (1.5s)',
+    );
+  });
+
   it('names the variable when its value is invalid', () => {
     const err = errorOf(() => parse(undefined, { LONGSHORE__agent__maxRunTime: '5x' }));
     expect(err.message).toBe(

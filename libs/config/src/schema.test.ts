@@ -237,6 +237,7 @@ describe('LongshoreConfig defaults', () => {
         orphanGrace: 60_000,
       },
       constraintChecker: { enable: false, threshold: 3, interval: 900_000 },
+      idleWait: { first: 100, max: 1_000 },
       autodetectPlatform: true,
       runnerAPI: 'https://runner.circleci.com',
       name: '',
@@ -378,6 +379,33 @@ describe('agent settings', () => {
     ]);
     expect(configWarnings(parse('agent: {maxRunTime: 6h, gc: {enabled: false}}'))).toEqual([]);
     expect(configWarnings(parse('agent: {}'))).toEqual([]);
+  });
+
+  it('reads the idle waits of the claim loop (a Longshore extension): 100ms doubling to 1s by default', () => {
+    expect(parse('agent: {}').agent.idleWait).toEqual({ first: 100, max: 1_000 });
+    expect(parse('agent: {idleWait: {first: 250ms, max: 4s}}').agent.idleWait).toEqual({
+      first: 250,
+      max: 4_000,
+    });
+    // One key alone is checked against the other's default.
+    expect(parse('agent: {idleWait: {max: 5s}}').agent.idleWait).toEqual({ first: 100, max: 5_000 });
+    expect(parse('agent: {idleWait: {first: 1s}}').agent.idleWait).toEqual({ first: 1_000, max: 1_000 });
+  });
+
+  it('refuses idle waits of zero, and a first wait longer than the cap', () => {
+    expect(issuesOf('agent: {idleWait: {first: 0s, max: "0"}}')).toEqual([
+      'agent.idleWait.first: invalid duration "0s": must be greater than zero',
+      'agent.idleWait.max: invalid duration "0": must be greater than zero',
+    ]);
+    expect(issuesOf('agent: {idleWait: {first: 2s, max: 1s}}')).toEqual([
+      'agent.idleWait.first: must not exceed agent.idleWait.max (1s)',
+    ]);
+    expect(issuesOf('agent: {idleWait: {first: 5s}}')).toEqual([
+      'agent.idleWait.first: must not exceed agent.idleWait.max (1s)',
+    ]);
+    expect(issuesOf('agent: {idleWait: {min: 50ms}}')).toEqual([
+      'agent.idleWait.min: unknown key (expected one of: first, max)',
+    ]);
   });
 
   it('requires a token per class unless a custom secret is set', () => {

@@ -194,6 +194,41 @@ const ConstraintCheckerBlock = block(
   { unknownKeys: 'lenient' },
 );
 
+/**
+ * Longshore extension: the claim loop's waits after an empty claim answer (no work). The
+ * claimer's DEFAULT_BACKOFF (services/claimer/src/backoff.ts) has the same defaults.
+ */
+const IdleWaitBlock = block(
+  {
+    first: duration({ allowZero: false })
+      .prefault('100ms')
+      .meta(
+        keyDoc({
+          description: 'wait after the first empty claim answer (after a claim the loop asks again at once)',
+          source: 'Longshore extension',
+        }),
+      ),
+    max: duration({ allowZero: false })
+      .prefault('1s')
+      .meta(
+        keyDoc({
+          description:
+            'the waits double up to this while the queue stays empty: an idle class makes 60 s / max claim requests a minute, and a task queued then waits up to this to be claimed',
+          source: 'Longshore extension',
+        }),
+      ),
+  },
+  { unknownKeys: 'strict' },
+).superRefine((w, ctx) => {
+  if (w.first > w.max) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['first'],
+      message: `must not exceed agent.idleWait.max (${formatDuration(w.max)})`,
+    });
+  }
+});
+
 /** Longshore extension: images and paths of the task pod's injected parts. */
 const TaskPodBlock = block(
   {
@@ -361,6 +396,7 @@ const Agent = block(
       }),
     ),
     constraintChecker: ConstraintCheckerBlock.prefault({}),
+    idleWait: IdleWaitBlock.prefault({}),
     autodetectPlatform: z
       .boolean()
       .default(true)
@@ -778,6 +814,7 @@ export function configWarnings(cfg: LongshoreConfig): string[] {
 export type GcConfig = AgentConfig['gc'];
 export type ConstraintCheckerConfig = AgentConfig['constraintChecker'];
 export type TaskPodConfig = AgentConfig['taskPod'];
+export type IdleWaitConfig = AgentConfig['idleWait'];
 export type ProvisionerConfig = NonNullable<LongshoreConfig['provisioner']>;
 export type ProvisionerClassConfig = z.output<typeof ProvisionerClass>;
 export type BusConfig = LongshoreConfig['bus'];

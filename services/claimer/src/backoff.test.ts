@@ -1,5 +1,16 @@
+import { LongshoreConfig, parseConfig } from '@longshore/config';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BACKOFF, nextDelay, stepDelay } from './backoff.ts';
+
+describe('DEFAULT_BACKOFF', () => {
+  it("has the config's idle waits (agent.idleWait), which main.ts passes in their place", () => {
+    const cfg = parseConfig({ schema: LongshoreConfig, text: '', source: 'empty', env: {} });
+    expect({ idleMinMs: DEFAULT_BACKOFF.idleMinMs, idleMaxMs: DEFAULT_BACKOFF.idleMaxMs }).toEqual({
+      idleMinMs: cfg.agent.idleWait.first,
+      idleMaxMs: cfg.agent.idleWait.max,
+    });
+  });
+});
 
 describe('nextDelay', () => {
   it('grows while the queue stays empty, up to the idle cap', () => {

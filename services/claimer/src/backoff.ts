@@ -21,6 +21,8 @@ export interface BackoffPolicy {
  * -> claimed, was 450 ms at p50 with a first wait of 1 s); an idle class costs at most one
  * claim request a second (60 a minute: CircleCI's machine runner backs off 5 s on no work,
  * agent-stack-k8s polls every second), and a task queued then waits at most that second.
+ * The config's agent.idleWait (first, max) sets the idle bounds, with these as its defaults;
+ * main.ts passes them in.
  *
  * A refused token is a configuration problem that only a person fixes: asking again soon
  * only adds load on the API (CircleCI's, shared by every runner of the class). So its

@@ -5,6 +5,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { podCheckFingerprint } from '@longshore/contracts';
 import { HttpRunnerApi } from '@longshore/runner-api';
 import { bootService, claimLedger, runnerApiMetrics } from '@longshore/runtime';
+import { DEFAULT_BACKOFF } from './backoff.ts';
 import { startClaimer } from './claimer.ts';
 import { resolveTokens, TokenConfigError } from './tokens.ts';
 
@@ -51,6 +52,8 @@ try {
     scrubber: svc.scrubber,
     registry: svc.registry,
     retry: (what, step) => svc.retry(what, step),
+    // The idle waits from agent.idleWait; the error and refused-token waits stay the defaults.
+    policy: { ...DEFAULT_BACKOFF, idleMinMs: cfg.agent.idleWait.first, idleMaxMs: cfg.agent.idleWait.max },
   });
   // Leave a few seconds of the grace period for closing the connections after the drain.
   const graceMs = Math.max(0, cfg.agent.terminationGracePeriodSeconds * 1000 - 5_000);
