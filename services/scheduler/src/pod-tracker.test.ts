@@ -216,6 +216,51 @@ describe('PodTracker.stop', () => {
     expect(published.filter((s) => s === 'task.reported')).toHaveLength(1);
   });
 
+  it('leaves an ended pod to the replica whose ending the stream kept, and removes it itself only if it outlives the standby', async () => {
+    const deletes: string[] = [];
+    const kc = await fakeApiserver(
+      [
+        {
+          metadata: {
+            name: 'task-3',
+            namespace: 'tasks',
+            uid: 'uid-3',
+            labels: { [Labels.attempt]: '1' },
+            annotations: { [Annotations.taskId]: 't3', [Annotations.resourceClass]: 'acme/a' },
+          },
+          status: { phase: 'Succeeded' },
+        },
+      ],
+      (path) => {
+        deletes.push(path);
+        return 200;
+      },
+    );
+    let published = 0;
+    tracker = trackerOn(kc, {
+      // Another replica published the ending first: this one's publish is the duplicate.
+      bus: {
+        publish: async (subject: { name: string }) => {
+          if (subject.name === 'task.reported') published++;
+          return { duplicate: true };
+        },
+      } as unknown as Bus,
+      standbyRemovalMs: 400,
+    });
+    const started = Date.now();
+    await tracker.start();
+    for (let i = 0; i < 400 && published === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(published).toBe(1);
+    // Many passes of the 5 ms loop, none of them due yet.
+    await new Promise((r) => setTimeout(r, 100));
+    if (Date.now() - started < 400) expect(deletes).toEqual([]);
+    // The other replica never removed it (this fake's pod stays): this one stands in.
+    const podDeletes = () => deletes.filter((d) => d.endsWith('/pods/task-3')).length;
+    for (let i = 0; i < 400 && podDeletes() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(podDeletes()).toBe(1);
+    expect(deletes.filter((d) => d.endsWith('/secrets/task-3'))).toHaveLength(1);
+  });
+
   it('times the stages from the annotations, once per task across replicas: the replica whose event the stream kept', async () => {
     const meta = (name: string, uid: string) => ({
       name,

@@ -48,6 +48,13 @@ export interface PodTrackerDeps {
   };
   /** How often pending pods are re-examined for timeouts. */
   tickMs?: number;
+  /**
+   * How long a replica whose ending of a task was a duplicate (another replica published it
+   * first) waits before removing the pod and Secret itself: the publishing replica removes
+   * them, this one only stands in if they are still there then (that replica died, or its
+   * deletes failed). Default 10 s. Both at once cost two needless deletes per task.
+   */
+  standbyRemovalMs?: number;
 }
 
 interface TaskRef {
@@ -116,7 +123,7 @@ export class PodTracker {
    * away): every pass over the cache tries again. Without it a failed delete left a finished
    * pod and its Secret for good (the GC leaves finished pods to agent.gc.threshold).
    */
-  readonly #removeDue = new Map<string, string>();
+  readonly #removeDue = new Map<string, { name: string; notBefore: number }>();
   /** pod uid -> when this process first saw it running (ms): the start of the `ended` stage. */
   readonly #runningSince = new Map<string, number>();
   /**
@@ -325,17 +332,20 @@ export class PodTracker {
         await this.#remove(ref.pod, true);
         this.#cleanedUp(uid);
       } else {
-        this.#removeDue.set(uid, ref.pod);
+        // The replica whose ending the stream kept removes them now; another replica only if
+        // they outlive the standby (see standbyRemovalMs).
+        const standby = sent.duplicate ? (this.#d.standbyRemovalMs ?? 10_000) : 0;
+        this.#removeDue.set(uid, { name: ref.pod, notBefore: Date.now() + standby });
         await this.#removeEnded(uid);
       }
     }
   }
 
-  /** Removes an ended task's pod and Secret; a failure leaves them due for the next pass. */
+  /** Removes an ended task's pod and Secret once due; a failure leaves them due for the next pass. */
   async #removeEnded(uid: string): Promise<void> {
-    const name = this.#removeDue.get(uid);
-    if (name === undefined) return;
-    await this.#remove(name, false);
+    const due = this.#removeDue.get(uid);
+    if (due === undefined || Date.now() < due.notBefore) return;
+    await this.#remove(due.name, false);
     this.#removeDue.delete(uid);
     this.#cleanedUp(uid);
   }
