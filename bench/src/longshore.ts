@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, type KubeConfig, makeInformer, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import { type Bus, connectBus, type SubscriptionHandle } from '@longshore/bus';
-import { MANAGED_SELECTOR, taskObjectName } from '@longshore/contracts';
+import { Annotations, MANAGED_SELECTOR, taskObjectName } from '@longshore/contracts';
 import { type RunningSim, SimAdminClient, type SimStats, startSim } from '@longshore/runner-api-sim';
 import { stringify } from 'yaml';
 import type { AuditLog } from './audit.ts';
@@ -32,6 +32,14 @@ export interface FleetOptions {
   dir: string;
   logDir: string;
   pollInterval?: string;
+  /** Processes per service (default 1): `{ claimer: 2, scheduler: 2 }` for the replicas phase. */
+  replicas?: Partial<Record<ServiceName, number>>;
+  /** Machine classes the vm-scaler provisions (default 1, MACHINE_CLASS). */
+  machineClasses?: number;
+  /** agent.idleWait as `<first>:<max>` (e.g. `100ms:1s`); unset = the config's default. */
+  idleWait?: string;
+  /** Log files are `<logDir>/bench-<label>-<instance>.log`; default `bench-<instance>.log`. */
+  label?: string;
 }
 
 interface TaskTimes {
@@ -46,6 +54,8 @@ interface TaskTimes {
   claims: number;
   podGone?: number;
   secretGone?: number;
+  /** The uids of the pods the watch saw for this task: more than one is a duplicate pod. */
+  pods?: Set<string>;
 }
 
 export const STAGES = [
@@ -73,8 +83,10 @@ export const STAGE_LABEL: Record<string, string> = {
 export interface LoadResult {
   tasks: number;
   completed: number;
-  /** Tasks claimed more than once, or ended other than completed: should be 0. */
+  /** Tasks claimed more than once: should be 0. */
   duplicated: number;
+  /** Tasks that had more than one pod (all tasks succeed at their first attempt): should be 0. */
+  duplicatePods: number;
   lost: number;
   elapsedMs: number;
   tasksPerSecond: number | undefined;
@@ -100,15 +112,21 @@ export class LongshoreFleet {
   #informers: { stop(): Promise<void> }[] = [];
   readonly tokens: Record<string, string> = {};
   readonly apiToken = randomBytes(16).toString('hex');
+  /** The vm-scaler's classes: MACHINE_CLASS alone, or `bench/machine<i>` for several. */
+  readonly machineClasses: string[];
 
   constructor(o: FleetOptions) {
     this.o = o;
-    this.procs = new ServiceProcs(o.logDir);
+    this.procs = new ServiceProcs(o.logDir, o.label ? `bench-${o.label}-` : 'bench-');
+    const n = o.machineClasses ?? 1;
+    this.machineClasses =
+      n === 1 ? [MACHINE_CLASS] : Array.from({ length: n }, (_, i) => `${MACHINE_CLASS}${i}`);
   }
 
   async start(): Promise<void> {
     const { o } = this;
-    for (const rc of [...o.classes, MACHINE_CLASS]) this.tokens[rc] = randomBytes(16).toString('hex');
+    for (const rc of [...o.classes, ...this.machineClasses])
+      this.tokens[rc] = randomBytes(16).toString('hex');
     this.sim = await startSim({
       classes: Object.fromEntries(Object.entries(this.tokens).map(([rc, t]) => [rc, [t]])),
       apiToken: this.apiToken,
@@ -123,16 +141,26 @@ export class LongshoreFleet {
     await this.bus.ensureStream();
     this.#tap = this.bus.subscribe('>', (e) => this.#onEvent(e.name, e.payload as Record<string, unknown>));
     await this.#watchCleanup();
-    for (const svc of SERVICES)
-      this.procs.start(svc, configFile, o.kubeconfigs[svc], {
-        LONGSHORE__agent__name: `bench-${o.runId}`,
-        LONGSHORE_INSTANCE: `${svc}-bench-${o.runId}`,
-      });
+    for (const svc of SERVICES) {
+      const n = o.replicas?.[svc] ?? 1;
+      for (let i = 1; i <= n; i++) {
+        const instance = n === 1 ? svc : `${svc}-${i}`;
+        this.procs.start(
+          svc,
+          configFile,
+          o.kubeconfigs[svc],
+          { LONGSHORE__agent__name: `bench-${o.runId}`, LONGSHORE_INSTANCE: `${instance}-bench-${o.runId}` },
+          instance,
+        );
+      }
+    }
     await this.procs.ready();
   }
 
   config(prefix: string): Record<string, unknown> {
     const { o } = this;
+    const machine = (name: string) => ({ name, token: this.tokens[name], minReplicas: 0, maxReplicas: 100 });
+    const [first, max] = o.idleWait?.split(':') ?? [];
     return {
       agent: {
         runnerAPI: this.sim.url,
@@ -143,18 +171,17 @@ export class LongshoreFleet {
         terminationGracePeriodSeconds: 15,
         constraintChecker: { enable: true },
         resourceClasses: Object.fromEntries(o.classes.map((rc) => [rc, { token: this.tokens[rc] }])),
+        ...(first && max ? { idleWait: { first, max } } : {}),
       },
       provisioner: {
         circleciAPIAddr: this.sim.url,
         circleToken: this.apiToken,
         namespace: o.namespace,
         pollInterval: o.pollInterval ?? '1s',
-        resourceClass: {
-          name: MACHINE_CLASS,
-          token: this.tokens[MACHINE_CLASS],
-          minReplicas: 0,
-          maxReplicas: 100,
-        },
+        // One class as seed 002 writes it; several as the list (a Longshore extension).
+        ...(this.machineClasses.length === 1
+          ? { resourceClass: machine(MACHINE_CLASS) }
+          : { resourceClasses: this.machineClasses.map(machine) }),
       },
       bus: { url: o.natsUrl, prefix },
       redis: { url: o.redisUrl, keyPrefix: prefix },
@@ -221,6 +248,13 @@ export class LongshoreFleet {
       () => core.listNamespacedSecret(list),
       MANAGED_SELECTOR,
     );
+    pods.on('add', (pod) => {
+      const id = pod.metadata?.annotations?.[Annotations.taskId];
+      if (!id || !pod.metadata?.uid) return;
+      const t = this.#task(id);
+      t.pods ??= new Set();
+      t.pods.add(pod.metadata.uid);
+    });
     pods.on('delete', gone('podGone'));
     secrets.on('delete', gone('secretGone'));
     for (const i of [pods, secrets]) {
@@ -238,8 +272,8 @@ export class LongshoreFleet {
     tasks: number;
     image: string;
     rate?: number;
-    /** Arrivals apart by this many ms each (a sparse load) instead of at `rate`. */
-    gapMs?: () => number;
+    /** The wait before the i-th arrival (i ≥ 1): a sparse load, instead of at `rate`. */
+    gapMs?: (i: number) => number;
     audit: AuditLog | undefined;
   }): Promise<LoadResult> {
     const { classes } = this.o;
@@ -249,7 +283,7 @@ export class LongshoreFleet {
     const ids: string[] = [];
     if (opts.gapMs !== undefined) {
       for (let i = 0; i < opts.tasks; i++) {
-        if (i > 0) await sleep(opts.gapMs());
+        if (i > 0) await sleep(opts.gapMs(i));
         ids.push(
           await this.admin.enqueue({ resource_class: classes[i % classes.length]!, image: opts.image }),
         );
@@ -290,6 +324,7 @@ export class LongshoreFleet {
       details.push(...(await Promise.all(ids.slice(i, i + 50).map((id) => this.admin.task(id)))));
     let completed = 0;
     let duplicated = 0;
+    let duplicatePods = 0;
     for (const d of details) {
       const t = this.#task(d.id);
       const q = d.history.find((h) => h.type === 'queued');
@@ -298,6 +333,7 @@ export class LongshoreFleet {
       if (f) t.configFetched = Date.parse(f.at);
       if (d.state === 'completed') completed++;
       if (d.claims > 1 || t.claims > 1) duplicated++;
+      if ((t.pods?.size ?? 0) > 1) duplicatePods++;
     }
     const rows = ids.map((id) => this.times.get(id)!).filter(Boolean);
     const value = (t: TaskTimes, s: string): number | undefined =>
@@ -319,6 +355,7 @@ export class LongshoreFleet {
       tasks: ids.length,
       completed,
       duplicated,
+      duplicatePods,
       lost: ids.length - cleaned.length,
       elapsedMs,
       tasksPerSecond: sustainedRate(cleaned),
@@ -328,7 +365,7 @@ export class LongshoreFleet {
     };
   }
 
-  procStats(): Partial<Record<ServiceName, ProcStats>> {
+  procStats(): Record<string, ProcStats> {
     return this.procs.stats();
   }
 

@@ -7,23 +7,52 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDist, imageNodeOptions } from '@longshore/build';
-import { loadLongshoreConfig } from '@longshore/config';
+import { IDLE_WAIT_DEFAULTS, loadLongshoreConfig } from '@longshore/config';
 import { stageFigures } from '@longshore/runtime/stages';
 import { schedulerSettings } from '@longshore/scheduler';
 import { layout, REPO_ROOT, up } from '@longshore/testbed';
 import { stringify } from 'yaml';
-import { AuditLog, auditEnabled, countByUser, countRequests } from './audit.ts';
+import { AuditLog, type AuditRequest, auditEnabled, countByUser, countRequests } from './audit.ts';
 import { runBaseline } from './baseline.ts';
 import { addNodes, adminKube, benchKubeconfig, benchNamespace, loadKube, removeNodes } from './cluster.ts';
 import { compareStages, phaseBuckets } from './histograms.ts';
-import { LongshoreFleet } from './longshore.ts';
+import { type FleetOptions, type LoadResult, LongshoreFleet } from './longshore.ts';
 import { type BenchOptions, parseOptions, USAGE } from './options.ts';
-import { SERVICES, type ServiceName } from './procs.ts';
-import { machine, markdown, type Results, targetRows } from './report.ts';
+import { type ProcStats, SERVICES, type ServiceName } from './procs.ts';
+import { type IdleWaitPoint, machine, markdown, type Results, type ScaleRun, targetRows } from './report.ts';
 import { percentiles, sustainedRate } from './stats.ts';
 import { runScalerBench } from './vm-scaler.ts';
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+/** Kubernetes requests per task of a load, from its audit window (Longshore's users only). */
+function kubeFigures(r: LoadResult, counted: boolean) {
+  const ours = r.kubeRequests.requests.filter((q: AuditRequest) => q.user !== 'bench-baseline');
+  const all = countRequests(ours);
+  const podLists = ours.filter((q) => q.verb === 'list' && q.resource === 'pods').length;
+  return {
+    kubePerTask: counted
+      ? { writes: all.writes / r.tasks, reads: all.reads / r.tasks, podLists: podLists / r.tasks }
+      : undefined,
+    kubeByService: countByUser(ours),
+  };
+}
+
+/** Each process's peak RSS, and its CPU seconds since `before`. */
+function servicesOver(before: Record<string, ProcStats>, after: Record<string, ProcStats>) {
+  return Object.fromEntries(
+    Object.entries(after).map(([svc, s]) => [
+      svc,
+      { ...s, cpuSecondsInRun: s.cpuSeconds - (before[svc]?.cpuSeconds ?? 0) },
+    ]),
+  );
+}
+
+/** Claim requests the API answered with no work, per class and minute of a load. */
+function idleClaimsPerClassMinute(r: LoadResult, classes: number): number {
+  const claims = r.runnerApi.byEndpoint.claim ?? 0;
+  return Math.max(0, claims - r.tasks) / classes / (r.elapsedMs / 60_000);
+}
 
 async function main(): Promise<number> {
   let opts: BenchOptions | 'help';
@@ -104,47 +133,56 @@ async function main(): Promise<number> {
       }
     }
 
-    if (has('longshore') || has('fixed-load') || has('scaler') || has('sparse')) {
+    if (has('longshore') || has('fixed-load') || has('scaler') || has('sparse') || has('replicas')) {
       await buildDist();
       results.servicesRun = { programs: 'bundles (npm run build)', nodeOptions: imageNodeOptions() };
       log(`bundles built in dist/; NODE_OPTIONS=${results.servicesRun.nodeOptions}`);
       const ns = await benchNamespace(core, 'bench-ls');
-      const fleet = new LongshoreFleet({
-        runId,
-        namespace: ns.name,
+      const fleetOptions = (namespace: string, id: string): FleetOptions => ({
+        runId: id,
+        namespace,
         classes,
         concurrency: opts.concurrency,
         natsUrl: bed.env.NATS_URL,
         redisUrl: bed.env.REDIS_URL,
         adminKc,
         kubeconfigs,
-        dir,
+        dir: mkdtempSync(join(dir, 'fleet-')),
         logDir: layout.logs,
+      });
+      const fleet = new LongshoreFleet({
+        ...fleetOptions(ns.name, runId),
+        machineClasses: opts.machineClasses,
       });
       try {
         await fleet.start();
         log(`services up (logs: .testbed/logs/bench-<service>.log)`);
         if (has('longshore')) {
+          let first: ScaleRun['first'];
+          if (opts.firstTasks > 0) {
+            // The same processes through a smaller load first: memory that depends on the
+            // tasks seen, rather than on the tasks in flight, shows as growth between the two.
+            log(`Longshore: first ${opts.firstTasks} tasks queued at once`);
+            const f = await fleet.runLoad({ tasks: opts.firstTasks, image: opts.image, audit: undefined });
+            first = {
+              tasks: f.tasks,
+              completed: f.completed,
+              tasksPerSecond: f.tasksPerSecond,
+              peakRssMb: Object.fromEntries(
+                Object.entries(fleet.procStats()).map(([svc, s]) => [svc, s.peakRssMb]),
+              ),
+            };
+            log(`Longshore: ${f.tasksPerSecond?.toFixed(1)} tasks/s, ${f.completed}/${f.tasks} completed`);
+          }
           const cpu0 = fleet.procStats();
           log(`Longshore: ${opts.tasks} tasks queued at once`);
           const r = await fleet.runLoad({ tasks: opts.tasks, image: opts.image, audit });
-          const procs = fleet.procStats();
-          const ours = r.kubeRequests.requests.filter((q) => q.user !== 'bench-baseline');
-          const all = countRequests(ours);
-          const podLists = ours.filter((q) => q.verb === 'list' && q.resource === 'pods').length;
           const { kubeRequests: _counted, ...load } = r;
           results.longshore = {
             ...load,
-            kubePerTask: audit
-              ? { writes: all.writes / r.tasks, reads: all.reads / r.tasks, podLists: podLists / r.tasks }
-              : undefined,
-            kubeByService: countByUser(ours),
-            services: Object.fromEntries(
-              Object.entries(procs).map(([svc, s]) => [
-                svc,
-                { ...s, cpuSecondsInRun: s.cpuSeconds - (cpu0[svc as ServiceName]?.cpuSeconds ?? 0) },
-              ]),
-            ),
+            ...kubeFigures(r, audit !== undefined),
+            services: servicesOver(cpu0, fleet.procStats()),
+            first,
           };
           log(`Longshore: ${r.tasksPerSecond?.toFixed(1)} tasks/s, ${r.completed}/${r.tasks} completed`);
         }
@@ -163,35 +201,122 @@ async function main(): Promise<number> {
           results.fixedLoad = { rate: opts.rate, tasks, completed, duplicated, lost, stages, histograms };
         }
         if (has('sparse')) {
-          log(`sparse load: ${opts.sparseTasks} tasks, one every 5-20 s`);
-          const r = await fleet.runLoad({
-            tasks: opts.sparseTasks,
-            image: opts.image,
-            gapMs: () => 5_000 + Math.random() * 15_000,
-            audit: undefined,
-          });
-          // Claim requests the API answered with no work, per class and minute of the phase:
-          // the cost of waiting for work while there is almost none.
-          const claims = r.runnerApi.byEndpoint.claim ?? 0;
-          const minutes = r.elapsedMs / 60_000;
-          results.sparse = {
-            tasks: r.tasks,
-            completed: r.completed,
-            duplicated: r.duplicated,
-            lost: r.lost,
-            stages: r.stages,
-            idleClaimsPerClassMinute: Math.max(0, claims - r.tasks) / fleet.o.classes.length / minutes,
-            minutes,
-          };
+          log(
+            `sparse load: ${opts.sparseTasks} tasks, one every 5-20 s` +
+              (opts.idleWaits.length > 0
+                ? `, beside fleets with agent.idleWait ${opts.idleWaits.join(', ')}`
+                : ''),
+          );
+          // One fleet per idle-wait setting beside the default one, on the same arrivals (each
+          // its own simulator, bus prefix and namespace): the trade-off curve in one phase.
+          const gaps = Array.from({ length: opts.sparseTasks }, () => 5_000 + Math.random() * 15_000);
+          const others: { setting: string; fleet: LongshoreFleet; cleanup: () => Promise<void> }[] = [];
+          try {
+            for (const [i, setting] of opts.idleWaits.entries()) {
+              const wns = await benchNamespace(core, `bench-iw${i}`);
+              const f = new LongshoreFleet({
+                ...fleetOptions(wns.name, `${runId}w${i}`),
+                idleWait: setting,
+                label: `iw${i}`,
+              });
+              others.push({ setting, fleet: f, cleanup: () => wns.cleanup() });
+              await f.start();
+            }
+            const runs = await Promise.all(
+              [fleet, ...others.map((o) => o.fleet)].map((f) =>
+                f.runLoad({
+                  tasks: opts.sparseTasks,
+                  image: opts.image,
+                  gapMs: (i) => gaps[i]!,
+                  audit: undefined,
+                }),
+              ),
+            );
+            const r = runs[0]!;
+            results.sparse = {
+              tasks: r.tasks,
+              completed: r.completed,
+              duplicated: r.duplicated,
+              lost: r.lost,
+              stages: r.stages,
+              idleClaimsPerClassMinute: idleClaimsPerClassMinute(r, classes.length),
+              minutes: r.elapsedMs / 60_000,
+            };
+            // The other end of the trade-off: each setting at the fixed load too, one after
+            // the other (the default's is the fixed-load phase's).
+            const atRate: (LoadResult | undefined)[] = [];
+            for (const o of others) {
+              log(
+                `fixed load with agent.idleWait ${o.setting}: ${opts.rate} tasks/s for ${opts.rateSeconds} s`,
+              );
+              atRate.push(
+                await o.fleet.runLoad({
+                  tasks: Math.round(opts.rate * opts.rateSeconds),
+                  image: opts.image,
+                  rate: opts.rate,
+                  audit: undefined,
+                }),
+              );
+            }
+            const point = (setting: string, x: LoadResult, fixed: LoadResult['stages'] | undefined) => ({
+              setting,
+              completed: x.completed,
+              tasks: x.tasks,
+              queuedToClaimed: x.stages['queued->claimed'],
+              idleClaimsPerClassMinute: idleClaimsPerClassMinute(x, classes.length),
+              queuedToClaimedAtRate: fixed?.['queued->claimed'],
+            });
+            if (others.length > 0)
+              results.idleWaitCurve = [
+                point(
+                  `${IDLE_WAIT_DEFAULTS.first}:${IDLE_WAIT_DEFAULTS.max} (default)`,
+                  r,
+                  results.fixedLoad?.stages,
+                ),
+                ...others.map((o, i) => point(o.setting, runs[i + 1]!, atRate[i]?.stages)),
+              ] satisfies IdleWaitPoint[];
+          } finally {
+            for (const o of others) {
+              await o.fleet.stop();
+              await o.cleanup();
+            }
+          }
         }
         if (has('scaler')) {
-          log(`vm-scaler: ${opts.scalerChanges} queue changes`);
+          log(`vm-scaler: ${opts.scalerChanges} queue changes over ${opts.machineClasses} machine class(es)`);
           results.scaler = await runScalerBench(fleet, adminKc, { changes: opts.scalerChanges, audit });
         }
       } finally {
         log('stopping the services');
         await fleet.stop();
         await ns.cleanup();
+      }
+
+      if (has('replicas')) {
+        // The load of the longshore phase once more, with two claimers and two schedulers
+        // sharing one ledger and one bus: each task must still be claimed once, one pod each.
+        const rns = await benchNamespace(core, 'bench-rep');
+        const twin = new LongshoreFleet({
+          ...fleetOptions(rns.name, `${runId}r`),
+          replicas: { claimer: 2, scheduler: 2 },
+          label: 'rep',
+        });
+        try {
+          await twin.start();
+          log(`replicas: ${opts.tasks} tasks queued at once, two claimers and two schedulers`);
+          const cpu0 = twin.procStats();
+          const r = await twin.runLoad({ tasks: opts.tasks, image: opts.image, audit });
+          const { kubeRequests: _counted, ...load } = r;
+          results.replicas = {
+            ...load,
+            ...kubeFigures(r, audit !== undefined),
+            services: servicesOver(cpu0, twin.procStats()),
+          };
+          log(`replicas: ${r.tasksPerSecond?.toFixed(1)} tasks/s, ${r.completed}/${r.tasks} completed`);
+        } finally {
+          await twin.stop();
+          await rns.cleanup();
+        }
       }
     }
   } finally {
@@ -202,6 +327,8 @@ async function main(): Promise<number> {
   const b = results.baseline?.tasksPerSecond;
   const l = results.longshore?.tasksPerSecond;
   results.ratio = b && l ? l / b : undefined;
+  const rl = results.replicas?.tasksPerSecond;
+  results.replicasRatio = b && rl ? rl / b : undefined;
   const md = markdown(results);
   if (opts.write) {
     const out = join(REPO_ROOT, 'bench', 'results');

@@ -37,14 +37,21 @@ export function procStats(pid: number): ProcStats | undefined {
   }
 }
 
+/**
+ * The running processes, by instance: the service's name, or `<service>-<n>` when it runs as
+ * replicas (`claimer-1`, `claimer-2`).
+ */
 export class ServiceProcs {
-  readonly procs = new Map<ServiceName, ChildProcess>();
-  readonly #urls = new Map<ServiceName, string>();
+  readonly procs = new Map<string, ChildProcess>();
+  readonly #urls = new Map<string, string>();
   readonly #logDir: string;
+  readonly #logPrefix: string;
   readonly #nodeOptions = imageNodeOptions();
 
-  constructor(logDir: string) {
+  /** Logs go to `<logDir>/<logPrefix><instance>.log`. */
+  constructor(logDir: string, logPrefix = 'bench-') {
     this.#logDir = logDir;
+    this.#logPrefix = logPrefix;
   }
 
   start(
@@ -52,8 +59,9 @@ export class ServiceProcs {
     configFile: string,
     kubeconfig: string,
     extraEnv: Record<string, string> = {},
+    instance: string = svc,
   ): void {
-    const log = createWriteStream(join(this.#logDir, `bench-${svc}.log`), { flags: 'a' });
+    const log = createWriteStream(join(this.#logDir, `${this.#logPrefix}${instance}.log`), { flags: 'a' });
     // LONGSHORE_BENCH_CPU_PROF=<dir>: V8 CPU profiles of every service, for finding hot spots.
     const prof = process.env.LONGSHORE_BENCH_CPU_PROF;
     const flags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
@@ -70,15 +78,15 @@ export class ServiceProcs {
     let buffered = '';
     const onData = (d: Buffer) => {
       log.write(d);
-      if (this.#urls.has(svc)) return;
+      if (this.#urls.has(instance)) return;
       buffered += d.toString();
       const m = /"url":"(http:\/\/[^"]+)".*serving \/livez/.exec(buffered);
-      if (m) this.#urls.set(svc, m[1]!);
+      if (m) this.#urls.set(instance, m[1]!);
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
     child.on('exit', () => log.end());
-    this.procs.set(svc, child);
+    this.procs.set(instance, child);
   }
 
   /** Waits for every started service to answer /readyz; throws naming one that died or never did. */
@@ -87,7 +95,9 @@ export class ServiceProcs {
     for (const [svc, child] of this.procs) {
       for (;;) {
         if (child.exitCode !== null)
-          throw new Error(`${svc} exited (${child.exitCode}); see .testbed/logs/bench-${svc}.log`);
+          throw new Error(
+            `${svc} exited (${child.exitCode}); see .testbed/logs/${this.#logPrefix}${svc}.log`,
+          );
         const url = this.#urls.get(svc);
         if (url) {
           const ok = await fetch(`${url}/readyz`)
@@ -101,8 +111,8 @@ export class ServiceProcs {
     }
   }
 
-  /** A service's /metrics text ('' when it cannot be read). */
-  async metrics(svc: ServiceName): Promise<string> {
+  /** An instance's /metrics text ('' when it cannot be read). */
+  async metrics(svc: string): Promise<string> {
     const url = this.#urls.get(svc);
     if (!url) return '';
     return fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })
@@ -110,8 +120,8 @@ export class ServiceProcs {
       .catch(() => '');
   }
 
-  stats(): Partial<Record<ServiceName, ProcStats>> {
-    const out: Partial<Record<ServiceName, ProcStats>> = {};
+  stats(): Record<string, ProcStats> {
+    const out: Record<string, ProcStats> = {};
     for (const [svc, child] of this.procs) {
       const s = child.pid === undefined ? undefined : procStats(child.pid);
       if (s) out[svc] = s;

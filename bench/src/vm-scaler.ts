@@ -1,6 +1,7 @@
-// The vm-scaler's reaction time: change the machine class's queue in the simulator, and
-// time how long until the VirtualMachinePool's replicas (watched here, as an admin) follow.
-// Changes come at random moments against the 1 s poll, so the figures cover its phase.
+// The vm-scaler's reaction time: change a machine class's queue in the simulator (a class
+// picked at random when there are several), and time how long until its VirtualMachinePool's
+// replicas (watched here, as an admin) follow. Changes come at random moments against the
+// 1 s poll, so the figures cover its phase.
 // Also: Runner API reads per poll (simulator stats over the scaler's decisions on the bus)
 // and scale requests against queue changes (audit log: PATCH .../virtualmachinepools/scale).
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,11 +11,14 @@ import {
   type KubernetesObject,
   makeInformer,
 } from '@kubernetes/client-node';
+import { poolNameFor } from '@longshore/vm-scaler';
 import type { AuditLog } from './audit.ts';
-import { type LongshoreFleet, MACHINE_CLASS, runnerApiDelta } from './longshore.ts';
+import { type LongshoreFleet, runnerApiDelta } from './longshore.ts';
 import { type Percentiles, percentiles } from './stats.ts';
 
 export interface ScalerResult {
+  /** Machine classes (one VM pool each) the vm-scaler polled. */
+  classes: number;
   changes: number;
   reactionMs: Percentiles | undefined;
   /** Changes the pool never followed within 5 s. */
@@ -41,11 +45,15 @@ export async function runScalerBench(
     namespace: ns,
     plural: 'virtualmachinepools',
   };
-  const seen: { at: number; replicas: number }[] = [];
-  let replicas: number | undefined;
+  const classes = fleet.machineClasses;
+  const classOfPool = new Map(classes.map((rc) => [poolNameFor(rc), rc]));
+  const seen: { at: number; rc: string; replicas: number }[] = [];
+  const replicas = new Map<string, number>();
   const onPool = (p: Pool) => {
-    replicas = p.spec?.replicas ?? 0;
-    seen.push({ at: Date.now(), replicas });
+    const rc = classOfPool.get(p.metadata?.name ?? '');
+    if (rc === undefined) return;
+    replicas.set(rc, p.spec?.replicas ?? 0);
+    seen.push({ at: Date.now(), rc, replicas: p.spec?.replicas ?? 0 });
   };
   const informer = makeInformer<Pool>(
     adminKc,
@@ -55,7 +63,7 @@ export async function runScalerBench(
   informer.on('add', onPool);
   informer.on('update', onPool);
   await informer.start();
-  const queued: string[] = [];
+  const queued = new Map<string, string[]>(classes.map((rc) => [rc, []]));
   try {
     const until = async (ok: () => boolean, ms: number) => {
       const deadline = Date.now() + ms;
@@ -65,43 +73,42 @@ export async function runScalerBench(
       }
       return true;
     };
-    if (!(await until(() => replicas === 0, 30_000)))
-      throw new Error('the VM pool never showed up at 0 replicas');
+    if (!(await until(() => classes.every((rc) => replicas.get(rc) === 0), 30_000)))
+      throw new Error(
+        `${classes.filter((rc) => replicas.get(rc) !== 0).length} of ${classes.length} VM pools never showed up at 0 replicas`,
+      );
     await sleep(1_500);
     opts.audit?.mark();
     const before = await fleet.admin.stats();
     const firstDecision = fleet.decisions.length;
     const reactions: number[] = [];
     let missed = 0;
-    let cur = 0;
     for (let i = 0; i < opts.changes; i++) {
       await sleep(1_000 + Math.random() * 1_000);
+      const rc = classes[Math.floor(Math.random() * classes.length)]!;
+      const q = queued.get(rc)!;
+      const cur = q.length;
       let target = cur;
       while (target === cur) target = Math.floor(Math.random() * 9);
       // The change is done when the simulator has answered; a poll may land in between, so
       // watch from before the call and count such a (rare) early hit as 0 ms.
       const mark = seen.length;
       if (target > cur) {
-        queued.push(
-          ...(await fleet.admin.enqueueMany(
-            { resource_class: MACHINE_CLASS, image: 'machine' },
-            target - cur,
-          )),
-        );
+        q.push(...(await fleet.admin.enqueueMany({ resource_class: rc, image: 'machine' }, target - cur)));
       } else {
-        await Promise.all(queued.splice(target).map((id) => fleet.admin.cancel(id)));
+        await Promise.all(q.splice(target).map((id) => fleet.admin.cancel(id)));
       }
       const t0 = Date.now();
-      const hitOf = () => seen.slice(mark).find((s) => s.replicas === target);
+      const hitOf = () => seen.slice(mark).find((s) => s.rc === rc && s.replicas === target);
       await until(() => hitOf() !== undefined, 5_000);
       const hit = hitOf();
       if (hit) reactions.push(Math.max(0, hit.at - t0));
       else missed++;
-      cur = target;
     }
     await sleep(3_000); // quiet: polls that must not scale
     const after = await fleet.admin.stats();
-    const decisions = fleet.decisions.slice(firstDecision).filter((d) => d.resourceClass === MACHINE_CLASS);
+    const ours = new Set(classes);
+    const decisions = fleet.decisions.slice(firstDecision).filter((d) => ours.has(d.resourceClass));
     const reads = runnerApiDelta(before, after, 1).byEndpoint;
     const countReads = (reads.unclaimedCount ?? 0) + (reads.runningCount ?? 0);
     const audit = opts.audit?.read() ?? [];
@@ -113,6 +120,7 @@ export async function runScalerBench(
     ).length;
     const scaled = decisions.filter((d) => d.scaled).length;
     return {
+      classes: classes.length,
       changes: opts.changes,
       reactionMs: percentiles(reactions),
       missed,
@@ -122,7 +130,7 @@ export async function runScalerBench(
       needlessScaleRequests: Math.max(0, (opts.audit ? scaleRequests : scaled) - opts.changes),
     };
   } finally {
-    await Promise.all(queued.map((id) => fleet.admin.cancel(id).catch(() => {})));
+    await Promise.all([...queued.values()].flat().map((id) => fleet.admin.cancel(id).catch(() => {})));
     await informer.stop();
   }
 }

@@ -45,6 +45,7 @@ export {
   defaultVmSpec,
   type GcConfig,
   type HttpConfig,
+  IDLE_WAIT_DEFAULTS,
   type IdleWaitConfig,
   type KubeSettings,
   LOG_LEVELS,

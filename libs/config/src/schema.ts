@@ -194,6 +194,9 @@ const ConstraintCheckerBlock = block(
   { unknownKeys: 'lenient' },
 );
 
+/** agent.idleWait's defaults, as written in a config file. */
+export const IDLE_WAIT_DEFAULTS = { first: '100ms', max: '1s' } as const;
+
 /**
  * Longshore extension: the claim loop's waits after an empty claim answer (no work). The
  * claimer's DEFAULT_BACKOFF (services/claimer/src/backoff.ts) has the same defaults.
@@ -201,7 +204,7 @@ const ConstraintCheckerBlock = block(
 const IdleWaitBlock = block(
   {
     first: duration({ allowZero: false })
-      .prefault('100ms')
+      .prefault(IDLE_WAIT_DEFAULTS.first)
       .meta(
         keyDoc({
           description: 'wait after the first empty claim answer (after a claim the loop asks again at once)',
@@ -209,7 +212,7 @@ const IdleWaitBlock = block(
         }),
       ),
     max: duration({ allowZero: false })
-      .prefault('1s')
+      .prefault(IDLE_WAIT_DEFAULTS.max)
       .meta(
         keyDoc({
           description:
