@@ -52,4 +52,19 @@ describe('SecretScrubber', () => {
     expect(s.scrub('shared-token')).toBe('shared-token');
     s.delete('never-added');
   });
+
+  it('scrubs every registered secret while the set changes between lines, as a claimer changes it', () => {
+    const s = new SecretScrubber();
+    const tokens = Array.from({ length: 150 }, (_, i) => `task-token-${i.toString(36).padStart(4, '0')}`);
+    for (const t of tokens) s.add(t);
+    for (const [i, t] of tokens.entries()) {
+      const line = JSON.stringify({ msg: 'task claimed', token: t, next: tokens[i + 1] ?? 'none' });
+      expect(s.scrub(line)).not.toMatch(/task-token-/);
+      s.delete(t);
+      // Gone from the registry: no longer scrubbed; the rest still are.
+      expect(s.scrub(`${t} ${tokens.at(-1)}`)).toBe(
+        i === tokens.length - 1 ? `${t} ${t}` : `${t} [redacted]`,
+      );
+    }
+  });
 });
