@@ -18,7 +18,7 @@ import { addNodes, adminKube, benchKubeconfig, benchNamespace, loadKube, removeN
 import { compareStages, phaseBuckets } from './histograms.ts';
 import { type FleetOptions, type LoadResult, LongshoreFleet } from './longshore.ts';
 import { type BenchOptions, parseOptions, USAGE } from './options.ts';
-import { type ProcStats, SERVICES, type ServiceName } from './procs.ts';
+import { cpuSince, machineCpu, type ProcStats, SERVICES, type ServiceName } from './procs.ts';
 import { type IdleWaitPoint, machine, markdown, type Results, type ScaleRun, targetRows } from './report.ts';
 import { percentiles, sustainedRate } from './stats.ts';
 import { runScalerBench } from './vm-scaler.ts';
@@ -111,6 +111,7 @@ async function main(): Promise<number> {
         const cfg = await loadLongshoreConfig({ file, env: {} });
         log(`baseline: ${opts.tasks} tasks, ${opts.concurrency} at a time`);
         audit?.mark();
+        const cpu0 = machineCpu();
         const b = await runBaseline({
           kc: loadKube(benchKubeconfig(adminKc, 'bench-baseline', dir)),
           settings: schedulerSettings(cfg, 'bench-baseline', ns.name),
@@ -126,6 +127,7 @@ async function main(): Promise<number> {
           tasksPerSecond: sustainedRate(b.completions),
           createToEndMs: percentiles(b.createToEndMs),
           kube: reqs ? countRequests(reqs) : undefined,
+          machineCpu: cpuSince(cpu0, machineCpu()),
         };
         log(`baseline: ${results.baseline.tasksPerSecond?.toFixed(1)} tasks/s`);
       } finally {
@@ -175,6 +177,7 @@ async function main(): Promise<number> {
             log(`Longshore: ${f.tasksPerSecond?.toFixed(1)} tasks/s, ${f.completed}/${f.tasks} completed`);
           }
           const cpu0 = fleet.procStats();
+          const machine0 = machineCpu();
           log(`Longshore: ${opts.tasks} tasks queued at once`);
           const r = await fleet.runLoad({ tasks: opts.tasks, image: opts.image, audit });
           const { kubeRequests: _counted, ...load } = r;
@@ -182,6 +185,7 @@ async function main(): Promise<number> {
             ...load,
             ...kubeFigures(r, audit !== undefined),
             services: servicesOver(cpu0, fleet.procStats()),
+            machineCpu: cpuSince(machine0, machineCpu()),
             first,
           };
           log(`Longshore: ${r.tasksPerSecond?.toFixed(1)} tasks/s, ${r.completed}/${r.tasks} completed`);
@@ -305,12 +309,14 @@ async function main(): Promise<number> {
           await twin.start();
           log(`replicas: ${opts.tasks} tasks queued at once, two claimers and two schedulers`);
           const cpu0 = twin.procStats();
+          const machine0 = machineCpu();
           const r = await twin.runLoad({ tasks: opts.tasks, image: opts.image, audit });
           const { kubeRequests: _counted, ...load } = r;
           results.replicas = {
             ...load,
             ...kubeFigures(r, audit !== undefined),
             services: servicesOver(cpu0, twin.procStats()),
+            machineCpu: cpuSince(machine0, machineCpu()),
           };
           log(`replicas: ${r.tasksPerSecond?.toFixed(1)} tasks/s, ${r.completed}/${r.tasks} completed`);
         } finally {

@@ -7,7 +7,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { imageNodeOptions, programPath } from '@longshore/build';
-import { REPO_ROOT, stopChild } from '@longshore/testbed';
+import { COMPONENTS, layout, REPO_ROOT, stopChild } from '@longshore/testbed';
 
 export const SERVICES = ['claimer', 'scheduler', 'gc', 'constraints', 'vm-scaler'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -41,6 +41,36 @@ export function procStats(pid: number): ProcStats | undefined {
  * The running processes, by instance: the service's name, or `<service>-<n>` when it runs as
  * replicas (`claimer-1`, `claimer-2`).
  */
+/**
+ * CPU seconds so far of each test bed process (apiserver, etcd, kwok, ...) and of the bench's
+ * own process (the Runner API simulator playing the in-pod agent, the bench's watches and bus
+ * tap): where a phase's CPU went besides the services, by difference.
+ */
+export function machineCpu(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of COMPONENTS) {
+    let pid: number;
+    try {
+      pid = Number.parseInt(readFileSync(layout.pid(c), 'utf8'), 10);
+    } catch {
+      continue;
+    }
+    const s = Number.isFinite(pid) ? procStats(pid) : undefined;
+    if (s) out[c] = s.cpuSeconds;
+  }
+  const u = process.cpuUsage();
+  out.bench = (u.user + u.system) / 1e6;
+  return out;
+}
+
+/** `after - before` per key of `after`. */
+export function cpuSince(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+}
+
 export class ServiceProcs {
   readonly procs = new Map<string, ChildProcess>();
   readonly #urls = new Map<string, string>();

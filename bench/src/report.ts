@@ -41,6 +41,8 @@ export interface Results {
     tasksPerSecond: number | undefined;
     createToEndMs: Percentiles | undefined;
     kube: RequestCounts | undefined;
+    /** CPU seconds in the phase of the test bed's processes and the bench's own. */
+    machineCpu?: Record<string, number>;
   };
   /** The load run's figures, its audit window replaced by the counts taken from it. */
   longshore?: ScaleRun;
@@ -68,6 +70,8 @@ export type ScaleRun = Omit<LoadResult, 'kubeRequests'> & {
   kubePerTask: { writes: number; reads: number; podLists: number } | undefined;
   kubeByService: Record<string, RequestCounts>;
   services: Record<string, ProcStats & { cpuSecondsInRun: number }>;
+  /** CPU seconds in the load of the test bed's processes and the bench's own (simulator, watches). */
+  machineCpu?: Record<string, number>;
   /** A smaller load on the same processes first (--first-tasks): their peak RSS after it. */
   first?: {
     tasks: number;
@@ -253,6 +257,39 @@ function histogramTable(rows: readonly StageAgreement[]): string[] {
   ];
 }
 
+/**
+ * Where the CPU went, per 1000 tasks: each service, each test bed process and the bench's
+ * own process, for the baseline and each Longshore load (on 2 cores, a CPU-bound phase's
+ * throughput is what this sum allows).
+ */
+export function cpuTable(r: Results): string[] {
+  const cols: [string, number, Record<string, number>][] = [];
+  if (r.baseline?.machineCpu) cols.push(['baseline', r.baseline.tasks, r.baseline.machineCpu]);
+  for (const [name, run] of [
+    ['Longshore', r.longshore],
+    ['replicas', r.replicas],
+  ] as const) {
+    if (!run?.machineCpu) continue;
+    const services = Object.fromEntries(Object.entries(run.services).map(([s, p]) => [s, p.cpuSecondsInRun]));
+    cols.push([name, run.tasks, { ...services, ...run.machineCpu }]);
+  }
+  if (cols.length === 0) return [];
+  const keys = [...new Set(cols.flatMap(([, , c]) => Object.keys(c)))];
+  const per = (c: Record<string, number>, k: string, tasks: number) =>
+    c[k] === undefined ? '—' : fmt((c[k] / tasks) * 1000, ' s', 1);
+  const total = (c: Record<string, number>, tasks: number) =>
+    fmt((Object.values(c).reduce((a, b) => a + b, 0) / tasks) * 1000, ' s', 1);
+  return [
+    'CPU seconds per 1000 tasks, by process (the bench process runs the simulator, which plays the in-pod agent for Longshore, and the watches and bus tap that time the stages):',
+    '',
+    `| process | ${cols.map(([n]) => n).join(' | ')} |`,
+    `|---|${cols.map(() => '---|').join('')}`,
+    ...keys.map((k) => `| ${k} | ${cols.map(([, t, c]) => per(c, k, t)).join(' | ')} |`),
+    `| **all** | ${cols.map(([, t, c]) => total(c, t)).join(' | ')} |`,
+    '',
+  ];
+}
+
 export function markdown(r: Results): string {
   const m = r.machine;
   const o = r.options;
@@ -348,6 +385,7 @@ export function markdown(r: Results): string {
       '',
     );
   }
+  lines.push(...cpuTable(r));
   if (r.baseline) {
     const b = r.baseline;
     lines.push(

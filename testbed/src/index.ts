@@ -2,7 +2,7 @@
 export { apiserverArgs, restartApiserver } from './apiserver.ts';
 export { ENV_FILE, REPO_ROOT, readTestbedEnv, type TestbedEnv } from './env.ts';
 export { defaultFleet, KWOK_NODE_ANNOTATION, type NodeShape, nodeObject } from './fleet.ts';
-export { layout } from './layout.ts';
+export { COMPONENTS, layout } from './layout.ts';
 export { type TempNamespace, tempNamespace } from './namespaces.ts';
 export {
   NatsCluster,
