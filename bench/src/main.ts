@@ -48,6 +48,26 @@ function servicesOver(before: Record<string, ProcStats>, after: Record<string, P
   );
 }
 
+/**
+ * A load queued at once on a fleet, with what it cost: Kubernetes requests from the audit
+ * window, each process's peak RSS and CPU, and the CPU of the test bed and the bench.
+ */
+async function measuredLoad(
+  fleet: LongshoreFleet,
+  o: { tasks: number; image: string; audit: AuditLog | undefined },
+): Promise<Omit<ScaleRun, 'first'>> {
+  const cpu0 = fleet.procStats();
+  const machine0 = machineCpu();
+  const r = await fleet.runLoad(o);
+  const { kubeRequests: _counted, ...load } = r;
+  return {
+    ...load,
+    ...kubeFigures(r, o.audit !== undefined),
+    services: servicesOver(cpu0, fleet.procStats()),
+    machineCpu: cpuSince(machine0, machineCpu()),
+  };
+}
+
 /** Claim requests the API answered with no work, per class and minute of a load. */
 function idleClaimsPerClassMinute(r: LoadResult, classes: number): number {
   const claims = r.runnerApi.byEndpoint.claim ?? 0;
@@ -176,18 +196,9 @@ async function main(): Promise<number> {
             };
             log(`Longshore: ${f.tasksPerSecond?.toFixed(1)} tasks/s, ${f.completed}/${f.tasks} completed`);
           }
-          const cpu0 = fleet.procStats();
-          const machine0 = machineCpu();
           log(`Longshore: ${opts.tasks} tasks queued at once`);
-          const r = await fleet.runLoad({ tasks: opts.tasks, image: opts.image, audit });
-          const { kubeRequests: _counted, ...load } = r;
-          results.longshore = {
-            ...load,
-            ...kubeFigures(r, audit !== undefined),
-            services: servicesOver(cpu0, fleet.procStats()),
-            machineCpu: cpuSince(machine0, machineCpu()),
-            first,
-          };
+          const r = await measuredLoad(fleet, { tasks: opts.tasks, image: opts.image, audit });
+          results.longshore = { ...r, first };
           log(`Longshore: ${r.tasksPerSecond?.toFixed(1)} tasks/s, ${r.completed}/${r.tasks} completed`);
         }
         if (has('fixed-load')) {
@@ -308,16 +319,8 @@ async function main(): Promise<number> {
         try {
           await twin.start();
           log(`replicas: ${opts.tasks} tasks queued at once, two claimers and two schedulers`);
-          const cpu0 = twin.procStats();
-          const machine0 = machineCpu();
-          const r = await twin.runLoad({ tasks: opts.tasks, image: opts.image, audit });
-          const { kubeRequests: _counted, ...load } = r;
-          results.replicas = {
-            ...load,
-            ...kubeFigures(r, audit !== undefined),
-            services: servicesOver(cpu0, twin.procStats()),
-            machineCpu: cpuSince(machine0, machineCpu()),
-          };
+          const r = await measuredLoad(twin, { tasks: opts.tasks, image: opts.image, audit });
+          results.replicas = r;
           log(`replicas: ${r.tasksPerSecond?.toFixed(1)} tasks/s, ${r.completed}/${r.tasks} completed`);
         } finally {
           await twin.stop();

@@ -15,7 +15,6 @@ describe('parseOptions', () => {
     if (o === 'help') throw new Error('help');
     expect(o.phases).toEqual([...PHASES]);
     expect(o).toMatchObject({
-      preset: 'scale',
       tasks: 10_000,
       firstTasks: 1000,
       classes: 20,

@@ -34,8 +34,6 @@ export interface BenchOptions {
    * fleet of its own on the same arrivals.
    */
   idleWaits: string[];
-  /** The preset: `scale` for --scale, else `standard` or `quick`. */
-  preset: 'standard' | 'quick' | 'scale';
   phases: Phase[];
   /** Where results go; `false` with --no-write. */
   write: boolean;
@@ -131,7 +129,6 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     firstTasks: int('first-tasks', values['first-tasks'], pick(0, 0, 1000), 0),
     machineClasses: int('machine-classes', values['machine-classes'], pick(1, 1, 20)),
     idleWaits,
-    preset: pick('standard', 'quick', 'scale'),
     phases,
     write: values['no-write'] !== true,
   };

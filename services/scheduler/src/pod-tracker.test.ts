@@ -29,6 +29,18 @@ describe('warningsOf', () => {
   });
 });
 
+/** A task pod whose job has ended well, as the watch lists it. */
+const succeededPod = (name: string, uid: string, taskId: string): V1Pod => ({
+  metadata: {
+    name,
+    namespace: 'tasks',
+    uid,
+    labels: { [Labels.attempt]: '1' },
+    annotations: { [Annotations.taskId]: taskId, [Annotations.resourceClass]: 'acme/a' },
+  },
+  status: { phase: 'Succeeded' },
+});
+
 describe('PodTracker.stop', () => {
   let server: Server | undefined;
   let tracker: PodTracker | undefined;
@@ -175,27 +187,11 @@ describe('PodTracker.stop', () => {
 
   it('removes an ended pod and its Secret on a later pass when the apiserver refused the first delete', async () => {
     const deletes: string[] = [];
-    const kc = await fakeApiserver(
-      [
-        {
-          metadata: {
-            name: 'task-2',
-            namespace: 'tasks',
-            uid: 'uid-2',
-            labels: { [Labels.attempt]: '1' },
-            annotations: { [Annotations.taskId]: 't2', [Annotations.resourceClass]: 'acme/a' },
-          },
-          status: { phase: 'Succeeded' },
-        },
-      ],
-      (path) => {
-        deletes.push(path);
-        // The first pod delete meets an apiserver that is away; every later call works.
-        return deletes.filter((d) => d.includes('/pods/')).length === 1 && path.includes('/pods/')
-          ? 503
-          : 200;
-      },
-    );
+    const kc = await fakeApiserver([succeededPod('task-2', 'uid-2', 't2')], (path) => {
+      deletes.push(path);
+      // The first pod delete meets an apiserver that is away; every later call works.
+      return deletes.filter((d) => d.includes('/pods/')).length === 1 && path.includes('/pods/') ? 503 : 200;
+    });
     const published: string[] = [];
     tracker = trackerOn(kc, {
       bus: {
@@ -218,24 +214,10 @@ describe('PodTracker.stop', () => {
 
   it('leaves an ended pod to the replica whose ending the stream kept, and removes it itself only if it outlives the standby', async () => {
     const deletes: string[] = [];
-    const kc = await fakeApiserver(
-      [
-        {
-          metadata: {
-            name: 'task-3',
-            namespace: 'tasks',
-            uid: 'uid-3',
-            labels: { [Labels.attempt]: '1' },
-            annotations: { [Annotations.taskId]: 't3', [Annotations.resourceClass]: 'acme/a' },
-          },
-          status: { phase: 'Succeeded' },
-        },
-      ],
-      (path) => {
-        deletes.push(path);
-        return 200;
-      },
-    );
+    const kc = await fakeApiserver([succeededPod('task-3', 'uid-3', 't3')], (path) => {
+      deletes.push(path);
+      return 200;
+    });
     let published = 0;
     tracker = trackerOn(kc, {
       // Another replica published the ending first: this one's publish is the duplicate.
