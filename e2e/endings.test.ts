@@ -67,9 +67,17 @@ describe('task endings as the orchestrator leaves them', () => {
     // One per task and attempt (a core subscriber may also see a publish the stream dropped
     // as a repeat).
     const keyOf = (e: (typeof f.events)[number]) => `${e.name} ${e.payload.task_id} ${e.payload.attempt}`;
-    const endings = f.events.filter(
-      (e, i, all) => ENDINGS.has(e.name) && all.findIndex((o) => keyOf(o) === keyOf(e)) === i,
+    const endingsNow = () =>
+      f.events.filter(
+        (e, i, all) => ENDINGS.has(e.name) && all.findIndex((o) => keyOf(o) === keyOf(e)) === i,
+      );
+    // The API knows of an ending when the orchestrator reports; the scheduler publishes it
+    // when it sees the pod end, and the claimer closes the claim after that: a moment later.
+    const closedNow = () => f.logs.filter((l) => l.includes('"claim closed"'));
+    await f.waitFor('8 endings on the bus and 8 claims closed', () =>
+      endingsNow().length >= 8 && closedNow().length >= 8 ? true : undefined,
     );
+    const endings = endingsNow();
     const of = (id: string) => endings.filter((e) => e.payload.task_id === id).map((e) => e.name);
     expect([passed, jobFailed, agentError].map(of)).toEqual([
       ['task.reported'],
@@ -91,7 +99,7 @@ describe('task endings as the orchestrator leaves them', () => {
     );
     expect(printed.filter((l) => /\breported\b/.test(l))).toHaveLength(7);
     expect(printed.join('\n')).not.toMatch(/succe/);
-    const closed = f.logs.filter((l) => l.includes('"claim closed"'));
+    const closed = closedNow();
     expect(closed).toHaveLength(8);
     expect(closed.filter((l) => l.includes('"outcome":"reported-in-pod"'))).toHaveLength(7);
     expect(closed.filter((l) => l.includes('"outcome":"failed"'))).toHaveLength(1);

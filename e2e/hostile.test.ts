@@ -109,6 +109,13 @@ describe('hostile Runner API answers', () => {
     const good = await f.admin.enqueueMany({ resource_class: RC, image: QUICK }, 4);
     const tasks = await f.waitForTasksEnded([...twins, ...good], 90_000);
     expect(tasks.map((t) => t.state)).toEqual(tasks.map(() => 'completed'));
+    // The API knows a task ended when its orchestrator reports; the scheduler publishes
+    // task.reported when it sees the pod end, which can come a moment later.
+    const reported = () =>
+      f.events$('task.reported').filter((e) => e.payload.task_id === dup && e.payload.attempt === 2);
+    await f.waitFor('attempt 2 of the twin reported on the bus', () =>
+      reported().length > 0 ? true : undefined,
+    );
     const ofDup = f.events.filter(
       (e) => e.payload.task_id === dup && (e.name === 'task.claimed' || e.name === 'task.reported'),
     );
