@@ -4,7 +4,8 @@
 #
 #   ensure-deps.sh [all]    everything `npm test` uses: also shellcheck (the lint), helm
 #                           and deploycheck (the deploy tests), and Debian's prometheus
-#                           (prometheus and promtool: the metrics and alert tests)
+#                           (prometheus and promtool: the metrics and alert tests) and
+#                           Debian's chromium (the fleet page's browser test)
 #   ensure-deps.sh testbed  what the test bed's servers need: `npm start` and the other
 #                           commands (scripts/run-ts.sh); a cold Go build of helm and
 #                           deploycheck is minutes they do not need
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 what="${1:-all}"
 case "$what" in
-  all) debian="nats-server redis-server shellcheck prometheus" ;;
+  all) debian="nats-server redis-server shellcheck prometheus chromium" ;;
   testbed) debian="nats-server redis-server" ;;
   *) echo "usage: $0 [all|testbed]" >&2; exit 2 ;;
 esac

@@ -32,8 +32,10 @@ const text = z.string().max(MAX_CLAIM_STATE_TEXT);
  *   loop asks again after a long backoff and leaves this state at the first answer that
  *   takes the token (a task or no work).
  * - disabled: the constraint checker says pods of this class cannot be scheduled.
+ * - draining: the claimer is stopping (SIGTERM): it claims no more and waits for its tasks
+ *   to end; its keys go when it has stopped.
  */
-export const ClaimLoopState = z.enum(['claiming', 'token-refused', 'disabled']);
+export const ClaimLoopState = z.enum(['claiming', 'token-refused', 'disabled', 'draining']);
 export type ClaimLoopState = z.infer<typeof ClaimLoopState>;
 
 export const ClaimStage = ClaimDropped.shape.stage;

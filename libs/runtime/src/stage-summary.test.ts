@@ -1,7 +1,37 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { taskStageHistogram } from './metrics.ts';
-import { bucketIndex, formatStageFigures, histogramQuantile, stageFigures } from './stage-summary.ts';
+import {
+  bucketIndex,
+  formatStageFigures,
+  histogramQuantile,
+  metricSamples,
+  stageFigures,
+} from './stage-summary.ts';
+
+describe('metricSamples', () => {
+  it('reads names, labels and values, and skips comments and lines that are not samples', () => {
+    const text = [
+      '# HELP longshore_claimer_in_flight tasks held',
+      '# TYPE longshore_claimer_in_flight gauge',
+      'longshore_claimer_in_flight 3',
+      'longshore_claimer_class_in_flight{resource_class="acme/small",x="a b"} 2',
+      'longshore_x_bucket{le="+Inf"} +Inf',
+      'not a sample',
+      'longshore_bad{a="1"} many',
+      '',
+    ].join('\n');
+    expect(metricSamples(text)).toEqual([
+      { name: 'longshore_claimer_in_flight', labels: {}, value: 3 },
+      {
+        name: 'longshore_claimer_class_in_flight',
+        labels: { resource_class: 'acme/small', x: 'a b' },
+        value: 2,
+      },
+      { name: 'longshore_x_bucket', labels: { le: '+Inf' }, value: Number.POSITIVE_INFINITY },
+    ]);
+  });
+});
 
 describe('histogramQuantile', () => {
   it("interpolates within the bucket the rank falls in, as Prometheus's histogram_quantile does", () => {

@@ -25,17 +25,44 @@ export interface StageFigures {
   buckets: [number, number][];
 }
 
-const LINE = /^(longshore_[a-z_]+_task_stage_seconds)_bucket\{([^}]*)\}\s+(\S+)/;
+const STAGE_HISTOGRAM = /^longshore_[a-z_]+_task_stage_seconds_bucket$/;
+const SAMPLE = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})?\s+(\S+)/;
 const LABEL = /(\w+)="((?:[^"\\]|\\.)*)"/g;
+
+/** One sample line of a /metrics text: its metric name, labels and value. */
+export interface MetricSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/**
+ * The samples of a Prometheus text exposition (comments skipped; a line that is not a
+ * sample, or whose value is not a number, is left out). Label values are taken as written,
+ * escapes and all: ours hold class names, stages and outcomes, never a quote.
+ */
+export function metricSamples(text: string): MetricSample[] {
+  const out: MetricSample[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = SAMPLE.exec(line);
+    if (!m) continue;
+    const raw = m[3]!;
+    const value =
+      raw === '+Inf' ? Number.POSITIVE_INFINITY : raw === '-Inf' ? Number.NEGATIVE_INFINITY : Number(raw);
+    if (Number.isNaN(value) && raw !== 'NaN') continue;
+    const labels = Object.fromEntries([...(m[2] ?? '').matchAll(LABEL)].map((l) => [l[1]!, l[2]!]));
+    out.push({ name: m[1]!, labels, value });
+  }
+  return out;
+}
 
 /** Every task stage histogram in these /metrics texts (claimer and scheduler), by class and stage. */
 export function stageFigures(texts: readonly string[]): StageFigures[] {
   const byKey = new Map<string, { rc: string; stage: TaskStage; buckets: Map<number, number> }>();
   for (const text of texts) {
-    for (const line of text.split('\n')) {
-      const m = LINE.exec(line);
-      if (!m) continue;
-      const labels = Object.fromEntries([...m[2]!.matchAll(LABEL)].map((l) => [l[1]!, l[2]!]));
+    for (const { name, labels, value } of metricSamples(text)) {
+      if (!STAGE_HISTOGRAM.test(name)) continue;
       const le = labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(labels.le);
       const stage = labels.stage as TaskStage | undefined;
       const rc = labels.resource_class;
@@ -43,7 +70,7 @@ export function stageFigures(texts: readonly string[]): StageFigures[] {
       const key = `${rc}\u0000${stage}`;
       const entry = byKey.get(key) ?? { rc, stage, buckets: new Map<number, number>() };
       // Replicas of one service: their counts add up, as sum by (le) does.
-      entry.buckets.set(le, (entry.buckets.get(le) ?? 0) + Number(m[3]));
+      entry.buckets.set(le, (entry.buckets.get(le) ?? 0) + value);
       byKey.set(key, entry);
     }
   }

@@ -3,7 +3,13 @@
 import { ClaimState, claimStateKey, MAX_CLAIM_STATE_TEXT } from '@longshore/contracts';
 import { createLogger } from '@longshore/logging';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ClaimStateBoard, type ClassClaimState, initialClaimState, nextClaimState } from './claim-state.ts';
+import {
+  ClaimStateBoard,
+  type ClassClaimState,
+  DRAINING_REASON,
+  initialClaimState,
+  nextClaimState,
+} from './claim-state.ts';
 
 const t = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
 const REFUSED = 'POST /api/v3/runner/claim: HTTP 403 (unknown resource class token)';
@@ -53,6 +59,26 @@ describe('nextClaimState', () => {
     });
     s = nextClaimState(s, { kind: 'enabled' }, t(3));
     expect(s).toMatchObject({ state: 'claiming', reason: '', since: t(3).toISOString() });
+  });
+
+  it('drains for good: answers, refusals and the checker no longer change it; failures and drops still show', () => {
+    let s = nextClaimState(initialClaimState(t(0)), { kind: 'disabled', reason: 'no node' }, t(1));
+    s = nextClaimState(s, { kind: 'draining' }, t(2));
+    expect(s).toMatchObject({ state: 'draining', since: t(2).toISOString(), reason: DRAINING_REASON });
+    for (const e of [
+      { kind: 'answered' },
+      { kind: 'enabled' },
+      { kind: 'disabled', reason: 'x' },
+      { kind: 'refused', error: REFUSED },
+      { kind: 'draining' },
+    ] as const)
+      expect(nextClaimState(s, e, t(3))).toBe(s);
+    s = nextClaimState(
+      s,
+      { kind: 'dropped', stage: 'announce', outcome: 'released', error: 'bus away' },
+      t(4),
+    );
+    expect(s).toMatchObject({ state: 'draining', dropped: { announce: 1 } });
   });
 
   it('counts drops by stage and keeps the last one, its error cut to the limit', () => {

@@ -1,4 +1,5 @@
-// Per class, what this claimer's claim loop is doing (claiming, token refused, disabled)
+// Per class, what this claimer's claim loop is doing (claiming, token refused, disabled,
+// draining)
 // and which claims it had to drop, kept for `longshore status` in the claim-state KV bucket
 // (libs/contracts/src/claim-state.ts). nextClaimState decides (pure); ClaimStateBoard writes
 // a class's state whenever it changes and all of them every CLAIM_STATE_REFRESH_MS (the
@@ -26,7 +27,12 @@ export type ClaimLoopEvent =
   /** Claiming is off for the class; `reason` says who turned it off and why. */
   | { kind: 'disabled'; reason: string }
   | { kind: 'enabled' }
+  /** The claimer began to drain: no more claims, for good. */
+  | { kind: 'draining' }
   | { kind: 'dropped'; stage: ClaimStage; outcome: ClaimDropped['outcome']; error: string };
+
+/** What a draining class's state says. */
+export const DRAINING_REASON = 'the claimer is stopping: it claims no more and waits for its tasks to end';
 
 /** A class's state as this runner keeps it: ClaimState without whose it is and when written. */
 export type ClassClaimState = Omit<ClaimState, 'runner' | 'resource_class' | 'at'>;
@@ -49,7 +55,11 @@ export function initialClaimState(now: Date): ClassClaimState {
  */
 export function nextClaimState(s: ClassClaimState, e: ClaimLoopEvent, now: Date): ClassClaimState {
   const at = now.toISOString();
+  // Draining is for good: a claim answered or a class turned on or off changes nothing then.
+  if (s.state === 'draining' && e.kind !== 'failed' && e.kind !== 'dropped') return s;
   switch (e.kind) {
+    case 'draining':
+      return { ...s, state: 'draining', since: at, reason: DRAINING_REASON };
     case 'answered':
       if (s.state !== 'token-refused' && s.last_error === null) return s;
       return {

@@ -300,6 +300,7 @@ export async function startClaimer(d: ClaimerDeps): Promise<RunningClaimer> {
     drain: (graceMs) => {
       drainResult ??= (async () => {
         draining.abort();
+        for (const rc of Object.keys(d.tokens)) board.report(rc, { kind: 'draining' });
         await Promise.allSettled(loops);
         await taker.settled();
         d.logger.info({ in_flight: capacity.inFlight, grace_ms: graceMs }, 'draining: no new claims');

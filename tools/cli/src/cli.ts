@@ -55,6 +55,19 @@ async function run(invocation: Invocation): Promise<number> {
       }
       return tap(options, io, untilSignalled());
     }
+    case 'ui': {
+      // Loaded only here: it pulls in fastify and the NATS client.
+      const { startFleetPage } = await import('./ui/server.ts');
+      const signal = untilSignalled();
+      const page = await startFleetPage({ ...invocation.options, warn: io.err });
+      io.out(`longshore ui: the fleet page is at ${page.url} (Ctrl-C stops)`);
+      await new Promise<void>((resolve) => {
+        if (signal.aborted) resolve();
+        else signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      await page.close();
+      return EXIT.ok;
+    }
     case 'status': {
       // Loaded only here: it pulls in the NATS and Redis clients.
       const { parseStatusArgs, status, StatusUsageError } = await import('./status.ts');

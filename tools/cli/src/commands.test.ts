@@ -84,12 +84,62 @@ describe('parseCommandLine: commands to run', () => {
   it('reads start with its defaults, as npm start runs it', () => {
     expect(parseCommandLine(['start'])).toEqual({
       kind: 'start',
-      options: { once: false, namespace: 'longshore-tasks', simPort: 0 },
+      options: { once: false, namespace: 'longshore-tasks', simPort: 0, uiPort: 8470 },
     });
-    expect(parseCommandLine(['start', '--once', '--namespace', 'ns1', '--sim-port', '8080'])).toEqual({
+    expect(
+      parseCommandLine(['start', '--once', '--namespace', 'ns1', '--sim-port', '8080', '--ui-port', '0']),
+    ).toEqual({
       kind: 'start',
-      options: { once: true, namespace: 'ns1', simPort: 8080 },
+      options: { once: true, namespace: 'ns1', simPort: 8080, uiPort: 0 },
     });
+  });
+
+  it('reads ui with its defaults and its options, and refuses what it cannot use', () => {
+    expect(parseCommandLine(['ui'])).toEqual({
+      kind: 'ui',
+      options: { port: 8470, host: '127.0.0.1', metricsUrls: [], windowMs: 15 * 60_000 },
+    });
+    expect(
+      parseCommandLine([
+        'ui',
+        '--port=0',
+        '--host',
+        '0.0.0.0',
+        '--metrics',
+        'http://claimer:9090/metrics',
+        '--metrics',
+        'http://scheduler:9090/metrics',
+        '--window',
+        '1h',
+        '--prefix',
+        'p1',
+        '--nats',
+        'nats://n:4222',
+      ]),
+    ).toEqual({
+      kind: 'ui',
+      options: {
+        port: 0,
+        host: '0.0.0.0',
+        metricsUrls: ['http://claimer:9090/metrics', 'http://scheduler:9090/metrics'],
+        windowMs: 3_600_000,
+        prefix: 'p1',
+        natsUrl: 'nats://n:4222',
+      },
+    });
+    const refused = (args: string[]) => {
+      const r = parseCommandLine(['ui', ...args]);
+      return r.kind === 'usage-error' ? r.message : r.kind;
+    };
+    expect(refused(['--port', '70000'])).toBe(
+      'longshore ui: --port must be a port number (0-65535), not "70000"',
+    );
+    expect(refused(['--metrics', 'claimer:9090'])).toBe(
+      'longshore ui: --metrics must be an http(s) URL, not "claimer:9090"',
+    );
+    expect(refused(['--window', '10s'])).toBe('longshore ui: --window must be at least 1m');
+    expect(refused(['--window', 'soon'])).toMatch(/^longshore ui: --window: /);
+    expect(refused(['extra'])).toMatch(/^longshore ui: /);
   });
 
   it('reads config check with or without a file', () => {

@@ -9,7 +9,7 @@ import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { connectBus } from '@longshore/bus';
+import { type Bus, connectBus } from '@longshore/bus';
 import { SimAdminClient, startSim } from '@longshore/runner-api-sim';
 import { formatStageFigures, stageFigures } from '@longshore/runtime/stages';
 import { freePort, REPO_ROOT, stopChild, up } from '@longshore/testbed';
@@ -17,12 +17,15 @@ import { stringify } from 'yaml';
 import type { Io } from './config-check.ts';
 import { DEMO_CLASSES, demoTasks, MACHINE_POOL, MACHINE_QUEUE } from './demo.ts';
 import { tap } from './tap.ts';
+import { type FleetPage, startFleetPage } from './ui/server.ts';
 
 export interface StartOptions {
   once: boolean;
   /** Where task pods and VM pools go. */
   namespace: string;
   simPort: number;
+  /** The fleet page's port (0: any free one; a taken port falls back to any free one). */
+  uiPort: number;
   /** Give up on the demo after this long. */
   timeoutMs?: number;
 }
@@ -100,6 +103,7 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
   const bus = await connectBus({ servers: bed.env.NATS_URL, prefix: PREFIX, name: 'longshore-start' });
   await bus.ensureStream();
   const procs = new Map<string, ChildProcess>();
+  let page: FleetPage | undefined;
   const stopTap = new AbortController();
   const startedAt = Date.now();
   const vmSizes: number[] = [];
@@ -133,6 +137,8 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
     );
     io.err(`start: metrics (Prometheus text): ${SERVICES.map((s) => `${s} ${metricsUrl(s)}`).join(', ')}`);
     io.err(`start: service logs in ${join(REPO_ROOT, '.testbed', 'logs')}`);
+    page = await openFleetPage(bus, opts.uiPort, SERVICES.map(metricsUrl), io);
+    io.err(`start: the fleet page (classes, a live task timeline, VM pools): ${page.url}`);
 
     const demo = demoTasks(registryPassword);
     const ids = await Promise.all(demo.map((d) => admin.enqueue(d.task)));
@@ -226,7 +232,9 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
       `demo ${ok ? 'ended as expected' : 'did NOT end as expected'} in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`,
     );
     if (opts.once || !ok) return ok ? 0 : 1;
-    io.err(`start: services keep running; enqueue more with POST ${sim.url}/sim/tasks. Ctrl-C stops.`);
+    io.err(
+      `start: services keep running; the fleet page is at ${page.url}; enqueue more with POST ${sim.url}/sim/tasks. Ctrl-C stops.`,
+    );
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     return 0;
   } catch (err) {
@@ -235,7 +243,7 @@ export async function start(opts: StartOptions, io: Io, signal: AbortSignal): Pr
   } finally {
     await Promise.all([...procs.values()].map((child) => stopChild(child, 30_000)));
     stopTap.abort();
-    await tapDone.catch(() => 0);
+    await Promise.all([tapDone.catch(() => 0), page?.close()]);
     await bus.close().catch(() => {});
     await sim.close();
   }
@@ -262,6 +270,18 @@ function spawnService(
     if (code !== 0 && sig !== 'SIGTERM') io.err(`start: ${svc} exited (${code ?? sig}); see its log`);
   });
   return child;
+}
+
+/** The page on `port`, or on any free port when that one is taken (a second demo, say). */
+async function openFleetPage(bus: Bus, port: number, metricsUrls: string[], io: Io): Promise<FleetPage> {
+  const options = { bus, metricsUrls, warn: io.err };
+  try {
+    return await startFleetPage({ ...options, port });
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EADDRINUSE' || port === 0) throw err;
+    io.err(`start: port ${port} is taken; the fleet page takes another`);
+    return startFleetPage({ ...options, port: 0 });
+  }
 }
 
 async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {

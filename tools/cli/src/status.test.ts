@@ -76,6 +76,27 @@ describe('longshore status', () => {
     ]);
   });
 
+  it('shows a class as draining only when every claimer of it is', () => {
+    const draining = { state: 'draining' as const, reason: 'stopping' };
+    const rows = classStatuses([], new Map(), [
+      claimState('c1', 'acme/a', draining),
+      claimState('c1', 'acme/b', draining),
+      claimState('c2', 'acme/b'),
+    ]);
+    expect(rows.map((r) => [r.resource_class, r.claimers, r.draining])).toEqual([
+      ['acme/a', 1, 1],
+      ['acme/b', 2, 1],
+    ]);
+    expect(
+      formatStatus(rows)
+        .slice(1)
+        .map((l) => l.split(/\s+/).slice(0, 2)),
+    ).toEqual([
+      ['acme/a', 'draining'],
+      ['acme/b', 'enabled'],
+    ]);
+  });
+
   it('adds up drops over the claimers by stage and shows the latest one', () => {
     const last = {
       at: '2026-01-01T00:09:00.000Z',

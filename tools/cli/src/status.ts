@@ -1,8 +1,8 @@
 // `longshore status`: per resource class, whether claiming is enabled (the constraint
 // checker's latest word, from its KV bucket), its consecutive failed checks and why, how
 // many claims are open (the Redis claim ledger), and what the claimers say of it (their
-// claim-state bucket): the Runner API refused its token (since when, why), and the claims
-// they dropped, by stage, with the last one's reason. A class with claims but no status yet
+// claim-state bucket): the Runner API refused its token (since when, why), they are
+// draining (stopping), and the claims they dropped, by stage, with the last one's reason. A class with claims but no status yet
 // has not been checked: it is enabled, as the claimer treats it.
 import { parseArgs } from 'node:util';
 import { connectBus } from '@longshore/bus';
@@ -47,6 +47,8 @@ export interface ClassStatus {
   in_flight: number;
   /** Claimers that say what they do for this class (claim-state bucket). */
   claimers: number;
+  /** Of those, the ones that are stopping (draining): no more claims from them. */
+  draining: number;
   /** Set while any claimer has the class's token refused by the Runner API. */
   token_refused: { since: string; reason: string; claimers: number } | null;
   /** Claims dropped by the claimers since each started, by stage. */
@@ -97,6 +99,7 @@ function emptyRow(resourceClass: string): ClassStatus {
     checked_at: null,
     in_flight: 0,
     claimers: 0,
+    draining: 0,
     token_refused: null,
     dropped: {},
     last_drop: null,
@@ -143,6 +146,7 @@ export function classStatuses(
   for (const c of claimStates) {
     const r = row(c.resource_class);
     r.claimers++;
+    if (c.state === 'draining') r.draining++;
     if (c.state === 'token-refused') {
       const t = r.token_refused;
       r.token_refused =
@@ -160,6 +164,13 @@ export function classStatuses(
   return [...rows.values()].sort((a, b) => a.resource_class.localeCompare(b.resource_class));
 }
 
+/** The CLAIMING column: a refused token first, then every claimer draining, then the checker's word. */
+function claimingWord(r: ClassStatus): string {
+  if (r.token_refused) return 'token refused';
+  if (r.draining > 0 && r.draining === r.claimers) return 'draining';
+  return r.enabled ? 'enabled' : 'disabled';
+}
+
 const droppedTotal = (r: ClassStatus) => Object.values(r.dropped).reduce((a, n) => a + (n ?? 0), 0);
 
 export function formatStatus(rows: readonly ClassStatus[]): string[] {
@@ -168,7 +179,7 @@ export function formatStatus(rows: readonly ClassStatus[]): string[] {
     ['RESOURCE CLASS', 'CLAIMING', 'POD CHECK', 'FAILURES', 'IN FLIGHT', 'DROPPED', 'CHECKED', 'REASON'],
     ...rows.map((r) => [
       r.resource_class,
-      r.token_refused ? 'token refused' : r.enabled ? 'enabled' : 'disabled',
+      claimingWord(r),
       r.pod_check?.outcome ?? '-',
       String(r.consecutive_failures),
       String(r.in_flight),

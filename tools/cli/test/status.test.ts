@@ -92,7 +92,14 @@ describe('longshore status', () => {
     const opts = { natsUrl: env.NATS_URL, redisUrl: env.REDIS_URL, prefix };
     expect(await status({ ...opts, json: true }, io)).toBe(0);
     const { classes } = JSON.parse(out[0]!) as { classes: ClassStatus[] };
-    const none = { claimers: 0, token_refused: null, dropped: {}, last_drop: null, pod_check: null };
+    const none = {
+      claimers: 0,
+      draining: 0,
+      token_refused: null,
+      dropped: {},
+      last_drop: null,
+      pod_check: null,
+    };
     expect(classes).toEqual([
       {
         resource_class: 'acme/big',
@@ -103,6 +110,7 @@ describe('longshore status', () => {
         checked_at: null,
         in_flight: 0,
         claimers: 1,
+        draining: 0,
         token_refused: { since: at, reason: refused, claimers: 1 },
         dropped: {},
         last_drop: null,
@@ -117,6 +125,7 @@ describe('longshore status', () => {
         checked_at: at,
         in_flight: 2,
         claimers: 1,
+        draining: 0,
         token_refused: null,
         dropped: { config: 1 },
         last_drop: { ...drop, runner: 'c1' },

@@ -1,0 +1,285 @@
+// `longshore ui`: the fleet page. Reads the bus (the event stream, replayed over the window
+// and then followed, and the status buckets) and, when given their URLs, the services'
+// /metrics; keeps it all in a FleetView and serves it to browsers:
+//
+//   event stream ─┐
+//   KV buckets ───┼─> FleetView ──snapshot, at most once a second──> /api/stream (SSE)
+//   /metrics ─────┘                                     /api/snapshot, /api/tasks/:id
+//
+// It writes nothing anywhere: no publish, no key, no Kubernetes call (opening a status
+// bucket that does not exist yet creates it empty, as `longshore status` does). The page
+// is three static files (fleet-page/), with no build step and nothing fetched from
+// elsewhere: the content security policy allows this server only.
+import { readFileSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Bus, type BusKv, type BusLogger, connectBus } from '@longshore/bus';
+import { natsServers } from '@longshore/config';
+import {
+  CLAIM_STATE_KV_BUCKET,
+  CLAIM_STATE_TTL_MS,
+  ClaimState,
+  CONSTRAINTS_KV_BUCKET,
+  ConstraintStatus,
+  POD_CHECK_KV_BUCKET,
+  PodCheckResult,
+} from '@longshore/contracts';
+import { metricSamples } from '@longshore/runtime/stages';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { z } from 'zod';
+import { DEFAULT_PREFIX, defaultNatsUrl } from '../tap.ts';
+import { FleetView, type ViewEvent } from './fleet-view.ts';
+
+export interface FleetPageOptions {
+  /** Read through this open bus (not closed here); without one, connect to `natsUrl`. */
+  bus?: Bus;
+  /** Default: $NATS_URL, then the test bed's, then localhost. */
+  natsUrl?: string;
+  /** Default `longshore`. */
+  prefix?: string;
+  /** Default 127.0.0.1: the page is for whoever can reach this address. */
+  host?: string;
+  /** Default 0 (any free port). */
+  port?: number;
+  /** The services' /metrics URLs, polled for in-flight counts, caps and ready VMs. */
+  metricsUrls?: readonly string[];
+  /** How far back the page reaches (replayed at start). Default 15 minutes. */
+  windowMs?: number;
+  /** Lines about what the page could not read (a bucket, the stream). */
+  warn?: (line: string) => void;
+}
+
+export interface FleetPage {
+  /** Where the page is: `http://host:port/`. */
+  readonly url: string;
+  /** Stops reading and serving; closes the bus if it opened it. Idempotent. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_WINDOW_MS = 15 * 60_000;
+const METRICS_EVERY_MS = 2_000;
+const METRICS_TIMEOUT_MS = 1_500;
+const PUSH_EVERY_MS = 1_000;
+/** Sent even when nothing changed, so that a proxy keeps the stream open. */
+const KEEPALIVE_MS = 15_000;
+
+const PAGE_FILES = {
+  '/': ['index.html', 'text/html; charset=utf-8'],
+  '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+  '/app.css': ['app.css', 'text/css; charset=utf-8'],
+} as const;
+
+/** Only this server, and inline data for the icon: no asset from elsewhere, no inline script. */
+const CSP =
+  "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+export async function startFleetPage(options: FleetPageOptions = {}): Promise<FleetPage> {
+  const warn = options.warn ?? (() => {});
+  const files = new Map(
+    Object.entries(PAGE_FILES).map(([path, [file, type]]) => [
+      path,
+      { body: readFileSync(new URL(`./fleet-page/${file}`, import.meta.url), 'utf8'), type },
+    ]),
+  );
+  const windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
+  const view = new FleetView({ windowMs });
+  const stop = new AbortController();
+  const bus =
+    options.bus ??
+    (await connectBus({
+      // NATS_URL may list several servers; nats.js would take a comma-separated string as one.
+      servers: natsServers(options.natsUrl ?? (await defaultNatsUrl())),
+      prefix: options.prefix ?? DEFAULT_PREFIX,
+      name: `longshore-ui-${process.pid}`,
+      logger: warnLogger(warn),
+    }));
+
+  const readers = [
+    follow(bus, view, windowMs, stop.signal, warn),
+    watchBucket(
+      bus,
+      CONSTRAINTS_KV_BUCKET,
+      ConstraintStatus,
+      {},
+      (k, v) => view.setConstraint(k, v),
+      stop.signal,
+      warn,
+    ),
+    watchBucket(
+      bus,
+      CLAIM_STATE_KV_BUCKET,
+      ClaimState,
+      { ttlMs: CLAIM_STATE_TTL_MS },
+      (k, v) => view.setClaimState(k, v),
+      stop.signal,
+      warn,
+    ),
+    watchBucket(
+      bus,
+      POD_CHECK_KV_BUCKET,
+      PodCheckResult,
+      {},
+      (k, v) => view.setPodCheck(k, v),
+      stop.signal,
+      warn,
+    ),
+    pollMetrics(options.metricsUrls ?? [], view, stop.signal),
+  ];
+
+  const clients = new Set<ServerResponse>();
+  const app = buildApp(view, files, clients);
+  let sentVersion = -1;
+  let sentAt = 0;
+  let last = '';
+  const push = setInterval(() => {
+    if (clients.size === 0) return;
+    const now = Date.now();
+    if (view.version === sentVersion && now - sentAt < KEEPALIVE_MS) return;
+    sentVersion = view.version;
+    sentAt = now;
+    last = sse('snapshot', JSON.stringify(view.snapshot(now)));
+    for (const c of clients) c.write(last);
+  }, PUSH_EVERY_MS);
+
+  const address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+  let closing: Promise<void> | undefined;
+  return {
+    url: `${address.replace('://[::1]', '://localhost')}/`,
+    close: () => {
+      closing ??= (async () => {
+        clearInterval(push);
+        stop.abort();
+        for (const c of clients) c.end();
+        await Promise.allSettled([app.close(), ...readers]);
+        if (options.bus === undefined) await bus.close({ graceMs: 1_000 }).catch(() => {});
+      })();
+      return closing;
+    },
+  };
+}
+
+function buildApp(
+  view: FleetView,
+  files: Map<string, { body: string; type: string }>,
+  clients: Set<ServerResponse>,
+): FastifyInstance {
+  const app = Fastify({ logger: false });
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('content-security-policy', CSP);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+  });
+  for (const [path, file] of files)
+    app.get(path, async (_req, reply) =>
+      reply.type(file.type).header('cache-control', 'no-cache').send(file.body),
+    );
+  app.get('/api/snapshot', async () => view.snapshot());
+  app.get<{ Params: { id: string } }>('/api/tasks/:id', async (req, reply) => {
+    const found = view.taskEvents(req.params.id);
+    if (found === undefined)
+      return reply.code(404).send({ error: 'no such task on the page (it may be older than the window)' });
+    return found;
+  });
+  app.get('/api/stream', (req, reply) => {
+    // Server-sent events: the snapshot now, then whenever it changes (at most once a second).
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'content-security-policy': CSP,
+      'x-content-type-options': 'nosniff',
+      connection: 'keep-alive',
+    });
+    res.write(sse('snapshot', JSON.stringify(view.snapshot())));
+    clients.add(res);
+    req.raw.on('close', () => clients.delete(res));
+  });
+  return app;
+}
+
+function sse(event: string, data: string): string {
+  return `event: ${event}\ndata: ${data}\n\n`;
+}
+
+/** The event stream from `windowMs` ago, then live, into the view, until `signal` aborts. */
+async function follow(
+  bus: Bus,
+  view: FleetView,
+  windowMs: number,
+  signal: AbortSignal,
+  warn: (line: string) => void,
+): Promise<void> {
+  // A replay that fails (the server away for long) starts again from where the view is.
+  let since = new Date(Date.now() - windowMs);
+  while (!signal.aborted) {
+    try {
+      for await (const e of bus.replay({
+        since,
+        follow: true,
+        signal,
+        onWaitingForStream: (why) =>
+          warn(
+            why === 'absent'
+              ? `ui: waiting for stream ${bus.stream}: no service with prefix "${bus.prefix}" has created it yet`
+              : `ui: stream ${bus.stream} was deleted; waiting for it to be created again`,
+          ),
+      })) {
+        view.applyEvent({ name: e.name, payload: e.payload, seq: e.seq } as ViewEvent);
+        since = e.time;
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      warn(`ui: reading the event stream failed, trying again: ${(err as Error).message}`);
+      await sleep(2_000, undefined, { signal }).catch(() => {});
+    }
+  }
+}
+
+/** A bucket's values now and every change after, into the view, until `signal` aborts. */
+async function watchBucket<S extends z.ZodType>(
+  bus: Bus,
+  bucket: string,
+  schema: S,
+  kvOptions: { ttlMs?: number },
+  set: (key: string, value: z.output<S> | undefined) => void,
+  signal: AbortSignal,
+  warn: (line: string) => void,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const kv: BusKv<S> = await bus.kv(bucket, schema, kvOptions);
+      for await (const change of kv.watch({ signal })) set(change.key, change.value);
+      return;
+    } catch (err) {
+      if (signal.aborted) return;
+      warn(`ui: reading the ${bucket} bucket failed, trying again: ${(err as Error).message}`);
+      await sleep(2_000, undefined, { signal }).catch(() => {});
+    }
+  }
+}
+
+/** Each /metrics URL every METRICS_EVERY_MS; a source that does not answer is left out of that round. */
+async function pollMetrics(urls: readonly string[], view: FleetView, signal: AbortSignal): Promise<void> {
+  if (urls.length === 0) return;
+  while (!signal.aborted) {
+    const texts = await Promise.all(
+      urls.map((url) =>
+        fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(METRICS_TIMEOUT_MS)]) })
+          .then((r) => (r.ok ? r.text() : undefined))
+          .catch(() => undefined),
+      ),
+    );
+    if (signal.aborted) return;
+    const answered = texts.filter((t): t is string => t !== undefined);
+    view.setMetrics(answered.flatMap(metricSamples), urls.length, answered.length);
+    await sleep(METRICS_EVERY_MS, undefined, { signal }).catch(() => {});
+  }
+}
+
+function warnLogger(warn: (line: string) => void): BusLogger {
+  const line = (level: string) => (fields: Record<string, unknown>, msg: string) =>
+    warn(`ui: ${level}: ${msg} ${JSON.stringify(fields)}`);
+  const quiet = () => {};
+  return { debug: quiet, info: quiet, warn: line('warn'), error: line('error') };
+}
