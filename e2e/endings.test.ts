@@ -59,7 +59,12 @@ describe('task endings as the orchestrator leaves them', () => {
     ]);
     // The runner's own calls (the simulator counts HTTP requests; its orchestrator calls in
     // process): one fail event, for the orchestrator that could not report, and no unclaim.
-    const stats = await f.admin.stats();
+    // The simulator counts a request once its answer has gone out (onResponse), after that
+    // fail event ended the task: a moment after the API knows it ended.
+    const stats = await f.waitFor('the fail event counted', async () => {
+      const s = await f.admin.stats();
+      return (s.requests.fail?.['200'] ?? 0) >= 1 ? s : undefined;
+    });
     expect(stats.requests.fail).toEqual({ '200': 1 });
     expect(stats.requests.unclaim).toBeUndefined();
 

@@ -70,6 +70,11 @@ describe('hostile Runner API answers', () => {
     expect(good.map((id) => byId.get(id)!.state)).toEqual(good.map(() => 'completed'));
     // Only the good tasks were ever announced: nothing unusable became a pod.
     expect(new Set(f.events$('task.claimed').map((e) => e.payload.task_id))).toEqual(new Set(good));
+    // The claimer publishes claim.dropped after it has failed the task at the API: the last
+    // one can come a moment after the API knows every task ended.
+    await f.waitFor('every unusable claim dropped on the bus', () =>
+      f.events$('claim.dropped').length >= Object.keys(cases).length ? true : undefined,
+    );
     const dropped = f.events$('claim.dropped');
     expect(dropped.map((e) => e.payload.outcome)).toEqual(Object.keys(cases).map(() => 'failed'));
     expect(dropped.map((e) => e.payload.stage).sort()).toEqual([
@@ -188,7 +193,13 @@ describe('what the ledger holds', () => {
       expect(tasks.map((t) => t.state)).toEqual(ids.map(() => 'completed'));
       expect(f.procs.get('claimer')?.exitCode).toBeNull();
       expect(await redis.exists(`${p}:claim:${odd}`, `${p}:claim:broken`, `${p}:token:${odd}`)).toBe(0);
-      expect(await redis.zrange(`${p}:runner:${runner}:claims`, '0', '-1')).toEqual([]);
+      // A task's claim leaves the runner's index when the claimer closes it, after the
+      // scheduler published the ending: a moment after the API knows the task ended.
+      const index = () => redis.zrange(`${p}:runner:${runner}:claims`, '0', '-1');
+      await f.waitFor('the claims of the 4 tasks closed in the runner index', async () =>
+        (await index()).some((id) => ids.includes(id)) ? undefined : true,
+      );
+      expect(await index()).toEqual([]);
       expect(await redis.hkeys(`${p}:runner:${runner}:pending`)).toEqual([]);
       const reported = f.logs.filter(
         (l) => l.startsWith('claimer:') && /unreadable (claim record|pending claim) removed/.test(l),

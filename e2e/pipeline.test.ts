@@ -125,7 +125,13 @@ describe('claimer + scheduler', () => {
     expect(tSvc!.state).toBe('completed');
     // Only the endings the pod could not report are reported by the runner: one fail event each.
     expect(tExit!.history.filter((e) => e.type === 'failed')).toHaveLength(1);
-    expect((await fleet.admin.stats()).requests.fail).toEqual({ '200': 3 });
+    // The simulator counts a request once its answer has gone out (onResponse), after the
+    // fail event ended the task: the last one can be counted a moment later.
+    const stats = await fleet.waitFor('the 3 fail events counted', async () => {
+      const s = await fleet!.admin.stats();
+      return (s.requests.fail?.['200'] ?? 0) >= 3 ? s : undefined;
+    });
+    expect(stats.requests.fail).toEqual({ '200': 3 });
   });
 
   it('never claims for a class whose pod the apiserver refuses, and says why on the class', async () => {
@@ -154,7 +160,12 @@ describe('claimer + scheduler', () => {
     expect(status.reason).toContain('quantities must match the regular expression');
     expect((await f.admin.task(bad)).state).toBe('queued');
     expect(f.events$('task.claimed').map((e) => e.payload.task_id)).toEqual([good]);
-    const o = await f.taskObjects();
+    // The scheduler removes a task's pod and Secret once it has seen the pod end and
+    // published the ending: a moment after the API knows the task ended.
+    const o = await f.waitFor('the task pod and Secret removed', async () => {
+      const left = await f.taskObjects();
+      return left.pods.length + left.secrets.length === 0 ? left : undefined;
+    });
     expect(o.pods.length + o.secrets.length).toBe(0);
   });
 

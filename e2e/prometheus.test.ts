@@ -240,6 +240,9 @@ describe('metrics through a real Prometheus', () => {
       4,
     );
     expect(await prom!.value('sum(longshore_claimer_max_in_flight)')).toBe(6);
+    // A slot is freed when the claimer closes the claim, after the API knew the task ended
+    // (and after the scheduler published it); nothing above waited for the claimer.
+    await settled('sum(longshore_claimer_in_flight)', 0);
     expect(await prom!.value('sum(longshore_claimer_in_flight)')).toBe(0);
     expect(await prom!.value(`longshore_claimer_class_max_in_flight{resource_class="${SPOT}"}`)).toBe(6);
   });
