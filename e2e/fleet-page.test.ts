@@ -144,6 +144,9 @@ it('shows classes, a live task timeline and VM pools in a browser, without error
     15_000,
   );
   await page.waitForSelector(`.pool[data-resource-class="${MACHINE}"] path.desired`, { timeout: 15_000 });
+  // A machine class is the VMs' to claim, not shown as a class Longshore claims for.
+  expect(await cell(MACHINE, 2)).toBe('VMs claim');
+  expect(await cell(MACHINE, 4)).toBe('2');
 
   // A click shows the task's events as the tap prints them.
   await page.click(`.row[data-task-id="${fresh}"]`);

@@ -19,6 +19,10 @@ it('runs the demo once and exits 0 with a summary', async () => {
   );
   expect(stdout).toContain('demo ended as expected');
   expect(stderr).toMatch(/metrics \(Prometheus text\): scheduler http:\/\/127\.0\.0\.1:\d+\/metrics/);
+  // The fleet page, while the demo runs (e2e/fleet-page.test.ts looks at it in a browser).
+  expect(stderr).toMatch(
+    /the fleet page \(classes, a live task timeline, VM pools\): http:\/\/127\.0\.0\.1:\d+\//,
+  );
   expect(stdout).toMatch(/claimed\s+demo\/small/);
   // The stage latencies from the services' own histograms, every stage of the small class.
   expect(stdout).toContain('stage latencies');

@@ -64,6 +64,12 @@ export interface StageLatency {
 
 export interface ClassView {
   resource_class: string;
+  /**
+   * `machine`: a class the vm-scaler sizes a pool for and no claimer of ours claims (the
+   * machine runners in the VMs do); `container`: every other.
+   */
+  kind: 'container' | 'machine';
+  /** Whether our claimers claim for it; a machine class: whether anything stops it (never). */
   claiming: boolean;
   /** Why not, one sentence each; empty while claiming. */
   why: string[];
@@ -117,6 +123,8 @@ interface TaskEntry {
   view: TaskView;
   events: string[];
   lastMs: number;
+  /** When each attempt was released for another: the task went back to the queue then. */
+  released: Map<number, string>;
 }
 
 interface Timed<T> {
@@ -277,10 +285,11 @@ export class FleetView {
     let a = attempts.find((x) => x.attempt === p.attempt);
     if (a === undefined) {
       a = emptyAttempt(p.attempt);
-      // The previous attempt's release is when this one went back to the queue.
+      // The previous attempt's release is when this one went back to the queue (its
+      // interruption, which comes first, while the release is not known).
       const before = attempts.filter((x) => x.attempt < p.attempt).at(-1);
       const released = before?.ending?.to_retry ? before.ended_at : null;
-      a.queued_at = released;
+      a.queued_at = (before && entry.released.get(before.attempt)) ?? released;
       attempts.push(a);
       attempts.sort((x, y) => x.attempt - y.attempt);
     }
@@ -315,13 +324,19 @@ export class FleetView {
         push(this.#endings, rc, { at: ms(p.at), value: endingKey(event, end.reason) });
         break;
       }
-      case 'task.released':
+      case 'task.released': {
         // Released for another attempt: that attempt starts queued from here.
         a.ended_at ??= p.at;
         a.ending ??= { event: 'interrupted', reason: e.payload.reason, to_retry: true };
         a.ending.to_retry = true;
+        if (entry.released.has(p.attempt)) break; // a repeat
+        entry.released.set(p.attempt, p.at);
         push(this.#retries, rc, ms(p.at));
+        // Another claimer may have taken the task (and said so) before this was published.
+        const next = attempts.find((x) => x.attempt === p.attempt + 1);
+        if (next !== undefined) next.queued_at = p.at;
         break;
+      }
     }
     const latest = attempts.at(-1)!;
     entry.view.stage = stageOf(latest);
@@ -335,6 +350,7 @@ export class FleetView {
         view: { task_id: taskId, resource_class: resourceClass, stage: 'claimed', attempts: [], last_at: at },
         events: [],
         lastMs: ms(at),
+        released: new Map(),
       };
       this.#tasks.set(taskId, entry);
       this.#evict();
@@ -428,8 +444,10 @@ export class FleetView {
         );
       const queue = this.#queues.get(rc);
       const fromMetrics = inFlightMetric.get(rc);
+      const machine = queue !== undefined && capMetric.get(rc) === undefined && (s?.claimers ?? 0) === 0;
       return {
         resource_class: rc,
+        kind: machine ? 'machine' : 'container',
         claiming: why.length === 0,
         why,
         in_flight: fromMetrics ?? open.get(rc) ?? 0,
@@ -462,8 +480,9 @@ export class FleetView {
     for (const v of this.#endings.values()) dropBefore(v, (x) => x.at, from);
     for (const list of [this.#retries, this.#drops])
       for (const v of list.values()) dropBefore(v, (x) => x, from);
+    // A task back in the queue may wait there long, but past the window it has nothing to show.
     for (const [id, t] of this.#tasks)
-      if (t.view.stage === 'ended' && t.lastMs < from) this.#tasks.delete(id);
+      if ((t.view.stage === 'ended' || t.view.stage === 'queued') && t.lastMs < from) this.#tasks.delete(id);
     for (const pool of this.#pools.values())
       for (const series of [pool.desired_series, pool.ready_series]) {
         // Keep the last point before the window: the line starts at the window's edge.

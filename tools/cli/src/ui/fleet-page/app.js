@@ -3,7 +3,8 @@
 // step, nothing loaded from elsewhere. Every text from the fleet goes in as textContent:
 // class names, reasons and errors come from outside (the Runner API among them).
 
-const state = { snap: null, skewMs: 0, spanMs: 300_000, selected: null };
+// spanMs null: fit the span to the tasks shown (at least 20 s, at most the window).
+const state = { snap: null, skewMs: 0, spanMs: null, selected: null };
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -77,18 +78,31 @@ function renderClasses(classes) {
       const endings = Object.entries(c.endings)
         .map(([k, n]) => `${k} ${n}`)
         .join(', ');
+      const machine = c.kind === 'machine';
       return el(
         'tr',
-        { 'data-resource-class': c.resource_class, 'data-claiming': c.claiming ? 'on' : 'off' },
+        {
+          'data-resource-class': c.resource_class,
+          'data-claiming': machine ? 'vm' : c.claiming ? 'on' : 'off',
+        },
         el('td', {}, c.resource_class),
         el(
           'td',
           {},
-          el(
-            'span',
-            { class: `badge ${c.claiming ? 'on' : 'off'}` },
-            c.claiming ? 'claiming' : 'not claiming',
-          ),
+          machine
+            ? el(
+                'span',
+                {
+                  class: 'badge vm',
+                  title: 'a machine class: the runners in its VM pool claim, not Longshore',
+                },
+                'VMs claim',
+              )
+            : el(
+                'span',
+                { class: `badge ${c.claiming ? 'on' : 'off'}` },
+                c.claiming ? 'claiming' : 'not claiming',
+              ),
           ...c.why.map((w) => el('div', { class: 'why' }, w)),
         ),
         el(
@@ -150,16 +164,34 @@ function segments(a, now) {
   return out;
 }
 
+/** The first time a task shows on the timeline. */
+function startOf(task) {
+  const a = task.attempts[0];
+  return t(
+    a?.queued_at ?? a?.claimed_at ?? a?.pod_created_at ?? a?.running_at ?? a?.ended_at ?? task.last_at,
+  );
+}
+
+/** The span shown: the one chosen, or one that fits what there is (a tenth to spare). */
+function spanMs(now, earliest) {
+  if (state.spanMs !== null) return state.spanMs;
+  const window = state.snap.window_ms;
+  if (earliest === null) return Math.min(300_000, window);
+  return Math.min(window, Math.max(20_000, (now - earliest) * 1.1));
+}
+
 function renderTimeline() {
   const snap = state.snap;
   if (!snap) return;
   const now = nowMs();
-  const from = now - state.spanMs;
-  const x = (ms) => `${(Math.max(0, Math.min(1, (ms - from) / state.spanMs)) * 100).toFixed(3)}%`;
+  const earliest = snap.tasks.length === 0 ? null : Math.min(...snap.tasks.map(startOf));
+  const span = spanMs(now, earliest);
+  const from = now - span;
+  const x = (ms) => `${(Math.max(0, Math.min(1, (ms - from) / span)) * 100).toFixed(3)}%`;
   const visible = snap.tasks.filter((task) => t(task.last_at) >= from || task.stage !== 'ended');
 
   const ticks = [];
-  const step = state.spanMs / 5;
+  const step = span / 5;
   for (let i = 0; i <= 5; i++) {
     const at = from + i * step;
     const secondsAgo = Math.round((now - at) / 1000);
@@ -254,7 +286,8 @@ function renderPools(pools) {
   const section = document.getElementById('pools-section');
   section.hidden = pools.length === 0;
   const now = nowMs();
-  const from = now - state.snap.window_ms;
+  const points = pools.flatMap((p) => [...p.desired_series, ...p.ready_series]).map(([at]) => at);
+  const from = now - spanMs(now, points.length === 0 ? null : Math.min(...points));
   document
     .getElementById('pools')
     .replaceChildren(
@@ -265,12 +298,26 @@ function renderPools(pools) {
           el('h3', {}, `${p.resource_class} · ${p.namespace}/${p.pool}`),
           el(
             'div',
-            {},
+            { class: 'summary' },
             `desired ${p.desired} · ready ${p.ready ?? '? (no vm-scaler /metrics)'} · queue ${p.unclaimed} unclaimed, ${p.running} running`,
           ),
-          chart(p, now, from),
-          el('div', { class: 'legend' }, el('span', {}, '— desired'), el('span', {}, '- - ready')),
-          el('pre', { class: 'decisions' }, p.decisions.join('\n')),
+          el(
+            'div',
+            { class: 'chart' },
+            chart(p, now, from),
+            el(
+              'ul',
+              { class: 'legend' },
+              el('li', {}, el('i', { class: 'line desired' }), 'desired'),
+              el('li', {}, el('i', { class: 'line ready' }), 'ready'),
+            ),
+          ),
+          el(
+            'div',
+            {},
+            el('div', { class: 'quiet' }, "the scaler's last decisions that changed the pool"),
+            el('pre', { class: 'decisions' }, p.decisions.join('\n')),
+          ),
         ),
       ),
     );
@@ -301,7 +348,7 @@ document.getElementById('details-close').addEventListener('click', () => {
 });
 for (const b of document.querySelectorAll('#span button'))
   b.addEventListener('click', () => {
-    state.spanMs = Number(b.dataset.span);
+    state.spanMs = b.dataset.span === 'fit' ? null : Number(b.dataset.span);
     for (const o of document.querySelectorAll('#span button')) o.classList.toggle('on', o === b);
     renderTimeline();
   });
