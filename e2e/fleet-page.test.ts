@@ -169,6 +169,7 @@ it('shows classes, a live task timeline and VM pools in a browser, without error
   const snapshot = await (await fetch(new URL('api/snapshot', url))).text();
   const events = await (await fetch(new URL(`api/tasks/${fresh}`, url))).text();
   const html = await page.content();
+  expect((await fetch(new URL('api/tasks/no-such-task', url))).status).toBe(404);
   await tokens.stop();
   expect(tokens.seen.size).toBeGreaterThan(0);
   f.expectNoSecrets(tokens.seen, [snapshot, events, html, output()]);

@@ -70,7 +70,7 @@ export async function tap(options: TapOptions, io: Io, signal: AbortSignal): Pro
       servers: natsServers(url),
       prefix: options.prefix ?? DEFAULT_PREFIX,
       name: `longshore-tap-${process.pid}`,
-      logger: ioLogger(io),
+      logger: busWarnings(io.err, 'tap'),
     });
   }
   try {
@@ -201,10 +201,10 @@ function startError(err: unknown, bus: Bus): unknown {
   });
 }
 
-/** The bus's warnings (skipped malformed messages, reconnects) as plain lines on stderr. */
-function ioLogger(io: Io): BusLogger {
+/** The bus's warnings (skipped malformed messages, reconnects) as plain lines, `who: level: msg {fields}`. */
+export function busWarnings(write: (line: string) => void, who: string): BusLogger {
   const line = (level: string) => (fields: Record<string, unknown>, msg: string) =>
-    io.err(`tap: ${level}: ${msg} ${JSON.stringify(fields)}`);
+    write(`${who}: ${level}: ${msg} ${JSON.stringify(fields)}`);
   const quiet = () => {};
   return { debug: quiet, info: quiet, warn: line('warn'), error: line('error') };
 }

@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Bus, type BusKv, type BusLogger, connectBus } from '@longshore/bus';
+import { type Bus, type BusKv, connectBus } from '@longshore/bus';
 import { natsServers } from '@longshore/config';
 import {
   CLAIM_STATE_KV_BUCKET,
@@ -27,7 +27,7 @@ import {
 import { metricSamples } from '@longshore/runtime/stages';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { z } from 'zod';
-import { DEFAULT_PREFIX, defaultNatsUrl } from '../tap.ts';
+import { busWarnings, DEFAULT_PREFIX, defaultNatsUrl } from '../tap.ts';
 import { FleetView, type ViewEvent } from './fleet-view.ts';
 
 export interface FleetPageOptions {
@@ -60,6 +60,8 @@ export const DEFAULT_WINDOW_MS = 15 * 60_000;
 const METRICS_EVERY_MS = 2_000;
 const METRICS_TIMEOUT_MS = 1_500;
 const PUSH_EVERY_MS = 1_000;
+/** What one browser may leave unread before it is cut off (a few snapshots). */
+const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
 /** Sent even when nothing changed, so that a proxy keeps the stream open. */
 const KEEPALIVE_MS = 15_000;
 
@@ -91,7 +93,7 @@ export async function startFleetPage(options: FleetPageOptions = {}): Promise<Fl
       servers: natsServers(options.natsUrl ?? (await defaultNatsUrl())),
       prefix: options.prefix ?? DEFAULT_PREFIX,
       name: `longshore-ui-${process.pid}`,
-      logger: warnLogger(warn),
+      logger: busWarnings(warn, 'ui'),
     }));
 
   const readers = [
@@ -130,15 +132,19 @@ export async function startFleetPage(options: FleetPageOptions = {}): Promise<Fl
   const app = buildApp(view, files, clients);
   let sentVersion = -1;
   let sentAt = 0;
-  let last = '';
   const push = setInterval(() => {
     if (clients.size === 0) return;
     const now = Date.now();
     if (view.version === sentVersion && now - sentAt < KEEPALIVE_MS) return;
     sentVersion = view.version;
     sentAt = now;
-    last = sse('snapshot', JSON.stringify(view.snapshot(now)));
-    for (const c of clients) c.write(last);
+    const message = sse('snapshot', JSON.stringify(view.snapshot(now)));
+    for (const c of clients) {
+      // A browser that stopped reading (a suspended laptop) would make us buffer for it
+      // without end: it is cut off, and EventSource reconnects when it wakes.
+      if (c.writableLength > MAX_UNSENT_BYTES) c.destroy();
+      else c.write(message);
+    }
   }, PUSH_EVERY_MS);
 
   const address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
@@ -275,11 +281,4 @@ async function pollMetrics(urls: readonly string[], view: FleetView, signal: Abo
     view.setMetrics(answered.flatMap(metricSamples), urls.length, answered.length);
     await sleep(METRICS_EVERY_MS, undefined, { signal }).catch(() => {});
   }
-}
-
-function warnLogger(warn: (line: string) => void): BusLogger {
-  const line = (level: string) => (fields: Record<string, unknown>, msg: string) =>
-    warn(`ui: ${level}: ${msg} ${JSON.stringify(fields)}`);
-  const quiet = () => {};
-  return { debug: quiet, info: quiet, warn: line('warn'), error: line('error') };
 }
