@@ -119,7 +119,7 @@ const sample = (
   value,
 });
 
-const fleet = (over: Partial<FleetViewOptions> = {}) => new FleetView({ windowMs: 15 * MINUTE, ...over }, T0);
+const fleet = (over: Partial<FleetViewOptions> = {}) => new FleetView({ windowMs: 15 * MINUTE, ...over });
 const feed = (view: FleetView, events: ViewEvent[]) => {
   for (const e of events) view.applyEvent(e);
 };
@@ -562,6 +562,16 @@ describe('FleetView', () => {
     ]);
     expect(view.taskEvents(a!.id)).toBeUndefined();
     expect(view.taskEvents(d!.id)).toBeUndefined();
+  });
+
+  it('forgets what is past the window when asked, with no snapshot taken (no browser watching)', () => {
+    const view = fleet({ windowMs: MINUTE });
+    const a = { id: taskId(1) };
+    feed(view, lifecycle(a, [0, 1, 2, 3]));
+    view.forget(T0 + 30_000);
+    expect(view.taskEvents(a.id)).toBeDefined();
+    view.forget(T0 + 64_000);
+    expect(view.taskEvents(a.id)).toBeUndefined();
   });
 
   it('lets no field it does not name through, secret-like or not', () => {

@@ -168,12 +168,10 @@ export class FleetView {
   #metrics: { samples: MetricSample[]; sources: number; answering: number; at: number } | null = null;
   #eventsSeen = 0;
   #version = 0;
-  readonly #startedAt: number;
 
-  constructor(options: FleetViewOptions, now = Date.now()) {
+  constructor(options: FleetViewOptions) {
     this.#windowMs = options.windowMs;
     this.#maxTasks = options.maxTasks ?? 400;
-    this.#startedAt = now;
   }
 
   /** Changes with every input that may change the snapshot (the server sends on change). */
@@ -258,14 +256,14 @@ export class FleetView {
 
   snapshot(now = Date.now()): FleetSnapshot {
     const from = now - this.#windowMs;
-    this.#prune(from);
+    this.forget(now);
     const tasks = [...this.#tasks.values()]
       .sort((a, b) => firstMs(b.view) - firstMs(a.view))
       .map((t) => t.view);
     return {
       now: new Date(now).toISOString(),
       window_ms: this.#windowMs,
-      since: new Date(Math.max(from, this.#startedAt - this.#windowMs)).toISOString(),
+      since: new Date(from).toISOString(),
       classes: this.#classes(from),
       tasks,
       pools: [...this.#pools.values()].sort((a, b) => a.resource_class.localeCompare(b.resource_class)),
@@ -474,8 +472,12 @@ export class FleetView {
     });
   }
 
-  /** Drops what is older than the window (and task rows ended before it). */
-  #prune(from: number): void {
+  /**
+   * Drops what is older than the window (and task rows ended before it). snapshot() does it
+   * too; a server without browsers calls it so that nothing grows while nobody looks.
+   */
+  forget(now = Date.now()): void {
+    const from = now - this.#windowMs;
     for (const v of this.#stages.values()) dropBefore(v, (x) => x.at, from);
     for (const v of this.#endings.values()) dropBefore(v, (x) => x.at, from);
     for (const list of [this.#retries, this.#drops])

@@ -133,8 +133,11 @@ export async function startFleetPage(options: FleetPageOptions = {}): Promise<Fl
   let sentVersion = -1;
   let sentAt = 0;
   const push = setInterval(() => {
-    if (clients.size === 0) return;
     const now = Date.now();
+    if (clients.size === 0) {
+      view.forget(now);
+      return;
+    }
     if (view.version === sentVersion && now - sentAt < KEEPALIVE_MS) return;
     sentVersion = view.version;
     sentAt = now;
