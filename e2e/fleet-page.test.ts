@@ -2,7 +2,8 @@
 // chromium, headless, driven by puppeteer-core. The page must load without a console error,
 // show a task on its timeline within seconds of its claim, show a class the constraint
 // checker turned off as not claiming with the checker's reason, open a task's events on a
-// click, and never carry a token. A screenshot is left in test-artifacts/ (the README's).
+// click, show a draining claimer's classes as draining, and never carry a token. A
+// screenshot is left in test-artifacts/ (the README's).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -175,4 +176,11 @@ it('shows classes, a live task timeline and VM pools in a browser, without error
   f.expectNoSecrets(tokens.seen, [snapshot, events, html, output()]);
   for (const t of ['api-token-e2e', 'tok-page-machine-01'])
     expect(`${snapshot}${events}${html}`).not.toContain(t);
+
+  // A claimer told to stop drains (the fresh task runs on): its classes show it until it has.
+  f.procs.get('claimer')!.kill('SIGTERM');
+  const plain = `#classes tr[data-resource-class="${PLAIN}"]`;
+  await page.waitForSelector(`${plain}[data-claiming="off"]`, { timeout: 15_000 });
+  expect(await cell(PLAIN, 2)).toMatch(/draining: its claimer is stopping/);
+  expect(errors).toEqual([]);
 }, 180_000);

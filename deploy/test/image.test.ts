@@ -18,10 +18,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { imageNodeOptions, PROGRAMS } from '@longshore/build';
+import { ASSETS, imageNodeOptions, PROGRAMS } from '@longshore/build';
 import { SimAdminClient, type TaskDetail } from '@longshore/runner-api-sim';
 import { freePort, layout, readTestbedEnv } from '@longshore/testbed';
 import { tempNamespace, testKube } from '@longshore/testbed/testing';
@@ -268,11 +268,12 @@ describe('the image', () => {
     expect(readdirSync(app)).toEqual(['dist']);
     const files = walk(join(app, 'dist'));
     for (const name of Object.keys(PROGRAMS)) expect(files).toContain(`${name}.mjs`);
-    expect(files).toContain('cloud-init/runner-init.sh');
-    const other = files.filter(
-      (f) => !f.endsWith('.mjs') && f !== 'cloud-init' && !f.startsWith('cloud-init/'),
-    );
-    expect(other).toEqual([]);
+    // Besides the bundles, only the files a program reads beside itself (the VM's cloud-init
+    // script, the fleet page's files), and their folders.
+    const assets: string[] = ASSETS.map(([, dest]) => dest);
+    for (const a of assets) expect(files).toContain(a);
+    const folders = new Set(assets.map((a) => dirname(a)));
+    expect(files.filter((f) => !f.endsWith('.mjs') && !assets.includes(f) && !folders.has(f))).toEqual([]);
   });
 
   it('holds no secrets: no npmrc, not the build CA bundle, no tokens or keys in /app', () => {

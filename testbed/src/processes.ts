@@ -76,15 +76,48 @@ export async function stopChild(child: ChildProcess, graceMs: number): Promise<v
   clearTimeout(timer);
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Where the kernel takes local ports for outgoing connections (and for `listen(0)`). */
+export function ephemeralPorts(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (low !== undefined && high !== undefined && low > 10_000 && high >= low) return [low, high];
+  } catch {
+    // not Linux: the IANA range
+  }
+  return [49_152, 65_535];
+}
+
+const FIRST_PORT = 10_000;
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port that was free a moment ago on 127.0.0.1, for a server started after this
+ * returns. Taken below the ephemeral range: a port from `listen(0)` is one the kernel may
+ * give the next outgoing connection as its local port, and a server that binds it a moment
+ * later then fails with EADDRINUSE (a NATS node of a cluster did, once, in CI). Never the
+ * same port twice in one process.
+ */
+export async function freePort(): Promise<number> {
+  const [low] = ephemeralPorts();
+  for (let i = 0; i < 50; i++) {
+    const port = FIRST_PORT + Math.floor(Math.random() * (low - FIRST_PORT));
+    if (handedOut.has(port)) continue;
+    if (await canListen(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new TestbedError(`no free port found between ${FIRST_PORT} and ${low - 1} in 50 tries`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }

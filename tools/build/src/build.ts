@@ -30,7 +30,7 @@ export type ProgramName = keyof typeof PROGRAMS;
  * the same place relative to dist/. All chunks sit in dist/ itself, so such a URL resolves
  * there whichever chunk the reading module lands in.
  */
-const ASSETS = [
+export const ASSETS = [
   ['services/vm-scaler/src/cloud-init/runner-init.sh', 'cloud-init/runner-init.sh'],
   ...(['index.html', 'app.js', 'app.css'] as const).map(
     (f) => [`tools/cli/src/ui/fleet-page/${f}`, `fleet-page/${f}`] as const,
