@@ -273,6 +273,21 @@ describe('FleetView', () => {
     });
   });
 
+  it('reads every event a second time (a replay resumed after a lost stream) without counting it twice', () => {
+    const view = fleet();
+    const t = { id: taskId(1) };
+    const events = [...lifecycle(t, [0, 1, 2, 30]), dropped(5, { allocation: 'alloc-x' })];
+    feed(view, [...events, ...events]);
+    const snap = view.snapshot(T0 + 60_000);
+    expect(stagesOf(snap, SMALL)).toEqual({
+      pod_created: [1, 1000, 1000],
+      running: [1, 1000, 1000],
+      ended: [1, 28_000, 28_000],
+      end_to_end: [1, 30_000, 30_000],
+    });
+    expect(classOf(snap, SMALL)).toMatchObject({ endings: { reported: 1 }, dropped: 1 });
+  });
+
   it('counts a release published twice as one retry', () => {
     const view = fleet();
     const t = { id: taskId(1) };

@@ -162,7 +162,8 @@ export class FleetView {
   readonly #stages = new Map<string, Timed<{ stage: StageLatency['stage']; seconds: number }>[]>();
   readonly #endings = new Map<string, Timed<string>[]>();
   readonly #retries = new Map<string, number[]>();
-  readonly #drops = new Map<string, number[]>();
+  /** Per class: the allocations of dropped claims (a repeated event counts once). */
+  readonly #drops = new Map<string, Timed<string>[]>();
   readonly #queues = new Map<string, ScalerDecision>();
   readonly #pools = new Map<string, PoolView>();
   #metrics: { samples: MetricSample[]; sources: number; answering: number; at: number } | null = null;
@@ -195,7 +196,9 @@ export class FleetView {
         return;
       case 'claim.dropped': {
         const p = e.payload;
-        push(this.#drops, p.resource_class, ms(at));
+        const drops = this.#drops.get(p.resource_class) ?? [];
+        if (drops.some((d) => d.value === p.allocation)) return; // a repeat
+        push(this.#drops, p.resource_class, { at: ms(at), value: p.allocation });
         if (p.task_id === undefined) return;
         const entry = this.#entry(p.task_id, p.resource_class, at);
         if (entry.view.attempts.length === 0) entry.view.attempts.push(emptyAttempt(1));
@@ -297,16 +300,20 @@ export class FleetView {
       case 'task.claimed':
         a.claimed_at ??= p.at;
         break;
+      // A repeat (read again after the stream was lost a moment) changes nothing: each
+      // stage is timed once, at its first event.
       case 'task.scheduled':
-        a.pod_created_at ??= p.at;
         a.pod = `${e.payload.namespace}/${e.payload.pod}`;
         a.node = e.payload.node ?? a.node;
+        if (a.pod_created_at !== null) break;
+        a.pod_created_at = p.at;
         this.#stage(rc, 'pod_created', a.claimed_at, p.at);
         break;
       case 'task.running':
-        a.running_at ??= p.at;
         a.pod = `${e.payload.namespace}/${e.payload.pod}`;
         a.node = e.payload.node ?? a.node;
+        if (a.running_at !== null) break;
+        a.running_at = p.at;
         this.#stage(rc, 'running', a.pod_created_at, p.at);
         break;
       case 'task.reported':
@@ -465,7 +472,7 @@ export class FleetView {
         ),
         endings: countBy((this.#endings.get(rc) ?? []).filter((x) => x.at >= from).map((x) => x.value)),
         retries: (this.#retries.get(rc) ?? []).filter((t) => t >= from).length,
-        dropped: (this.#drops.get(rc) ?? []).filter((t) => t >= from).length,
+        dropped: (this.#drops.get(rc) ?? []).filter((t) => t.at >= from).length,
         claimers: s?.claimers ?? 0,
         checked_at: s?.checked_at ?? null,
       };
@@ -480,8 +487,8 @@ export class FleetView {
     const from = now - this.#windowMs;
     for (const v of this.#stages.values()) dropBefore(v, (x) => x.at, from);
     for (const v of this.#endings.values()) dropBefore(v, (x) => x.at, from);
-    for (const list of [this.#retries, this.#drops])
-      for (const v of list.values()) dropBefore(v, (x) => x, from);
+    for (const v of this.#drops.values()) dropBefore(v, (x) => x.at, from);
+    for (const v of this.#retries.values()) dropBefore(v, (x) => x, from);
     // A task back in the queue may wait there long, but past the window it has nothing to show.
     for (const [id, t] of this.#tasks)
       if ((t.view.stage === 'ended' || t.view.stage === 'queued') && t.lastMs < from) this.#tasks.delete(id);
