@@ -15,6 +15,7 @@ const clean: ChaosReport = {
   tasks: 2,
   faults: [],
   endedOnce: 2,
+  notEndedOnce: [],
   completed: 2,
   failed: 0,
   claimedTwice: 0,
@@ -44,13 +45,18 @@ describe('chaosClean', () => {
 
 describe('formatChaos', () => {
   it('lists what was left and where the logs were kept, only when there is something', () => {
-    expect(formatChaos(clean)).not.toMatch(/Left:|Logs kept/);
+    expect(formatChaos(clean)).not.toMatch(/Left:|Logs kept|Not ended/);
     const text = formatChaos({
       ...clean,
       objectsLeft: 2,
       leftovers: ['pod task-1-1 Succeeded, age 130 s', 'secret task-1-1, age 131 s'],
+      endedOnce: 1,
+      notEndedOnce: ['task t-2 running: queued 10:00:00.000, claimed 10:00:01.000'],
       logsKept: '/tmp/longshore-chaos-logs-abc',
     });
+    expect(text).toContain(
+      'Not ended exactly once:\n\n- task t-2 running: queued 10:00:00.000, claimed 10:00:01.000',
+    );
     expect(text).toContain('- pod task-1-1 Succeeded, age 130 s');
     expect(text).toContain('- secret task-1-1, age 131 s');
     expect(text).toContain('Logs kept in /tmp/longshore-chaos-logs-abc');

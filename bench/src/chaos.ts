@@ -28,6 +28,7 @@ import {
   tempNamespace,
   waitFor,
 } from '@longshore/testbed';
+import { pino } from 'pino';
 import { stringify } from 'yaml';
 
 export const FAULT_KINDS = [
@@ -73,6 +74,8 @@ export interface ChaosReport {
   faults: FaultRecord[];
   /** Tasks whose history has exactly one ending (completed or failed). */
   endedOnce: number;
+  /** The others, one line each (id, state, what the API saw of it): where to start looking. */
+  notEndedOnce: string[];
   completed: number;
   failed: number;
   /** Tasks claimed by more than one runner (a claim whose answer died with its runner and that the API requeued is not one). */
@@ -189,7 +192,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const nats = await NatsCluster.start();
   const redis = new ChaosRedis(await freePort(), join(dir, 'redis'));
   await redis.start();
+  // What the simulator's stand-in for the in-pod orchestrator did with each pod (reported,
+  // refused, found no settings), kept with the logs when the run is not clean.
+  const simLines: string[] = [];
+  const simLogger = pino(
+    { level: 'info' },
+    {
+      write: (line: string) => {
+        if (line.includes('"msg":"task agent"')) simLines.push(line.trimEnd());
+      },
+    },
+  );
   const sim = await startSim({
+    logger: simLogger,
     classes: Object.fromEntries(Object.entries(CLASSES).map(([rc, t]) => [rc, [t]])),
     apiToken: 'api-token-chaos',
     agent: { kc, namespace: ns.name },
@@ -376,7 +391,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       [...spawned.flatMap((p) => p.lines), ...busLines],
       t0,
     );
-    if (!chaosClean(report)) report.logsKept = keepLogs(spawned, busLines);
+    if (!chaosClean(report)) report.logsKept = keepLogs(spawned, busLines, simLines);
     return report;
   } finally {
     for (const p of procs.values()) await p.stop().catch(() => undefined);
@@ -401,13 +416,21 @@ export function chaosClean(r: ChaosReport): boolean {
   );
 }
 
-/** Writes each process's lines and the bus to a directory that outlives the run; returns it. */
-function keepLogs(procs: readonly ServiceProcess[], busLines: readonly string[]): string {
+/**
+ * Writes each process's lines, the bus and the simulator's in-pod stand-in to a directory
+ * that outlives the run; returns it.
+ */
+function keepLogs(
+  procs: readonly ServiceProcess[],
+  busLines: readonly string[],
+  simLines: readonly string[],
+): string {
   const keep = mkdtempSync(join(tmpdir(), 'longshore-chaos-logs-'));
   procs.forEach((p, i) => {
     writeFileSync(join(keep, `${String(i).padStart(2, '0')}-${p.label}.log`), `${p.lines.join('\n')}\n`);
   });
   writeFileSync(join(keep, 'bus.log'), `${busLines.join('\n')}\n`);
+  writeFileSync(join(keep, 'sim-task-agent.log'), `${simLines.join('\n')}\n`);
   return keep;
 }
 
@@ -423,6 +446,7 @@ export function judge(
   t0: number,
 ): ChaosReport {
   const count = (t: TaskDetail, type: string) => t.history.filter((e) => e.type === type).length;
+  const endedOnce = (t: TaskDetail) => count(t, 'completed') + count(t, 'failed') === 1;
   const claimTimes = tasks
     .flatMap((t) => t.history.filter((e) => e.type === 'claimed').map((e) => Date.parse(e.at)))
     .sort((a, b) => a - b);
@@ -445,7 +469,13 @@ export function judge(
     options,
     tasks: tasks.length,
     faults,
-    endedOnce: tasks.filter((t) => count(t, 'completed') + count(t, 'failed') === 1).length,
+    endedOnce: tasks.filter(endedOnce).length,
+    notEndedOnce: tasks
+      .filter((t) => !endedOnce(t))
+      .map(
+        (t) =>
+          `task ${t.id} ${t.state}: ${t.history.map((e) => `${e.type} ${e.at.slice(11, 23)}`).join(', ')}`,
+      ),
     completed: tasks.filter((t) => t.state === 'completed').length,
     failed: tasks.filter((t) => t.state === 'failed').length,
     claimedTwice: tasks.filter((t) => count(t, 'claimed') - count(t, 'claim-expired') > 1).length,
@@ -483,6 +513,9 @@ export function formatChaos(r: ChaosReport): string {
     '| fault | times | longest stall in claiming after it |',
     '|---|---|---|',
     ...kinds,
+    ...(r.notEndedOnce.length > 0
+      ? ['', 'Not ended exactly once:', '', ...r.notEndedOnce.map((l) => `- ${l}`)]
+      : []),
     ...(r.leftovers.length > 0 ? ['', 'Left:', '', ...r.leftovers.map((l) => `- ${l}`)] : []),
     ...(r.logsKept ? ['', `Logs kept in ${r.logsKept}`] : []),
     '',

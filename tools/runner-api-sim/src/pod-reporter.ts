@@ -122,6 +122,8 @@ export class PodReporter {
    */
   readonly #goat = new Map<string, { goat: GoatConfig; until: number }>();
   readonly #reported = new Set<string>();
+  /** Pods whose Secret was read (or is being read) when the pod was first seen. */
+  readonly #learning = new Set<string>();
   readonly #informers: KeptInformer[] = [];
   #stopped = false;
 
@@ -150,12 +152,16 @@ export class PodReporter {
         : this.#core.listPodForAllNamespaces({ labelSelector: MANAGED_SELECTOR });
     const informer = makeInformer<V1Pod>(this.#opts.kc, path, list, MANAGED_SELECTOR);
     const onPod = (pod: V1Pod) => {
+      void this.#learn(pod);
       void this.#observe(pod);
     };
     informer.on('add', onPod);
     informer.on('update', onPod);
     informer.on('delete', (pod) => {
-      if (pod.metadata?.uid) this.#reported.delete(pod.metadata.uid);
+      if (pod.metadata?.uid) {
+        this.#reported.delete(pod.metadata.uid);
+        this.#learning.delete(pod.metadata.uid);
+      }
     });
     await this.#keep(informer, `the task pod watch${ns ? ` of ${ns}` : ''}`);
   }
@@ -192,6 +198,22 @@ export class PodReporter {
         // Not the agent's settings: some other key of the Secret.
       }
     }
+  }
+
+  /**
+   * Reads the agent's settings as soon as the pod is seen, as the real orchestrator has them
+   * from its start: the Secret watch may lag (after an apiserver restart, say), and the
+   * runner deletes the Secret the moment container 0 ends, so a read left to the end can
+   * lose that race and leave a finished task unreported.
+   */
+  async #learn(pod: V1Pod): Promise<void> {
+    const uid = pod.metadata?.uid;
+    const ref = secretRefOf(pod);
+    if (!uid || ref === undefined || this.#learning.has(uid) || this.#reported.has(uid)) return;
+    this.#learning.add(uid);
+    if (this.#goat.has(ref.id)) return;
+    const goat = await this.#readGoat(ref.namespace, ref.name, ref.key);
+    if (goat) this.#goat.set(ref.id, { goat, until: Date.now() + SECRET_MEMORY_MS });
   }
 
   async #observe(pod: V1Pod): Promise<void> {
@@ -238,15 +260,12 @@ export class PodReporter {
    * watch before giving up.
    */
   async #goatOf(pod: V1Pod): Promise<GoatConfig | undefined> {
-    const c0 = pod.spec?.containers.find((c) => c.name === PRIMARY_CONTAINER);
-    const ref = c0?.env?.find((e) => e.name === GOAT_CONFIG_ENV)?.valueFrom?.secretKeyRef;
-    const namespace = pod.metadata?.namespace;
-    if (!ref?.name || !namespace) return undefined;
-    const key = `${namespace}/${ref.name}`;
+    const ref = secretRefOf(pod);
+    if (ref === undefined) return undefined;
     for (let i = 0; i < 50 && !this.#stopped; i++) {
-      const known = this.#goat.get(key)?.goat;
+      const known = this.#goat.get(ref.id)?.goat;
       if (known) return known;
-      const read = await this.#readGoat(namespace, ref.name, ref.key);
+      const read = await this.#readGoat(ref.namespace, ref.name, ref.key);
       if (read) return read;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -264,4 +283,13 @@ export class PodReporter {
       return undefined;
     }
   }
+}
+
+/** Where container 0's CIRCLECI_GOAT_CONFIG comes from: the task Secret and its key. */
+function secretRefOf(pod: V1Pod): { id: string; namespace: string; name: string; key: string } | undefined {
+  const c0 = pod.spec?.containers.find((c) => c.name === PRIMARY_CONTAINER);
+  const ref = c0?.env?.find((e) => e.name === GOAT_CONFIG_ENV)?.valueFrom?.secretKeyRef;
+  const namespace = pod.metadata?.namespace;
+  if (!ref?.name || !namespace) return undefined;
+  return { id: `${namespace}/${ref.name}`, namespace, name: ref.name, key: ref.key };
 }

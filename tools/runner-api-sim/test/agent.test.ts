@@ -32,7 +32,10 @@ afterEach(async () => {
 });
 
 /** Claims the next task and creates its Secret and Pod, as a runner's scheduler would. */
-async function runAsPod(image: string): Promise<{ taskId: string; pod: string }> {
+async function runAsPod(
+  image: string,
+  opts: { secretLabelled?: boolean } = {},
+): Promise<{ taskId: string; pod: string }> {
   const claimed = await claim(sim.url, bearer(RC_TOKEN));
   expect(claimed.status).toBe(200);
   const token = (claimed.json as { task_token: string }).task_token;
@@ -56,7 +59,7 @@ async function runAsPod(image: string): Promise<{ taskId: string; pod: string }>
   await core.createNamespacedSecret({
     namespace: ns.name,
     body: {
-      metadata: { name, labels },
+      metadata: { name, ...(opts.secretLabelled === false ? {} : { labels }) },
       stringData: { [GOAT_CONFIG_SECRET_KEY]: JSON.stringify(goat) },
     },
   });
@@ -91,6 +94,24 @@ async function waitForState(admin: SimAdminClient, id: string, states: string[],
 }
 
 describe('the simulator playing the task agent', () => {
+  it('has the agent settings from the moment it sees the pod, so a Secret deleted when the pod ends cannot lose the report', async () => {
+    sim = await startSim({ classes: { [RC]: [RC_TOKEN] }, agent: { kc, namespace: ns.name } });
+    const admin = new SimAdminClient(sim.url);
+    await admin.enqueue({ resource_class: RC, image: 'fate.test/succeed:3s' });
+    // Unlabelled: the simulator's Secret watch never sees it (as when that watch lags after an
+    // apiserver restart); the Secret is then gone before container 0 ends, as the runner
+    // deletes it the moment the pod ends, a read at the end would find nothing.
+    const t = await runAsPod('fate.test/succeed:3s', { secretLabelled: false });
+    const deadline = Date.now() + 20_000;
+    while ((await core.readNamespacedPod({ name: t.pod, namespace: ns.name })).status?.phase !== 'Running') {
+      if (Date.now() > deadline) throw new Error('the pod never ran');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 500)); // the reporter has seen the pod: it is running
+    await core.deleteNamespacedSecret({ name: t.pod, namespace: ns.name });
+    expect((await waitForState(admin, t.taskId, ['completed', 'failed'])).state).toBe('completed');
+  });
+
   it('plays the task agent: a job that passed or failed is reported from the pod, whose container 0 exits 0', async () => {
     sim = await startSim({ classes: { [RC]: [RC_TOKEN] }, agent: { kc, namespace: ns.name } });
     const admin = new SimAdminClient(sim.url);
