@@ -12,8 +12,7 @@
 // elsewhere: the content security policy allows this server only.
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { type Bus, type BusKv, connectBus } from '@longshore/bus';
+import { type Bus, connectBus, type KvOptions } from '@longshore/bus';
 import { natsServers } from '@longshore/config';
 import {
   CLAIM_STATE_KV_BUCKET,
@@ -24,6 +23,7 @@ import {
   POD_CHECK_KV_BUCKET,
   PodCheckResult,
 } from '@longshore/contracts';
+import { type EveryOptions, every, innermostMessage, type Periodic } from '@longshore/runtime';
 import { metricSamples } from '@longshore/runtime/stages';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { z } from 'zod';
@@ -58,6 +58,8 @@ export interface FleetPage {
 
 export const DEFAULT_WINDOW_MS = 15 * 60_000;
 const METRICS_EVERY_MS = 2_000;
+/** Pause before a reader starts again after it ended (longer after failures in a row). */
+const RESTART_MS = 2_000;
 const METRICS_TIMEOUT_MS = 1_500;
 const PUSH_EVERY_MS = 1_000;
 /** What one browser may leave unread before it is cut off (a few snapshots). */
@@ -85,7 +87,6 @@ export async function startFleetPage(options: FleetPageOptions = {}): Promise<Fl
   );
   const windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
   const view = new FleetView({ windowMs });
-  const stop = new AbortController();
   const bus =
     options.bus ??
     (await connectBus({
@@ -96,16 +97,26 @@ export async function startFleetPage(options: FleetPageOptions = {}): Promise<Fl
       logger: busWarnings(warn, 'ui'),
     }));
 
-  const readers = [
-    follow(bus, view, windowMs, stop.signal, warn),
+  // Each reader runs again when it ends (a watch the server closed) and, after a failure,
+  // after a growing pause (every()'s backoff); it says so, with how long until the next try.
+  const onError =
+    (what: string): EveryOptions['onError'] =>
+    (err, next) =>
+      warn(
+        `ui: reading ${what} failed (${next.failures} in a row), trying again in ${Math.round(next.retryInMs / 1000)} s: ${innermostMessage(err)}`,
+      );
+  const stream = { since: new Date(Date.now() - windowMs) };
+  const readers: Periodic[] = [
+    every(RESTART_MS, (signal) => follow(bus, view, stream, signal, warn), {
+      onError: onError('the event stream'),
+    }),
     watchBucket(
       bus,
       CONSTRAINTS_KV_BUCKET,
       ConstraintStatus,
       {},
       (k, v) => view.setConstraint(k, v),
-      stop.signal,
-      warn,
+      onError,
     ),
     watchBucket(
       bus,
@@ -113,19 +124,16 @@ export async function startFleetPage(options: FleetPageOptions = {}): Promise<Fl
       ClaimState,
       { ttlMs: CLAIM_STATE_TTL_MS },
       (k, v) => view.setClaimState(k, v),
-      stop.signal,
-      warn,
+      onError,
     ),
-    watchBucket(
-      bus,
-      POD_CHECK_KV_BUCKET,
-      PodCheckResult,
-      {},
-      (k, v) => view.setPodCheck(k, v),
-      stop.signal,
-      warn,
-    ),
-    pollMetrics(options.metricsUrls ?? [], view, stop.signal),
+    watchBucket(bus, POD_CHECK_KV_BUCKET, PodCheckResult, {}, (k, v) => view.setPodCheck(k, v), onError),
+    ...(options.metricsUrls?.length
+      ? [
+          every(METRICS_EVERY_MS, (signal) => scrape(options.metricsUrls!, view, signal), {
+            onError: onError('/metrics'),
+          }),
+        ]
+      : []),
   ];
 
   const clients = new Set<ServerResponse>();
@@ -157,9 +165,8 @@ export async function startFleetPage(options: FleetPageOptions = {}): Promise<Fl
     close: () => {
       closing ??= (async () => {
         clearInterval(push);
-        stop.abort();
         for (const c of clients) c.end();
-        await Promise.allSettled([app.close(), ...readers]);
+        await Promise.allSettled([app.close(), ...readers.map((r) => r.stop())]);
         if (options.bus === undefined) await bus.close({ graceMs: 1_000 }).catch(() => {});
       })();
       return closing;
@@ -211,77 +218,65 @@ function sse(event: string, data: string): string {
   return `event: ${event}\ndata: ${data}\n\n`;
 }
 
-/** The event stream from `windowMs` ago, then live, into the view, until `signal` aborts. */
+/**
+ * The event stream from `stream.since` on, into the view, until `signal` aborts (or the
+ * stream's reading fails: every() starts it again from the last event read; a repeat is
+ * counted once by the view).
+ */
 async function follow(
   bus: Bus,
   view: FleetView,
-  windowMs: number,
+  stream: { since: Date },
   signal: AbortSignal,
   warn: (line: string) => void,
-): Promise<void> {
-  // A replay that fails (the server away for long) starts again from where the view is.
-  let since = new Date(Date.now() - windowMs);
-  while (!signal.aborted) {
-    try {
-      for await (const e of bus.replay({
-        since,
-        follow: true,
-        signal,
-        onWaitingForStream: (why) =>
-          warn(
-            why === 'absent'
-              ? `ui: waiting for stream ${bus.stream}: no service with prefix "${bus.prefix}" has created it yet`
-              : `ui: stream ${bus.stream} was deleted; waiting for it to be created again`,
-          ),
-      })) {
-        view.applyEvent({ name: e.name, payload: e.payload, seq: e.seq } as ViewEvent);
-        since = e.time;
-      }
-    } catch (err) {
-      if (signal.aborted) return;
-      warn(`ui: reading the event stream failed, trying again: ${(err as Error).message}`);
-      await sleep(2_000, undefined, { signal }).catch(() => {});
-    }
+): Promise<undefined> {
+  for await (const e of bus.replay({
+    since: stream.since,
+    follow: true,
+    signal,
+    onWaitingForStream: (why) =>
+      warn(
+        why === 'absent'
+          ? `ui: waiting for stream ${bus.stream}: no service with prefix "${bus.prefix}" has created it yet`
+          : `ui: stream ${bus.stream} was deleted; waiting for it to be created again`,
+      ),
+  })) {
+    view.applyEvent({ name: e.name, payload: e.payload, seq: e.seq } as ViewEvent);
+    stream.since = e.time;
   }
+  return undefined;
 }
 
-/** A bucket's values now and every change after, into the view, until `signal` aborts. */
-async function watchBucket<S extends z.ZodType>(
+/** A bucket's values, then every change, into the view: watched again whenever the watch ends. */
+function watchBucket<S extends z.ZodType>(
   bus: Bus,
   bucket: string,
   schema: S,
-  kvOptions: { ttlMs?: number },
+  kvOptions: KvOptions,
   set: (key: string, value: z.output<S> | undefined) => void,
-  signal: AbortSignal,
-  warn: (line: string) => void,
-): Promise<void> {
-  while (!signal.aborted) {
-    try {
-      const kv: BusKv<S> = await bus.kv(bucket, schema, kvOptions);
+  onError: (what: string) => EveryOptions['onError'],
+): Periodic {
+  return every(
+    RESTART_MS,
+    async (signal) => {
+      const kv = await bus.kv(bucket, schema, kvOptions);
       for await (const change of kv.watch({ signal })) set(change.key, change.value);
-      return;
-    } catch (err) {
-      if (signal.aborted) return;
-      warn(`ui: reading the ${bucket} bucket failed, trying again: ${(err as Error).message}`);
-      await sleep(2_000, undefined, { signal }).catch(() => {});
-    }
-  }
+      return undefined;
+    },
+    { onError: onError(`the ${bucket} bucket`) },
+  );
 }
 
-/** Each /metrics URL every METRICS_EVERY_MS; a source that does not answer is left out of that round. */
-async function pollMetrics(urls: readonly string[], view: FleetView, signal: AbortSignal): Promise<void> {
-  if (urls.length === 0) return;
-  while (!signal.aborted) {
-    const texts = await Promise.all(
-      urls.map((url) =>
-        fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(METRICS_TIMEOUT_MS)]) })
-          .then((r) => (r.ok ? r.text() : undefined))
-          .catch(() => undefined),
-      ),
-    );
-    if (signal.aborted) return;
-    const answered = texts.filter((t): t is string => t !== undefined);
-    view.setMetrics(answered.flatMap(metricSamples), urls.length, answered.length);
-    await sleep(METRICS_EVERY_MS, undefined, { signal }).catch(() => {});
-  }
+/** One round over the /metrics URLs; a source that does not answer is left out of it. */
+async function scrape(urls: readonly string[], view: FleetView, signal: AbortSignal): Promise<undefined> {
+  const texts = await Promise.all(
+    urls.map((url) =>
+      fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(METRICS_TIMEOUT_MS)]) })
+        .then((r) => (r.ok ? r.text() : undefined))
+        .catch(() => undefined),
+    ),
+  );
+  const answered = texts.filter((t): t is string => t !== undefined);
+  view.setMetrics(answered.flatMap(metricSamples), urls.length, answered.length);
+  return undefined;
 }
