@@ -5,9 +5,10 @@
 // click, show a draining claimer's classes as draining, and never carry a token. A
 // screenshot is left in test-artifacts/ (the README's).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '@longshore/testbed';
+import { freePort, REPO_ROOT, stopChild, waitFor } from '@longshore/testbed';
 import { Fleet } from '@longshore/testbed/testing';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterEach, expect, it } from 'vitest';
@@ -33,8 +34,12 @@ afterEach(async () => {
 });
 
 /** `longshore ui` as a user runs it; resolves with the URL it prints. */
-async function startUi(f: Fleet, metricsUrls: string[]): Promise<{ url: string; output: () => string }> {
-  const args = [CLI, 'ui', '--port', '0', '--prefix', f.prefix, '--nats', f.natsUrls.join(',')];
+async function startUi(
+  nats: readonly string[],
+  prefix: string,
+  metricsUrls: string[] = [],
+): Promise<{ url: string; output: () => string }> {
+  const args = [CLI, 'ui', '--port', '0', '--prefix', prefix, '--nats', nats.join(',')];
   for (const m of metricsUrls) args.push('--metrics', m);
   const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH },
@@ -44,12 +49,30 @@ async function startUi(f: Fleet, metricsUrls: string[]): Promise<{ url: string; 
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-  const url = await f.waitFor(
+  const url = await waitFor(
     'longshore ui to print its URL',
     () => /the fleet page is at (\S+)/.exec(out)?.[1],
-    30_000,
+    {
+      timeoutMs: 30_000,
+      detail: () => out,
+    },
   );
   return { url, output: () => out };
+}
+
+async function openBrowser(url: string): Promise<{ page: Page; errors: string[] }> {
+  browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // The test bed runs as root in CI, where chromium's sandbox cannot start.
+    args: ['--no-sandbox', '--disable-dev-shm-usage'],
+  });
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1440, height: 960 });
+  const errors = watchErrors(page);
+  await page.goto(url, { waitUntil: 'load' });
+  await page.waitForSelector('#connection[data-state="live"]', { timeout: 10_000 });
+  return { page, errors };
 }
 
 /** What the browser said that a user would call an error. */
@@ -98,19 +121,9 @@ it('shows classes, a live task timeline and VM pools in a browser, without error
   await f.admin.enqueue({ resource_class: MACHINE, image: 'machine' });
   await f.waitForTasksEnded(before.slice(0, 3));
 
-  const { url, output } = await startUi(f, metricsUrls);
+  const { url, output } = await startUi(f.natsUrls, f.prefix, metricsUrls);
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
-  browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // The test bed runs as root in CI, where chromium's sandbox cannot start.
-    args: ['--no-sandbox', '--disable-dev-shm-usage'],
-  });
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1440, height: 960 });
-  const errors = watchErrors(page);
-  await page.goto(url, { waitUntil: 'load' });
-  await page.waitForSelector('#connection.on', { timeout: 10_000 });
+  const { page, errors } = await openBrowser(url);
 
   // The history: the tasks that ran before the page opened, each a row.
   for (const id of before.slice(0, 3))
@@ -184,3 +197,33 @@ it('shows classes, a live task timeline and VM pools in a browser, without error
   expect(await cell(PLAIN, 2)).toMatch(/draining: its claimer is stopping/);
   expect(errors).toEqual([]);
 }, 180_000);
+
+it('says when its bus is lost, and goes live again when the bus is back', async () => {
+  expect(existsSync(CHROMIUM), `${CHROMIUM} (scripts/ensure-deps.sh installs Debian's chromium)`).toBe(true);
+  // A NATS server of its own, to take away and bring back on the same port.
+  const port = await freePort();
+  const store = mkdtempSync(join(tmpdir(), 'longshore-page-nats-'));
+  const startNats = () =>
+    spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store], { stdio: 'ignore' });
+  let nats = startNats();
+  try {
+    const natsUrl = `nats://127.0.0.1:${port}`;
+    const { url } = await startUi([natsUrl], `lost${process.pid}`);
+    const { page, errors } = await openBrowser(url);
+    await stopChild(nats, 5_000);
+    await page.waitForSelector('#connection[data-state="bus-lost"]', { timeout: 15_000 });
+    expect(await page.$eval('#connection', (b) => b.textContent)).toBe(
+      'bus lost: showing what was read before',
+    );
+    nats = startNats();
+    await page.waitForSelector('#connection[data-state="live"]', { timeout: 30_000 });
+    expect(errors).toEqual([]);
+  } finally {
+    await browser?.close().catch(() => {});
+    browser = undefined;
+    ui?.kill('SIGTERM');
+    ui = undefined;
+    await stopChild(nats, 5_000);
+    rmSync(store, { recursive: true, force: true });
+  }
+}, 90_000);

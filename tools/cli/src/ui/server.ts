@@ -28,7 +28,7 @@ import { metricSamples } from '@longshore/runtime/stages';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { busWarnings, DEFAULT_PREFIX, defaultNatsUrl } from '../tap.ts';
-import { FleetView, type ViewEvent } from './fleet-view.ts';
+import { type FleetSnapshot, FleetView, type ViewEvent } from './fleet-view.ts';
 
 export interface FleetPageOptions {
   /** Read through this open bus (not closed here); without one, connect to `natsUrl`. */
@@ -55,6 +55,9 @@ export interface FleetPage {
   /** Stops reading and serving; closes the bus if it opened it. Idempotent. */
   close(): Promise<void>;
 }
+
+/** What the page gets: the view, and whether the bus is reachable now. */
+export type PageSnapshot = FleetSnapshot & { bus: { connected: boolean } };
 
 export const DEFAULT_WINDOW_MS = 15 * 60_000;
 const METRICS_EVERY_MS = 2_000;
@@ -136,9 +139,16 @@ export async function startFleetPage(options: FleetPageOptions = {}): Promise<Fl
       : []),
   ];
 
+  // The view, and whether the bus is reachable now: while it is not, the page says that what
+  // it shows is what was read before (nothing new can come).
+  const snapshot = (now = Date.now()): PageSnapshot => ({
+    ...view.snapshot(now),
+    bus: { connected: bus.connected() },
+  });
   const clients = new Set<ServerResponse>();
-  const app = buildApp(view, files, clients);
+  const app = buildApp(snapshot, view, files, clients);
   let sentVersion = -1;
+  let sentConnected = true;
   let sentAt = 0;
   const push = setInterval(() => {
     const now = Date.now();
@@ -146,10 +156,12 @@ export async function startFleetPage(options: FleetPageOptions = {}): Promise<Fl
       view.forget(now);
       return;
     }
-    if (view.version === sentVersion && now - sentAt < KEEPALIVE_MS) return;
+    const connected = bus.connected();
+    if (view.version === sentVersion && connected === sentConnected && now - sentAt < KEEPALIVE_MS) return;
     sentVersion = view.version;
+    sentConnected = connected;
     sentAt = now;
-    const message = sse('snapshot', JSON.stringify(view.snapshot(now)));
+    const message = sse('snapshot', JSON.stringify(snapshot(now)));
     for (const c of clients) {
       // A browser that stopped reading (a suspended laptop) would make us buffer for it
       // without end: it is cut off, and EventSource reconnects when it wakes.
@@ -175,6 +187,7 @@ export async function startFleetPage(options: FleetPageOptions = {}): Promise<Fl
 }
 
 function buildApp(
+  snapshot: () => PageSnapshot,
   view: FleetView,
   files: Map<string, { body: string; type: string }>,
   clients: Set<ServerResponse>,
@@ -189,7 +202,7 @@ function buildApp(
     app.get(path, async (_req, reply) =>
       reply.type(file.type).header('cache-control', 'no-cache').send(file.body),
     );
-  app.get('/api/snapshot', async () => view.snapshot());
+  app.get('/api/snapshot', async () => snapshot());
   app.get<{ Params: { id: string } }>('/api/tasks/:id', async (req, reply) => {
     const found = view.taskEvents(req.params.id);
     if (found === undefined)
@@ -207,7 +220,7 @@ function buildApp(
       'x-content-type-options': 'nosniff',
       connection: 'keep-alive',
     });
-    res.write(sse('snapshot', JSON.stringify(view.snapshot())));
+    res.write(sse('snapshot', JSON.stringify(snapshot())));
     clients.add(res);
     req.raw.on('close', () => clients.delete(res));
   });

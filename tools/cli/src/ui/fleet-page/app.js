@@ -4,7 +4,7 @@
 // class names, reasons and errors come from outside (the Runner API among them).
 
 // spanMs null: fit the span to the tasks shown (at least 20 s, at most the window).
-const state = { snap: null, skewMs: 0, spanMs: null, selected: null };
+const state = { snap: null, skewMs: 0, spanMs: null, selected: null, streamOpen: false };
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -30,16 +30,15 @@ const nowMs = () => Date.now() - state.skewMs;
 const t = (iso) => (iso === null || iso === undefined ? null : Date.parse(iso));
 
 function connect() {
-  const badge = document.getElementById('connection');
   const source = new EventSource('api/stream');
   source.addEventListener('open', () => {
-    badge.textContent = 'live';
-    badge.className = 'badge on';
+    state.streamOpen = true;
+    showConnection();
   });
   source.addEventListener('error', () => {
     // EventSource reconnects by itself; say so meanwhile.
-    badge.textContent = 'reconnecting…';
-    badge.className = 'badge off';
+    state.streamOpen = false;
+    showConnection();
   });
   source.addEventListener('snapshot', (e) => {
     const snap = JSON.parse(e.data);
@@ -49,9 +48,23 @@ function connect() {
   });
 }
 
+/** The header's badge: live, the page's server away, or the server's bus away. */
+function showConnection() {
+  const badge = document.getElementById('connection');
+  const [text, on] = !state.streamOpen
+    ? ['reconnecting…', false]
+    : state.snap && !state.snap.bus.connected
+      ? ['bus lost: showing what was read before', false]
+      : ['live', true];
+  badge.textContent = text;
+  badge.className = `badge ${on ? 'on' : 'off'}`;
+  badge.dataset.state = on ? 'live' : state.streamOpen ? 'bus-lost' : 'reconnecting';
+}
+
 function render() {
   const snap = state.snap;
   if (!snap) return;
+  showConnection();
   const m = snap.metrics;
   document.getElementById('meta').textContent =
     `window ${Math.round(snap.window_ms / 60_000)} min · ${snap.events_seen} events read · ` +
