@@ -59,7 +59,15 @@ async function run(invocation: Invocation): Promise<number> {
       // Loaded only here: it pulls in fastify and the NATS client.
       const { startFleetPage } = await import('./ui/server.ts');
       const signal = untilSignalled();
-      const page = await startFleetPage({ ...invocation.options, warn: io.err });
+      let page: Awaited<ReturnType<typeof startFleetPage>>;
+      try {
+        page = await startFleetPage({ ...invocation.options, warn: io.err });
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+        const { host, port } = invocation.options;
+        io.err(`longshore ui: ${host}:${port} is in use; give another --port (0: any free one)`);
+        return EXIT.failure;
+      }
       io.out(`longshore ui: the fleet page is at ${page.url} (Ctrl-C stops)`);
       await new Promise<void>((resolve) => {
         if (signal.aborted) resolve();

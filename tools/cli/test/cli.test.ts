@@ -1,9 +1,12 @@
 // The `longshore` entry point as a user runs it: help and the version on stdout with status
-// 0, an unknown command named on stderr with the usage and status 2. commands.test.ts covers
+// 0, an unknown command named on stderr with the usage and status 2, a failure that can be
+// foreseen (a port in use) in one line with status 1. commands.test.ts covers
 // every command line; this checks that cli.ts prints and exits as commands.ts decides.
 import { execFile } from 'node:child_process';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { readTestbedEnv } from '@longshore/testbed';
 import { describe, expect, it } from 'vitest';
 import cliPackage from '../package.json' with { type: 'json' };
 
@@ -22,6 +25,21 @@ async function longshore(...args: string[]): Promise<{ code: number; stdout: str
 }
 
 describe('the longshore command', () => {
+  it('ui: says a port in use is in use, and exits 1 with nothing left running', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const r = await longshore('ui', '--port', String(port), '--nats', readTestbedEnv().NATS_URL);
+      expect(r).toMatchObject({ code: 1, stdout: '' });
+      expect(r.stderr).toBe(
+        `longshore ui: 127.0.0.1:${port} is in use; give another --port (0: any free one)\n`,
+      );
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+
   it('prints its usage for --help and help, on stdout, and exits 0', async () => {
     for (const args of [['--help'], ['help']]) {
       const r = await longshore(...args);

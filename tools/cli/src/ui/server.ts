@@ -170,20 +170,25 @@ export async function startFleetPage(options: FleetPageOptions = {}): Promise<Fl
     }
   }, PUSH_EVERY_MS);
 
-  const address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   let closing: Promise<void> | undefined;
-  return {
-    url: `${address.replace('://[::1]', '://localhost')}/`,
-    close: () => {
-      closing ??= (async () => {
-        clearInterval(push);
-        for (const c of clients) c.end();
-        await Promise.allSettled([app.close(), ...readers.map((r) => r.stop())]);
-        if (options.bus === undefined) await bus.close({ graceMs: 1_000 }).catch(() => {});
-      })();
-      return closing;
-    },
+  const close = () => {
+    closing ??= (async () => {
+      clearInterval(push);
+      for (const c of clients) c.end();
+      await Promise.allSettled([app.close(), ...readers.map((r) => r.stop())]);
+      if (options.bus === undefined) await bus.close({ graceMs: 1_000 }).catch(() => {});
+    })();
+    return closing;
   };
+  let address: string;
+  try {
+    address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+  } catch (err) {
+    // A port taken (npm start then tries another): nothing of this attempt keeps running.
+    await close();
+    throw err;
+  }
+  return { url: `${address.replace('://[::1]', '://localhost')}/`, close };
 }
 
 function buildApp(
