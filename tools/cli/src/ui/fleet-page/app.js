@@ -223,8 +223,18 @@ function renderTimeline() {
   document.getElementById('timeline').replaceChildren(
     ...visible.map((task) => {
       const track = el('div', { class: 'track' });
-      for (const a of task.attempts) {
+      for (const [i, a] of task.attempts.entries()) {
         const segs = segments(a, now);
+        // Released for another attempt that no runner has claimed yet: back in the queue, now.
+        const last = i === task.attempts.length - 1;
+        if (last && a.ending?.to_retry && a.ended_at)
+          // (under its ending's mark, which stays last)
+          segs.splice(segs.length - 1, 0, {
+            kind: 'queued',
+            from: t(a.ended_at),
+            to: now,
+            title: 'queued again for a retry',
+          });
         if (a.attempt > 1 && segs.length > 0)
           track.append(el('span', { class: 'attempt', style: { left: x(segs[0].from) } }, `#${a.attempt}`));
         for (const s of segs) {
