@@ -21,9 +21,8 @@ const VM = 'acme/vm';
 const taskId = (n: number) => `${String(n).padStart(8, '0')}-5b6e-4f70-8a91-0c2d3e4f5a6b`;
 
 type Payload<N extends ViewEvent['name']> = Extract<ViewEvent, { name: N }>['payload'];
-let seq = 0;
 const event = <N extends ViewEvent['name']>(name: N, payload: Payload<N>): ViewEvent =>
-  ({ name, payload, seq: ++seq }) as ViewEvent;
+  ({ name, payload }) as ViewEvent;
 
 interface Ref {
   id: string;

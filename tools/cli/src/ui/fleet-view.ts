@@ -117,7 +117,7 @@ export interface FleetSnapshot {
 }
 
 /** A bus event as the view takes it. */
-export type ViewEvent = TimelineEvent & { seq: number };
+export type ViewEvent = TimelineEvent;
 
 interface TaskEntry {
   view: TaskView;
@@ -300,22 +300,21 @@ export class FleetView {
       case 'task.claimed':
         a.claimed_at ??= p.at;
         break;
-      // A repeat (read again after the stream was lost a moment) changes nothing: each
-      // stage is timed once, at its first event.
       case 'task.scheduled':
+      case 'task.running': {
         a.pod = `${e.payload.namespace}/${e.payload.pod}`;
         a.node = e.payload.node ?? a.node;
-        if (a.pod_created_at !== null) break;
-        a.pod_created_at = p.at;
-        this.#stage(rc, 'pod_created', a.claimed_at, p.at);
+        // Each stage is timed once, at its first event: a repeat (read again after the
+        // stream was lost a moment) changes nothing.
+        const [field, stage, from] =
+          e.name === 'task.scheduled'
+            ? (['pod_created_at', 'pod_created', a.claimed_at] as const)
+            : (['running_at', 'running', a.pod_created_at] as const);
+        if (a[field] !== null) break;
+        a[field] = p.at;
+        this.#stage(rc, stage, from, p.at);
         break;
-      case 'task.running':
-        a.pod = `${e.payload.namespace}/${e.payload.pod}`;
-        a.node = e.payload.node ?? a.node;
-        if (a.running_at !== null) break;
-        a.running_at = p.at;
-        this.#stage(rc, 'running', a.pod_created_at, p.at);
-        break;
+      }
       case 'task.reported':
       case 'task.failed':
       case 'task.interrupted': {

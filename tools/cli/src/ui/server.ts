@@ -259,7 +259,7 @@ async function follow(
           : `ui: stream ${bus.stream} was deleted; waiting for it to be created again`,
       ),
   })) {
-    view.applyEvent({ name: e.name, payload: e.payload, seq: e.seq } as ViewEvent);
+    view.applyEvent({ name: e.name, payload: e.payload } as ViewEvent);
     stream.since = e.time;
   }
   return undefined;
